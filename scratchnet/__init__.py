@@ -1,0 +1,1 @@
+"""scratchnet: a from-scratch NumPy CNN library that mirrors Keras 3."""

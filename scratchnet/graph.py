@@ -1,0 +1,69 @@
+"""Symbolic tensors: what ``Input(shape)`` returns and what layers return when called on one.
+
+A symbolic tensor has a shape (batch axis ``None``) and remembers which layer call made it, so a
+chain of calls ``y = Dense(10)(Flatten()(Input((28, 28, 1))))`` describes a graph without any
+data. ``Sequential`` uses it to learn its input shape; ``Model(inputs, outputs)`` replays it.
+
+Example:
+    >>> from scratchnet import Input, layers
+    >>> x = Input((28, 28, 1))
+    >>> layers.Flatten()(x).shape
+    (None, 784)
+"""
+
+from . import config
+
+
+class SymbolicTensor:
+    """A placeholder for a batch of data: a shape, a dtype and the layer call that produced it."""
+
+    def __init__(self, shape, dtype=None, layer=None, inputs=(), name=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype or config.floatx()
+        self.layer = layer  # the layer whose call made this tensor (None for an Input)
+        self.inputs = list(inputs)  # the symbolic tensors that call read
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype} name={self.name}>"
+
+
+def Input(shape, batch_size=None, name=None, dtype=None):
+    """A model input of per-sample ``shape`` (no batch axis), as ``keras.Input``.
+
+    Args:
+        shape: e.g. ``(28, 28, 1)`` for MNIST images.
+        batch_size: optional fixed batch size; ``None`` allows any.
+    """
+    from .layers.base import unique_name
+
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    for d in shape:
+        if d is not None and (not isinstance(d, int) or d <= 0):
+            raise ValueError(
+                f"Input: every dimension of shape must be a positive int or None; got {shape}."
+            )
+    return SymbolicTensor((batch_size,) + shape, dtype, name=name or unique_name("input_layer"))
+
+
+def is_symbolic(x):
+    if isinstance(x, (list, tuple)):
+        return any(isinstance(t, SymbolicTensor) for t in x)
+    return isinstance(x, SymbolicTensor)
+
+
+def call_symbolic(layer, x):
+    """``layer(x)`` for symbolic ``x``: build the layer from shapes and return a new tensor."""
+    inputs = list(x) if isinstance(x, (list, tuple)) else [x]
+    shapes = [t.shape for t in inputs]
+    for s in shapes:
+        layer.check_input_shape(s)
+    shape_arg = shapes if isinstance(x, (list, tuple)) else shapes[0]
+    if not layer.built:
+        layer.build(shape_arg)
+    out_shape = layer.compute_output_shape(shape_arg)
+    return SymbolicTensor(out_shape, layer.dtype.name, layer=layer, inputs=inputs)

@@ -1,0 +1,1 @@
+"""Layers, mirroring keras.layers."""

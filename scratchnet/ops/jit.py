@@ -1,0 +1,53 @@
+"""The one place scratchnet touches numba.
+
+Every kernel in ``scratchnet.ops`` is written as a plain Python function and jitted here with the
+project's options, so:
+
+* ``NUMBA_DISABLE_JIT=1`` still runs everything (slowly) as plain Python;
+* compiled machine code is cached on disk (``cache=True``), so a second run skips the JIT;
+* fastmath stays off: the parity tests hold the kernels to Keras at tight tolerances.
+
+The switch between the numba kernels and their pure-NumPy reference twins also lives here: set the
+environment variable ``SCRATCHNET_KERNELS=numpy`` or call ``use_kernels("numpy")``.
+"""
+
+import os
+
+import numba
+
+_BACKEND = os.environ.get("SCRATCHNET_KERNELS", "numba").lower()
+if _BACKEND not in ("numba", "numpy"):
+    raise ValueError(
+        f"SCRATCHNET_KERNELS={_BACKEND!r}: expected 'numba' (fast kernels) or 'numpy' "
+        "(the readable reference twins)."
+    )
+
+
+def njit(fn=None, *, parallel=False):
+    """``numba.njit`` with scratchnet's options: cached to disk, no fastmath."""
+    options = dict(cache=True, fastmath=False, parallel=parallel, nogil=True)
+    if fn is None:
+        return lambda f: numba.njit(**options)(f)
+    return numba.njit(**options)(fn)
+
+
+prange = numba.prange
+
+
+def use_kernels(name):
+    """Select 'numba' (default, fast) or 'numpy' (reference twins) for every op at run time."""
+    global _BACKEND
+    name = str(name).lower()
+    if name not in ("numba", "numpy"):
+        raise ValueError(f"use_kernels: expected 'numba' or 'numpy', got {name!r}.")
+    _BACKEND = name
+
+
+def kernels():
+    """The name of the kernel family in use: 'numba' or 'numpy'."""
+    return _BACKEND
+
+
+def set_num_threads(n):
+    """Limit the numba thread pool (used by the benchmark's 1-vs-2-thread scaling row)."""
+    numba.set_num_threads(int(n))
