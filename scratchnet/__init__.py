@@ -1,1 +1,46 @@
-"""scratchnet: a from-scratch NumPy CNN library that mirrors Keras 3."""
+"""scratchnet: a from-scratch NumPy CNN library that mirrors Keras 3, layer for layer.
+
+A Keras Sequential program runs on scratchnet when only its imports change::
+
+    from scratchnet import layers, models, utils
+    from scratchnet.datasets import mnist
+
+Reading order for a learner: ``activations`` -> ``layers/base.py`` (the backprop tape) ->
+``layers/core.py`` -> ``ops/conv.py`` and ``layers/conv.py`` -> ``ops/pooling.py`` and
+``layers/pooling.py`` -> ``losses`` -> ``optimizers`` -> ``models`` (fit, evaluate, predict).
+"""
+
+from . import (
+    activations,
+    callbacks,
+    config,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    utils,
+)
+from .graph import Input
+from .models import Model, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Input",
+    "Model",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "config",
+    "datasets",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "utils",
+]

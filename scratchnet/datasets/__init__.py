@@ -1,1 +1,5 @@
-"""Datasets, mirroring keras.datasets."""
+"""Datasets, mirroring ``keras.datasets``."""
+
+from . import mnist
+
+__all__ = ["mnist"]

@@ -1,0 +1,336 @@
+"""Losses, with Keras's values and gradients.
+
+Each loss is a class (``CategoricalCrossentropy()``) and a per-sample function
+(``categorical_crossentropy(y_true, y_pred)``); ``compile(loss=...)`` takes either, or the name.
+
+Reduction: like Keras's default ``sum_over_batch_size``, the scalar loss is the mean of the
+per-sample values, so a gradient always carries a factor 1/N.
+
+Two paths, exactly as in Keras/TensorFlow:
+
+* The **fused** path. When the model ends in softmax (or sigmoid) and the loss is a cross-entropy,
+  Keras never looks at the probabilities: it computes the loss from the logits z,
+  ``logsumexp(z) - z_y``, and the gradient into the logits is simply ``(p - y) / N``. No
+  epsilon-clipping, so the gradient never vanishes even when p saturates at 0 or 1.
+  ``value_and_grad_from_logits`` is this path; ``Model.fit`` uses it automatically.
+* The **plain** path, for probabilities that did not come from a softmax layer (for example a
+  NumPy array): renormalise, clip to [eps, 1 - eps], take logs. ``__call__`` and ``gradient`` are
+  this path.
+
+Example:
+    >>> import numpy as np
+    >>> loss = CategoricalCrossentropy()
+    >>> round(float(loss(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]]))), 4)
+    0.6931
+"""
+
+import numpy as np
+
+from . import config
+
+
+def _as_float(y_true, y_pred):
+    y_pred = np.asarray(y_pred)
+    if y_pred.dtype.kind != "f":
+        y_pred = y_pred.astype(config.floatx())
+    return np.asarray(y_true).astype(y_pred.dtype, copy=False), y_pred
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+
+
+def _inv_n(values_shape, dtype):
+    """1/N as Keras's sum_over_batch_size gradient computes it: rounded to the dtype, then used."""
+    return dtype.type(1.0) / dtype.type(np.prod(values_shape))
+
+
+class Loss:
+    """Base class. Subclasses define the per-sample values and the two gradients.
+
+    ``fused_activation`` names the output activation this loss fuses with (or None).
+    """
+
+    name = "loss"
+    fused_activation = None
+
+    def __init__(self, from_logits=False, name=None):
+        if from_logits and self.fused_activation is None:
+            raise ValueError(f"Loss '{self.name}' has no from_logits form.")
+        self.from_logits = from_logits  # y_pred are logits: always take the fused path
+        if name:
+            self.name = name
+
+    def check(self, y_true, y_pred):
+        """Cast to float and validate shapes; raise a clear error on mismatch."""
+        y_true, y_pred = _as_float(y_true, y_pred)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(self._shape_message(y_true, y_pred))
+        return y_true, y_pred
+
+    def _shape_message(self, y_true, y_pred):
+        msg = (
+            f"Loss '{self.name}': labels of shape {y_true.shape} do not match the model output "
+            f"of shape {y_pred.shape}; this loss needs them to be equal."
+        )
+        if y_true.ndim == y_pred.ndim - 1 and y_pred.ndim >= 2 and y_pred.shape[-1] > 1:
+            msg += (
+                " The labels look like integer class ids: one-hot encode them with "
+                "scratchnet.utils.to_categorical(y, num_classes), or use "
+                "loss='sparse_categorical_crossentropy'."
+            )
+        return msg
+
+    def __call__(self, y_true, y_pred):
+        """The scalar loss: mean of the per-sample values over the batch."""
+        if self.from_logits:
+            return self.value_and_grad_from_logits(y_true, y_pred)[0]
+        y_true, y_pred = self.check(y_true, y_pred)
+        return self.values(y_true, y_pred).mean(dtype=y_pred.dtype)
+
+    def get_config(self):
+        config = {"name": self.name, "reduction": "sum_over_batch_size"}
+        if self.fused_activation is not None:
+            config["from_logits"] = self.from_logits
+        return config
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy between one-hot labels and class probabilities.
+
+    Shapes:
+        y_true, y_pred (or logits z): (N, C)
+
+    Math:
+        fused (softmax output with logits z):
+            L_i = sum_c y_ic * (logsumexp(z_i) - z_ic);   dL/dz = (softmax(z) - y) / N
+        plain (probabilities p):
+            q = clip(p / sum_c p, eps, 1 - eps);  L_i = -sum_c y_ic log q_ic
+    """
+
+    name = "categorical_crossentropy"
+    fused_activation = "softmax"
+
+    def values(self, y_true, y_pred):
+        q = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), config.epsilon(), 1 - config.epsilon())
+        return -(y_true * np.log(q)).sum(axis=-1)  # (N,)
+
+    def gradient(self, y_true, y_pred):
+        """dL/dp on the plain path: through the log, the clip (0 outside it), and the renormalisation."""
+        y_true, y_pred = self.check(y_true, y_pred)
+        eps = config.epsilon()
+        s = y_pred.sum(axis=-1, keepdims=True)  # (N, 1)
+        r = y_pred / s  # (N, C)
+        q = np.clip(r, eps, 1 - eps)
+        dq = -y_true / q * _inv_n(y_true.shape[:-1], y_pred.dtype)  # dL/dq
+        dr = dq * ((r >= eps) & (r <= 1 - eps))  # clip passes the gradient only inside the range
+        return (dr - (dr * r).sum(axis=-1, keepdims=True)) / s  # quotient rule of p / sum(p)
+
+    def value_and_grad_from_logits(self, y_true, z):
+        y_true, z = self.check(y_true, z)
+        shifted = z - z.max(axis=-1, keepdims=True)  # (N, C), max 0: exp cannot overflow
+        e = np.exp(shifted)
+        sum_e = e.sum(axis=-1, keepdims=True)  # (N, 1)
+        per_sample = (y_true * (np.log(sum_e) - shifted)).sum(axis=-1)  # (N,)
+        dz = (e / sum_e - y_true) * _inv_n(per_sample.shape, z.dtype)  # (N, C)
+        return per_sample.mean(dtype=z.dtype), dz
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy with integer class ids as labels.
+
+    Shapes:
+        y_true: (N,) or (N, 1) integers in [0, C);  y_pred (or logits z): (N, C)
+
+    Math:
+        fused:  L_i = logsumexp(z_i) - z_i[y_i];   dL/dz = (softmax(z) - onehot(y)) / N
+        plain:  c = clip(p, eps, 1 - eps);  L_i = -log(c_i[y_i] / sum_c c_ic)
+    """
+
+    name = "sparse_categorical_crossentropy"
+    fused_activation = "softmax"
+
+    def check(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        if y_pred.dtype.kind != "f":
+            y_pred = y_pred.astype(config.floatx())
+        y_true = np.asarray(y_true)
+        if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+            y_true = y_true[..., 0]
+        if y_true.shape != y_pred.shape[:-1]:
+            hint = (
+                " They look one-hot encoded: use loss='categorical_crossentropy', or pass "
+                "y.argmax(-1)."
+                if y_true.shape == y_pred.shape
+                else ""
+            )
+            raise ValueError(
+                f"Loss '{self.name}': expected integer labels of shape {y_pred.shape[:-1]} (or "
+                f"{y_pred.shape[:-1] + (1,)}) for a model output of shape {y_pred.shape}, got "
+                f"{y_true.shape}.{hint}"
+            )
+        labels = y_true.astype(np.int64)
+        if labels.size and (labels.min() < 0 or labels.max() >= y_pred.shape[-1] or np.any(labels != y_true)):
+            raise ValueError(
+                f"Loss '{self.name}': labels must be integers in [0, {y_pred.shape[-1]}); got values "
+                f"from {y_true.min()} to {y_true.max()}."
+            )
+        return labels, y_pred
+
+    def _onehot(self, labels, like):
+        onehot = np.zeros_like(like)
+        np.put_along_axis(onehot, labels[..., None], 1, axis=-1)
+        return onehot
+
+    def values(self, labels, y_pred):
+        c = np.clip(y_pred, config.epsilon(), 1 - config.epsilon())
+        picked = np.take_along_axis(c, labels[..., None], axis=-1)[..., 0]
+        return np.log(c.sum(axis=-1)) - np.log(picked)
+
+    def gradient(self, y_true, y_pred):
+        labels, y_pred = self.check(y_true, y_pred)
+        eps = config.epsilon()
+        c = np.clip(y_pred, eps, 1 - eps)
+        dc = 1 / c.sum(axis=-1, keepdims=True) - self._onehot(labels, c) / c
+        dc *= _inv_n(labels.shape, y_pred.dtype)
+        return dc * ((y_pred >= eps) & (y_pred <= 1 - eps))
+
+    def value_and_grad_from_logits(self, y_true, z):
+        labels, z = self.check(y_true, z)
+        shifted = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        sum_e = e.sum(axis=-1, keepdims=True)
+        per_sample = np.log(sum_e)[..., 0] - np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+        dz = (e / sum_e - self._onehot(labels, z)) * _inv_n(labels.shape, z.dtype)
+        return per_sample.mean(dtype=z.dtype), dz
+
+
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy, averaged over the last axis then over the batch.
+
+    Shapes:
+        y_true, y_pred (or logits z): (N, D)
+
+    Math:
+        fused (sigmoid output):  L_i = mean_d [max(z,0) - z*y + log1p(exp(-|z|))];
+                                 dL/dz = (sigmoid(z) - y) / D / N
+        plain:  p = clip(p, eps, 1 - eps);  L_i = -mean_d [y log p + (1 - y) log(1 - p)]
+    """
+
+    name = "binary_crossentropy"
+    fused_activation = "sigmoid"
+
+    def check(self, y_true, y_pred):
+        y_true, y_pred = _as_float(y_true, y_pred)
+        if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+            y_true = y_true[..., None]
+        if y_true.shape != y_pred.shape:
+            raise ValueError(self._shape_message(y_true, y_pred))
+        return y_true, y_pred
+
+    def values(self, y_true, y_pred):
+        p = np.clip(y_pred, config.epsilon(), 1 - config.epsilon())
+        return -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)).mean(axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = self.check(y_true, y_pred)
+        eps = config.epsilon()
+        p = np.clip(y_pred, eps, 1 - eps)
+        scale = _inv_n(y_true.shape[:-1], y_pred.dtype) / y_pred.dtype.type(y_pred.shape[-1])
+        dp = -(y_true / p - (1 - y_true) / (1 - p)) * scale
+        return dp * ((y_pred >= eps) & (y_pred <= 1 - eps))
+
+    def value_and_grad_from_logits(self, y_true, z):
+        y_true, z = self.check(y_true, z)
+        elementwise = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        per_sample = elementwise.mean(axis=-1)  # (N,)
+        scale = _inv_n(per_sample.shape, z.dtype) / z.dtype.type(z.shape[-1])
+        return per_sample.mean(dtype=z.dtype), (_sigmoid(z) - y_true) * scale
+
+
+class MeanSquaredError(Loss):
+    """Mean squared error, averaged over the last axis then over the batch.
+
+    Math:
+        L_i = mean_d (y - p)^2;   dL/dp = 2 (p - y) / D / N
+    """
+
+    name = "mean_squared_error"
+
+    def values(self, y_true, y_pred):
+        return np.square(y_true - y_pred).mean(axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        y_true, y_pred = self.check(y_true, y_pred)
+        scale = _inv_n(y_true.shape[:-1], y_pred.dtype) / y_pred.dtype.type(y_pred.shape[-1])
+        return 2 * (y_pred - y_true) * scale
+
+
+def categorical_crossentropy(y_true, y_pred):
+    """Per-sample categorical cross-entropy on probabilities, as ``keras.losses`` computes it."""
+    loss = CategoricalCrossentropy()
+    return loss.values(*loss.check(y_true, y_pred))
+
+
+def sparse_categorical_crossentropy(y_true, y_pred):
+    """Per-sample sparse categorical cross-entropy on probabilities."""
+    loss = SparseCategoricalCrossentropy()
+    return loss.values(*loss.check(y_true, y_pred))
+
+
+def binary_crossentropy(y_true, y_pred):
+    """Per-sample binary cross-entropy on probabilities (mean over the last axis)."""
+    loss = BinaryCrossentropy()
+    return loss.values(*loss.check(y_true, y_pred))
+
+
+def mean_squared_error(y_true, y_pred):
+    """Per-sample mean squared error (mean over the last axis)."""
+    loss = MeanSquaredError()
+    return loss.values(*loss.check(y_true, y_pred))
+
+
+mse = MSE = mean_squared_error
+
+_BY_NAME = {
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+}
+_BY_FUNCTION = {
+    categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    binary_crossentropy: BinaryCrossentropy,
+    mean_squared_error: MeanSquaredError,
+}
+_CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError)
+
+
+def get(identifier):
+    """Resolve a loss name, class name, function from this module, or Loss object."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier) and identifier in _BY_FUNCTION:
+        loss = _BY_FUNCTION[identifier]()
+        return loss
+    if isinstance(identifier, str):
+        if identifier in _BY_NAME:
+            return _BY_NAME[identifier]()
+        for cls in _CLASSES:
+            if identifier == cls.__name__:
+                return cls()
+    raise ValueError(
+        f"Unknown loss {identifier!r}. Expected one of {sorted(_BY_NAME)}, a loss class such as "
+        "scratchnet.losses.CategoricalCrossentropy(), or one of the loss functions in "
+        "scratchnet.losses."
+    )

@@ -1,0 +1,749 @@
+"""Models: Sequential, Functional (``Model(inputs, outputs)``) and subclassed ``Model``.
+
+All three share one engine, in ``Model``:
+
+* ``forward(x, training=True)`` runs ``call`` with a ``Tape`` open, so every layer call is recorded
+  (see ``scratchnet.layers.base``);
+* the loss gives dL/d(output) (or, fused with a final softmax/sigmoid, dL/d(logits));
+* ``Tape.backward`` replays the recorded calls in reverse, each layer filling ``layer.grads``;
+* the optimizer updates every parameter in place.
+
+A subclass only says what ``call`` does: Sequential chains its layers, Functional replays the graph
+built from ``Input``, and a user's subclass writes plain Python. Backprop is the same for all.
+
+Example:
+    >>> from scratchnet import Input, layers, models
+    >>> model = models.Sequential([Input((4,)), layers.Dense(2, activation="softmax")])
+    >>> model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    >>> model.count_params()
+    10
+"""
+
+import math
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import config, graph
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+from .layers.base import Layer, Tape, shape_str, unique_name
+from .progbar import Progbar
+
+
+def _check_batch_size(batch_size, where):
+    if batch_size is None:
+        return 32  # Keras's default
+    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(
+            f"{where}: batch_size must be a positive integer, got {batch_size!r}. "
+            "Typical values are 32, 64 or 128."
+        )
+    return int(batch_size)
+
+
+def _as_array(x, what, where):
+    if x is None:
+        raise ValueError(f"{where}: {what} is None; pass a NumPy array.")
+    x = np.asarray(x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(
+            f"{where}: {what} is empty (shape {x.shape}); there is nothing to train or evaluate "
+            "on. Check how the data was loaded or sliced."
+        )
+    return x
+
+
+class Model:
+    """The base of every model. ``Model(inputs, outputs)`` makes a Functional model.
+
+    Subclass it and write ``call(self, inputs, training=False)`` built from layer calls; layers
+    assigned as attributes in ``__init__`` are tracked in order (``model.layers``).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, name=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Model: unexpected keyword argument(s) {sorted(kwargs)}.")
+        self.name = name or unique_name(self._default_name())
+        self.optimizer = None
+        self.loss = None
+        self.metrics = []
+        self.compiled = False
+        self.stop_training = False
+        self._tape = None
+        self._loss_tracker = None
+        self._metric_trackers = []
+
+    def _default_name(self):
+        from .layers.base import to_snake_case
+
+        return to_snake_case(type(self).__name__)
+
+    # -- layers and weights ---------------------------------------------------------------------
+
+    def __setattr__(self, key, value):
+        # Track layers assigned as attributes (the subclassing API), in assignment order.
+        tracked = self.__dict__.setdefault("_tracked_layers", [])
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, Layer) and item not in tracked:
+                tracked.append(item)
+        object.__setattr__(self, key, value)
+
+    @property
+    def layers(self):
+        return list(self.__dict__.get("_tracked_layers", []))
+
+    @property
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self.layers for w in layer.trainable_weights]
+
+    def gradients(self):
+        """The gradients of the last backward pass, in ``trainable_weights`` order."""
+        return [layer.grads[name] for layer in self.layers if layer.trainable for name in layer.params]
+
+    def get_weights(self):
+        """Copies of all weights in Keras's order, so ``keras_model.set_weights`` accepts them."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set all weights from a list in Keras's order (e.g. ``keras_model.get_weights()``)."""
+        weights = list(weights)
+        self._require_built("set_weights")
+        expected = sum(len(layer.params) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(
+                f"Model '{self.name}': set_weights expected {expected} arrays (one per kernel and "
+                f"bias, in layer order), got {len(weights)}."
+            )
+        i = 0
+        for layer in self.layers:
+            n = len(layer.params)
+            layer.set_weights(weights[i : i + n])
+            i += n
+
+    def count_params(self):
+        self._require_built("count_params")
+        return sum(layer.count_params() for layer in self.layers)
+
+    @property
+    def built(self):
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(
+                f"Model '{self.name}' is not built yet, so {what} cannot run. Give the first layer "
+                "an input shape (start with scratchnet.Input(shape) or pass input_shape=...), or "
+                "call the model on a batch of data first."
+            )
+
+    # -- forward and backward --------------------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        raise NotImplementedError(
+            f"{type(self).__name__} must define call(self, inputs, training=False) made of layer "
+            "calls."
+        )
+
+    def __call__(self, x, training=False):
+        """Run the model on a batch: ``model(x)`` returns a NumPy array (no tape, no caches)."""
+        if graph.is_symbolic(x):
+            return self._call_symbolic(x)
+        return self.call(self._prepare_x(x), training=training)
+
+    def _call_symbolic(self, x):
+        raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
+
+    def _prepare_x(self, x):
+        x = np.asarray(x)
+        # Integer inputs (raw uint8 pixels) become floats, as Keras casts them to the input dtype.
+        return x if x.dtype.kind == "f" else x.astype(config.floatx())
+
+    def forward(self, x, training=True):
+        """Run ``call`` with a tape recording every layer call, ready for ``backward``."""
+        x = self._prepare_x(x)
+        with Tape() as tape:
+            tape.watch(x)
+            y = self.call(x, training=training)
+        self._tape, self._output = tape, y
+        return y
+
+    def backward(self, dy):
+        """Backprop dL/d(output) through the last ``forward``; gradients land in each layer."""
+        if self._tape is None:
+            raise RuntimeError("backward() needs a forward(x, training=True) first.")
+        self._tape.backward(self._output, dy)
+
+    def _output_layer(self, y_pred):
+        """The layer whose call produced the model output (to find its logits)."""
+        for node in reversed(self._tape.nodes):
+            if node.output is y_pred:
+                return node.layer
+        return None
+
+    def _fused_layer(self, y_pred):
+        """The output layer if the loss fuses with its activation (softmax/sigmoid + CE)."""
+        loss = self.loss
+        if loss.from_logits if hasattr(loss, "from_logits") else False:
+            return None
+        layer = self._output_layer(y_pred) if self._tape is not None else None
+        activation = getattr(layer, "activation", None)
+        if loss.fused_activation and activation is not None and activation.name == loss.fused_activation:
+            return layer
+        return None
+
+    def _loss_value(self, y_true, y_pred, layer):
+        """The batch loss, read from the logits when the loss is fused with the output layer."""
+        if layer is not None:
+            return self.loss.value_and_grad_from_logits(y_true, layer.logits)[0]
+        return self.loss(y_true, y_pred)
+
+    def compute_loss_and_gradients(self, x, y, training=True):
+        """Forward, loss and backward on one batch. Returns (loss, gradients).
+
+        The gradients are in ``trainable_weights`` order. With softmax + cross-entropy the loss
+        hands dL/dz = (p - y) / N straight to the output layer's logits, skipping the softmax's own
+        backward, as Keras does (see ``scratchnet.losses``).
+        """
+        self._require_compiled("compute_loss_and_gradients")
+        y_pred = self.forward(x, training=training)
+        loss_value, _ = self._backprop_loss(y, y_pred)
+        return loss_value, self.gradients()
+
+    def _backprop_loss(self, y_true, y_pred):
+        layer = self._fused_layer(y_pred)
+        if layer is not None:
+            loss_value, dz = self.loss.value_and_grad_from_logits(y_true, layer.logits)
+            layer.fused_with_loss = True  # its activation backward passes dz through untouched
+            try:
+                self._tape.backward(y_pred, dz)
+            finally:
+                layer.fused_with_loss = False
+        elif getattr(self.loss, "from_logits", False):
+            loss_value, dy = self.loss.value_and_grad_from_logits(y_true, y_pred)
+            self._tape.backward(y_pred, dy)
+        else:
+            loss_value = self.loss(y_true, y_pred)
+            self._tape.backward(y_pred, self.loss.gradient(y_true, y_pred))
+        return loss_value, layer
+
+    # -- compile -----------------------------------------------------------------------------------
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Choose the optimizer, loss and metrics (Keras defaults: rmsprop, no metrics).
+
+        Keras-only options that do not change the math (``jit_compile``, ``run_eagerly``,
+        ``steps_per_execution=1``) are accepted and ignored.
+        """
+        ignored = {"jit_compile", "run_eagerly", "steps_per_execution", "auto_scale_loss"}
+        unknown = set(kwargs) - ignored
+        if unknown:
+            raise TypeError(f"compile: unexpected keyword argument(s) {sorted(unknown)}.")
+        if loss is None:
+            raise ValueError(
+                "compile: a loss is required, e.g. loss='categorical_crossentropy' with one-hot "
+                "labels or loss='sparse_categorical_crossentropy' with integer labels."
+            )
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        self.metrics = [metrics_module.get(m) for m in (metrics or [])]
+        self.compiled = True
+        self._compile_args = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self.reset_metrics()
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(
+                f"Model '{self.name}' must be compiled before {what}: call "
+                "model.compile(optimizer=..., loss=..., metrics=[...])."
+            )
+
+    def reset_metrics(self):
+        dtype = config.floatx()
+        self._loss_tracker = metrics_module.RunningMean(dtype)
+        self._metric_trackers = [metrics_module.RunningMean(dtype) for _ in self.metrics]
+        self._resolved_metrics = None
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + [m.name for m in self.metrics]
+
+    def _update_trackers(self, y_true, y_pred, loss_value, n):
+        dtype = self._loss_tracker.dtype
+        self._loss_tracker.update(dtype.type(loss_value) * dtype.type(n), n)
+        if self._resolved_metrics is None:
+            self._resolved_metrics = [m.resolve(y_true, y_pred) for m in self.metrics]
+        for metric, tracker in zip(self._resolved_metrics, self._metric_trackers):
+            tracker.update(metric(y_true, y_pred).sum(dtype=dtype), n)
+
+    def _logs(self, prefix=""):
+        logs = {prefix + "loss": self._loss_tracker.result()}
+        for metric, tracker in zip(self.metrics, self._metric_trackers):
+            logs[prefix + metric.name] = tracker.result()
+        return dict(sorted(logs.items()))  # Keras sorts log keys: accuracy before loss
+
+    # -- one step ----------------------------------------------------------------------------------
+
+    def _check_xy(self, x, y, where):
+        x = _as_array(x, "x", where)
+        y = _as_array(y, "y", where)
+        if len(x) != len(y):
+            raise ValueError(
+                f"{where}: x has {len(x)} samples but y has {len(y)}; they must match one to one."
+            )
+        return x, y
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on one batch; returns the running [loss, metrics...].
+
+        As in Keras, the running means accumulate across calls until ``reset_metrics()``.
+        """
+        self._require_compiled("train_on_batch")
+        x, y = self._check_xy(x, y, "train_on_batch")
+        loss_value = self._train_step(x, y)
+        if not math.isfinite(float(loss_value)):
+            raise FloatingPointError(
+                f"train_on_batch: the loss is {float(loss_value)}; the weights were not updated. "
+                "Lower the learning rate or scale the inputs (e.g. x / 255)."
+            )
+        return self._results(self._logs(), return_dict)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        """Loss and metrics of one batch in inference mode (running means, as in Keras)."""
+        self._require_compiled("test_on_batch")
+        x, y = self._check_xy(x, y, "test_on_batch")
+        self._test_step(x, y)
+        return self._results(self._logs(), return_dict)
+
+    def _train_step(self, x, y):
+        """Forward, loss, backward, update. Returns the batch loss (before the update).
+
+        If the loss is not finite the update is skipped, so the weights stay usable.
+        """
+        y_pred = self.forward(x, training=True)
+        loss_value, layer = self._backprop_loss(y, y_pred)
+        if math.isfinite(float(loss_value)):
+            self.optimizer.apply(self.gradients(), self.trainable_weights)
+        self._update_trackers(y, y_pred, loss_value, len(x))
+        self._tape = None  # release the caches' references
+        return loss_value
+
+    def _test_step(self, x, y):
+        x = self._prepare_x(x)
+        with Tape() as tape:  # records nothing heavy: layers cache only when training
+            tape.watch(x)
+            y_pred = self.call(x, training=False)
+        self._tape = tape
+        layer = self._fused_layer(y_pred)
+        loss_value = self._loss_value(y, y_pred, layer)
+        self._update_trackers(y, y_pred, loss_value, len(x))
+        self._tape = None
+
+    def _results(self, logs, return_dict):
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self.metrics]
+        return values[0] if len(values) == 1 else values
+
+    # -- fit / evaluate / predict ------------------------------------------------------------------
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        initial_epoch=0,
+        validation_batch_size=None,
+    ):
+        """Train for ``epochs`` passes over (x, y) in mini-batches; returns a ``History``.
+
+        As in Keras: the last partial batch is kept; ``validation_split`` takes the *last*
+        fraction of the data before shuffling; the logged loss and metrics are sample-weighted
+        running means over the epoch, each batch measured before its update; validation runs
+        after each epoch (keys prefixed ``val_``). ``shuffle=True`` draws a new permutation each
+        epoch from NumPy's global generator (``utils.set_random_seed`` makes it repeatable).
+
+        A loss that becomes NaN or infinite stops training with a message naming the epoch and
+        step; that step's update is not applied.
+        """
+        self._require_compiled("fit")
+        x, y = self._check_xy(x, y, "fit")
+        batch_size = _check_batch_size(batch_size, "fit")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}.")
+        if validation_data is None and validation_split:
+            split_at = int(len(x) * (1 - validation_split))
+            if split_at == 0:
+                raise ValueError(
+                    f"fit: validation_split={validation_split} leaves no training samples out of "
+                    f"{len(x)}."
+                )
+            x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+            validation_data = (x_val, y_val)
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val).")
+            validation_data = self._check_xy(*validation_data, "fit(validation_data)")
+
+        n = len(x)
+        steps = math.ceil(n / batch_size)
+        history = callbacks_module.History()
+        cbs = [history] + list(callbacks or [])
+        if verbose:
+            cbs.append(callbacks_module.ProgbarLogger(verbose, epochs, steps))
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        for cb in cbs:
+            cb.set_model(self)
+            cb.set_params(params)
+        self.stop_training = False
+        for cb in cbs:
+            cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            order = np.random.permutation(n) if shuffle else None
+            for step in range(steps):
+                batch = slice(step * batch_size, min(n, (step + 1) * batch_size))
+                idx = batch if order is None else order[batch]
+                loss_value = self._train_step(x[idx], y[idx])
+                logs = self._logs()
+                for cb in cbs:
+                    cb.on_train_batch_end(step, logs)
+                if not math.isfinite(float(loss_value)):
+                    print(
+                        f"\nfit: the loss became {float(loss_value)} at epoch {epoch + 1}, step "
+                        f"{step + 1}/{steps}. Training stopped; that step's update was not "
+                        "applied, so the weights are the last finite ones. Try a lower learning "
+                        "rate, or scale the inputs (e.g. x / 255).",
+                        file=sys.stderr,
+                    )
+                    self.stop_training = True
+                if self.stop_training:
+                    break
+            epoch_logs = self._logs()
+            if validation_data is not None:
+                val = self.evaluate(
+                    *validation_data,
+                    batch_size=validation_batch_size or batch_size,
+                    verbose=0,
+                    return_dict=True,
+                )
+                epoch_logs = dict(sorted({**epoch_logs, **{"val_" + k: v for k, v in val.items()}}.items()))
+            for cb in cbs:
+                cb.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        history.params = params
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict)."""
+        self._require_compiled("evaluate")
+        x, y = self._check_xy(x, y, "evaluate")
+        batch_size = _check_batch_size(batch_size, "evaluate")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        steps = math.ceil(len(x) / batch_size)
+        bar = Progbar(steps, verbose=verbose) if verbose else None
+        self.reset_metrics()
+        for step in range(steps):
+            batch = slice(step * batch_size, (step + 1) * batch_size)
+            self._test_step(x[batch], y[batch])
+            if bar:
+                bar.update(step + 1, list(self._logs().items()), finalize=step + 1 == steps)
+        return self._results(self._logs(), return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """Outputs for every sample of ``x``, in batches, in inference mode."""
+        x = _as_array(x, "x", "predict")
+        batch_size = _check_batch_size(batch_size, "predict")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        steps = math.ceil(len(x) / batch_size)
+        bar = Progbar(steps, verbose=verbose) if verbose else None
+        outputs = []
+        for step in range(steps):
+            batch = x[step * batch_size : (step + 1) * batch_size]
+            outputs.append(self(batch, training=False))
+            if bar:
+                bar.update(step + 1, finalize=step + 1 == steps)
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+    # -- summary -----------------------------------------------------------------------------------
+
+    def summary(self, line_length=None, print_fn=None):
+        """Print Keras's summary table: layer names and types, output shapes, parameter counts."""
+        print_fn = print_fn or print
+        print_fn(summary_text(self, line_length))
+
+    # -- saving ------------------------------------------------------------------------------------
+
+    def save(self, filepath):
+        """Save architecture, weights, compile settings and optimizer state as a ``.keras`` file.
+
+        The file is Keras's own format; the write is atomic (temporary file, then rename).
+        """
+        from . import saving
+
+        saving.save_model(self, filepath)
+
+    def save_weights(self, filepath):
+        """Save the weights alone as a Keras ``.weights.h5`` file (atomic)."""
+        from . import saving
+
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Load weights saved by ``save_weights`` (or Keras) into this built model."""
+        from . import saving
+
+        saving.load_weights(self, filepath)
+
+    def get_config(self):
+        return {"name": self.name}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"
+
+
+class Sequential(Model):
+    """A plain stack of layers, each feeding the next: the simplest graph of layer calls.
+
+    Args:
+        layers: optional list of layers; may start with ``scratchnet.Input(shape)``.
+        name: the model name (default ``sequential``, ``sequential_1``, ...).
+
+    Example:
+        >>> from scratchnet import Input, layers
+        >>> model = Sequential([Input((28, 28, 1)), layers.Flatten(), layers.Dense(10)])
+        >>> model.layers[-1].name.startswith("dense")
+        True
+    """
+
+    def __init__(self, layers=None, name=None):
+        super().__init__(name=name)
+        self.input_spec = None  # the symbolic input, once the input shape is known
+        self._output_spec = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        """Append a layer (or set the input with ``scratchnet.Input``)."""
+        if isinstance(layer, graph.SymbolicTensor):
+            if self.layers or self.input_spec is not None:
+                raise ValueError(
+                    f"Sequential '{self.name}': an Input can only come first, before any layer."
+                )
+            self.input_spec = self._output_spec = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential '{self.name}'.add expects a scratchnet layer or scratchnet.Input, got "
+                f"{type(layer).__name__}. (Keras layers cannot be mixed into a scratchnet model.)"
+            )
+        if layer in self.layers:
+            raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' was already added.")
+        if not self.layers and self.input_spec is None and layer.input_shape_arg is not None:
+            self.input_spec = self._output_spec = graph.Input(layer.input_shape_arg)
+        self._tracked_layers.append(layer)
+        if self._output_spec is not None:
+            # Build as we go, so summary() and count_params() work before any data is seen.
+            self._output_spec = layer(self._output_spec)
+
+    def pop(self):
+        layer = self._tracked_layers.pop()
+        self._output_spec = self.input_spec
+        for remaining in self.layers:
+            self._output_spec = remaining(self._output_spec)
+        return layer
+
+    def call(self, x, training=False):
+        if self.input_spec is None and self.layers and not self.layers[0].built:
+            self.input_spec = graph.Input(x.shape[1:])
+        for layer in self.layers:
+            x = layer(x, training=training)
+        return x
+
+    @property
+    def output_shape(self):
+        return None if self._output_spec is None else self._output_spec.shape
+
+    @property
+    def input_shape(self):
+        return None if self.input_spec is None else self.input_spec.shape
+
+
+class Functional(Model):
+    """A model defined by calling layers on ``Input`` tensors: ``Model(inputs, outputs)``.
+
+    ``call`` replays the recorded layer calls in topological order (every input of a call is
+    computed before the call). Backprop needs nothing more: the tape sees the same layer calls,
+    and a tensor used by two layers sums both gradients.
+    """
+
+    def __init__(self, inputs, outputs, name=None):
+        super().__init__(name=name)
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if len(self.outputs) != 1:
+            raise ValueError("Model: scratchnet supports models with exactly one output.")
+        for t in self.inputs + self.outputs:
+            if not isinstance(t, graph.SymbolicTensor):
+                raise TypeError(
+                    f"Model(inputs, outputs): expected tensors from scratchnet.Input and layer "
+                    f"calls, got {type(t).__name__}."
+                )
+        self._order = self._topological_order()
+        for t in self._order:
+            if t.layer is not None and t.layer not in self._tracked_layers:
+                self._tracked_layers.append(t.layer)
+
+    def _default_name(self):
+        return "functional"
+
+    def _topological_order(self):
+        """Every tensor the outputs depend on, each after all of its inputs (depth-first)."""
+        order, seen = [], set()
+
+        def visit(t):
+            if id(t) in seen:
+                return
+            seen.add(id(t))
+            if t.layer is None and not any(t is i for i in self.inputs):
+                raise ValueError(
+                    f"Model: the outputs depend on {t.name or 'an Input'} that is not listed in "
+                    "inputs=."
+                )
+            for parent in t.inputs:
+                visit(parent)
+            order.append(t)
+
+        for out in self.outputs:
+            visit(out)
+        return order
+
+    def call(self, x, training=False):
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s), got {len(xs)}.")
+        values = {id(t): v for t, v in zip(self.inputs, xs)}
+        for t in self._order:
+            if t.layer is None:
+                continue
+            args = [values[id(p)] for p in t.inputs]
+            values[id(t)] = t.layer(args if len(args) > 1 or isinstance(t.layer, _MULTI_INPUT) else args[0], training=training)
+        return values[id(self.outputs[0])]
+
+    @property
+    def output_shape(self):
+        return self.outputs[0].shape
+
+
+_MULTI_INPUT = ()  # layer classes that always take a list (set by scratchnet.layers.merging)
+
+
+# ---------------------------------------------------------------------------------- summary text
+
+
+def _readable_size(nbytes):
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1024 or unit == "GB":
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+
+
+def _layer_rows(model):
+    if isinstance(model, Sequential):
+        shapes = []
+        spec = model.input_spec
+        for layer in model.layers:
+            if spec is None:
+                shapes.append("?")
+                continue
+            spec = graph.SymbolicTensor(layer.compute_output_shape(spec.shape))
+            shapes.append(shape_str(spec.shape))
+        return [(f"{layer.name} ({type(layer).__name__})", s, layer) for layer, s in zip(model.layers, shapes)]
+    if isinstance(model, Functional):
+        rows = [(f"{t.name} (InputLayer)", shape_str(t.shape), None) for t in model.inputs]
+        for t in model._order:
+            if t.layer is not None:
+                rows.append((f"{t.layer.name} ({type(t.layer).__name__})", shape_str(t.shape), t.layer))
+        return rows
+    return [(f"{layer.name} ({type(layer).__name__})", "?", layer) for layer in model.layers]
+
+
+def summary_text(model, line_length=None):
+    """Keras's summary table as plain text (what Keras prints when output is not a terminal)."""
+    width = line_length or min(88, shutil.get_terminal_size().columns - 4)
+    cuts = [int(p * width) for p in (0.45, 0.80, 1.0)]
+    cols = [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1]]
+    inner = [cols[0] - 1, cols[1] - 2, cols[2] - 1]  # the table's 4 border characters
+
+    def cell(text, w, right=False):
+        text = str(text)[: w - 2]
+        return " " + (text.rjust(w - 2) if right else text.ljust(w - 2)) + " "
+
+    def row(a, b, c, sep="│"):
+        return sep + cell(a, inner[0]) + sep + cell(b, inner[1]) + sep + cell(c, inner[2], True) + sep
+
+    lines = [f'Model: "{model.name}"']
+    lines.append("┏" + "┳".join("━" * w for w in inner) + "┓")
+    lines.append(row("Layer (type)", "Output Shape", "Param #", "┃"))
+    lines.append("┡" + "╇".join("━" * w for w in inner) + "┩")
+    rows = _layer_rows(model)
+    for i, (name, shape, layer) in enumerate(rows):
+        if layer is None:
+            params = "0"
+        elif layer.built:
+            params = f"{layer.count_params():,}"
+        else:
+            params = "0 (unbuilt)"
+        lines.append(row(name, shape, params))
+        if i < len(rows) - 1:
+            lines.append("├" + "┼".join("─" * w for w in inner) + "┤")
+    lines.append("└" + "┴".join("─" * w for w in inner) + "┘")
+    itemsize = np.dtype(config.floatx()).itemsize
+    trainable = sum(layer.count_params() for layer in model.layers if layer.built and layer.trainable)
+    frozen = sum(layer.count_params() for layer in model.layers if layer.built and not layer.trainable)
+    opt_params = opt_bytes = 0
+    if model.optimizer is not None and model.optimizer.slots is not None:
+        slots = sum(a.size for a in model.optimizer.slot_order())
+        opt_params = slots + 2  # + the step counter and the learning rate
+        opt_bytes = (slots + 1) * itemsize + 8  # the step counter is an int64
+    total = trainable + frozen + opt_params
+    total_bytes = (trainable + frozen) * itemsize + opt_bytes
+    lines.append(f" Total params: {total:,} ({_readable_size(total_bytes)})")
+    lines.append(f" Trainable params: {trainable:,} ({_readable_size(trainable * itemsize)})")
+    lines.append(f" Non-trainable params: {frozen:,} ({_readable_size(frozen * itemsize)})")
+    if opt_params:
+        lines.append(f" Optimizer params: {opt_params:,} ({_readable_size(opt_bytes)})")
+    return "\n".join(lines)
+
+
+def load_model(filepath, compile=True):
+    """Load a model saved with ``model.save`` (or by Keras, for supported layers)."""
+    from . import saving
+
+    return saving.load_model(filepath, compile=compile)
