@@ -1,0 +1,220 @@
+"""Conv2D: the 2-D convolution layer, channels last, with Keras's arguments and weight layout."""
+
+import numpy as np
+
+from .. import activations, initializers
+from ..ops import conv as conv_ops
+from .base import ActivationMixin, Layer
+
+
+def normalize_tuple(value, name, layer_name):
+    """An int or a pair of positive ints -> a pair, as Keras accepts ``3`` for ``(3, 3)``."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
+        raise ValueError(
+            f"{layer_name}: {name} must be a positive int or a pair of positive ints, "
+            f"got {value!r}."
+        )
+    return tuple(int(v) for v in pair)
+
+
+def normalize_padding(padding, layer_name):
+    """'valid' or 'same', in any letter case (Keras accepts 'SAME')."""
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"{layer_name}: padding must be 'valid' or 'same', got {padding!r}.")
+    return padding.lower()
+
+
+def check_data_format(data_format, layer_name):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(
+            f"{layer_name}: scratchnet only supports data_format='channels_last' (NHWC: "
+            f"batch, height, width, channels), got {data_format!r}. Transpose NCHW data with "
+            "x.transpose(0, 2, 3, 1)."
+        )
+
+
+class Conv2D(ActivationMixin, Layer):
+    """2-D convolution: slide ``filters`` learned (KH, KW, C_in) kernels over the image.
+
+    Args:
+        filters: number of output channels C_out.
+        kernel_size: int or (KH, KW).
+        strides: int or (sh, sw). Default 1.
+        padding: 'valid' (no padding) or 'same' (output size ceil(H / s); TensorFlow puts an odd
+            extra padding pixel at the bottom/right). Any letter case.
+        data_format: None or 'channels_last' (the only layout scratchnet supports).
+        dilation_rate: int or (dh, dw): spacing between kernel taps. Cannot be combined with
+            strides > 1, as in Keras.
+        activation: name or object from ``scratchnet.activations`` (default: none, i.e. linear).
+        use_bias: add a learned bias per filter.
+        kernel_initializer, bias_initializer: as in Keras ('glorot_uniform', 'zeros').
+
+    Input shape:
+        (N, H, W, C_in). A grayscale batch (N, H, W) needs a channel axis: ``x[..., None]``.
+
+    Output shape:
+        (N, H_out, W_out, filters); see ``scratchnet.ops.conv.output_size_and_padding``.
+
+    Shapes:
+        kernel (KH, KW, C_in, C_out), bias (C_out,)
+
+    Math:
+        forward:  z[n, i, j, f] = bias[f]
+                      + sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]
+                  y = activation(z)
+                  computed as cols = im2col(x) (one row per output pixel), z = cols @ kernel + bias
+        backward: dz = activation'(dy)
+                  dkernel = cols^T @ dz,  dbias = sum_{n, i, j} dz,  dx = col2im(dz @ kernel^T)
+
+    Example:
+        >>> layer = Conv2D(8, 3, padding="same", activation="relu")
+        >>> layer.compute_output_shape((None, 28, 28, 1))
+        (None, 28, 28, 8)
+    """
+
+    input_ndim = 4
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        groups=1,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        layer_name = f"Conv2D '{self.name}'"
+        if not isinstance(filters, (int, np.integer)) or filters <= 0:
+            raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}.")
+        unsupported = {
+            "groups": groups != 1,
+            "kernel_regularizer": kernel_regularizer is not None,
+            "bias_regularizer": bias_regularizer is not None,
+            "activity_regularizer": activity_regularizer is not None,
+            "kernel_constraint": kernel_constraint is not None,
+            "bias_constraint": bias_constraint is not None,
+        }
+        if any(unsupported.values()):
+            names = [k for k, v in unsupported.items() if v]
+            raise ValueError(
+                f"{layer_name}: {names} are not supported by scratchnet; leave them at their "
+                "defaults (groups=1, no regularizers or constraints)."
+            )
+        check_data_format(data_format, layer_name)
+        self.filters = int(filters)
+        self.kernel_size = normalize_tuple(kernel_size, "kernel_size", layer_name)
+        self.strides = normalize_tuple(strides, "strides", layer_name)
+        self.padding = normalize_padding(padding, layer_name)
+        self.dilation_rate = normalize_tuple(dilation_rate, "dilation_rate", layer_name)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"{layer_name}: `strides > 1` not supported in conjunction with "
+                f"`dilation_rate > 1` (as in Keras). Received: strides={self.strides} and "
+                f"dilation_rate={self.dilation_rate}."
+            )
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        # Initializers are made here, not in build, because Keras draws their random seeds when
+        # the layer is constructed: keeping that order keeps our initial weights equal to Keras's.
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        C_in = input_shape[-1]
+        if C_in is None:
+            raise ValueError(
+                f"Conv2D '{self.name}': the channel axis must be known, got {input_shape}."
+            )
+        self.compute_output_shape(input_shape)  # raises early if the kernel does not fit
+        self.add_weight("kernel", self.kernel_size + (C_in, self.filters), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        N, H, W, _ = input_shape
+        out = []
+        per_axis = zip((H, W), self.kernel_size, self.strides, self.dilation_rate, strict=True)
+        for size, k, s, d in per_axis:
+            if size is None:
+                out.append(None)
+                continue
+            size_out, _, _ = conv_ops.output_size_and_padding(size, k, s, d, self.padding)
+            if size_out < 1:
+                raise ValueError(
+                    f"Conv2D '{self.name}': kernel_size={self.kernel_size} with "
+                    f"dilation_rate={self.dilation_rate} does not fit in inputs of shape "
+                    f"{tuple(input_shape)} with padding='{self.padding}'. Use a smaller kernel, "
+                    "a bigger input, or padding='same'."
+                )
+            out.append(size_out)
+        return (N, out[0], out[1], self.filters)
+
+    def forward(self, x, training=False):
+        z, cache = conv_ops.conv2d_forward(
+            x,
+            self.params["kernel"],
+            self.params.get("bias"),
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+        )  # z (N, H_out, W_out, C_out)
+        if training:
+            # backward needs the im2col matrix (dkernel = cols^T @ dz) and the input's shape;
+            # keeping cols avoids rebuilding it. Not kept at inference.
+            self._cache, self._x_shape = cache, x.shape
+        return self._activate(z, training)
+
+    def backward(self, dy, need_dx=True):
+        dz = self._activation_backward(dy)  # (N, H_out, W_out, C_out)
+        dx, dkernel, dbias = conv_ops.conv2d_backward(
+            dz,
+            self._cache,
+            self.params["kernel"],
+            self._x_shape,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            need_dx=need_dx,
+        )
+        self.grads["kernel"] = dkernel  # (KH, KW, C_in, C_out)
+        if self.use_bias:
+            self.grads["bias"] = dbias  # (C_out,)
+        return dx  # (N, H, W, C_in), or None when need_dx is False
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": "channels_last",
+            "dilation_rate": self.dilation_rate,
+            "groups": 1,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }
+
+
+Convolution2D = Conv2D

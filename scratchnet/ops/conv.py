@@ -1,0 +1,319 @@
+"""2-D convolution as Keras computes it (NHWC, kernel (KH, KW, C_in, C_out)), forward and backward.
+
+Keras's Conv2D is a cross-correlation (no kernel flip) of the zero-padded input:
+
+    z[n, i, j, f] = bias[f]
+                    + sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]
+
+(sh, sw are the strides, dh, dw the dilation.) Reading order:
+
+1. ``output_size_and_padding``: the output size and TensorFlow's 'same' padding split.
+2. The NumPy reference twin: a loop over the KH*KW kernel taps, each tap one matrix multiply of
+   a strided slice of the input. Short, and obviously the formula above.
+3. The numba kernels: ``im2col`` copies every receptive field into one row of a matrix, so the
+   whole convolution becomes ONE big matrix multiply done by NumPy's BLAS (about 30x faster
+   than any hand-written loop here); ``col2im`` scatters the gradient of that matrix back.
+4. The public entry points ``conv2d_forward`` / ``conv2d_backward``, which pick the numba path or
+   the twin according to ``scratchnet.ops.jit.kernels()``.
+"""
+
+import numpy as np
+
+from . import jit
+from .jit import njit, prange
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def output_size_and_padding(size, k, s, d, padding):
+    """Output length and TensorFlow's padding along one spatial axis.
+
+    Args:
+        size: input length (H or W).
+        k: kernel (or pool window) length.
+        s: stride.
+        d: dilation (1 for pooling).
+        padding: 'valid' or 'same' (lower case).
+
+    Returns:
+        ``(out, pad_before, pad_after)``.
+
+    Math:
+        k_eff = d*(k - 1) + 1                       the extent of the dilated kernel
+        valid: out = floor((size - k_eff) / s) + 1, no padding
+        same:  out = ceil(size / s)
+               total = max((out - 1)*s + k_eff - size, 0)
+               pad_before = total // 2, pad_after = total - pad_before
+        so an odd extra pixel goes at the bottom/right, as in TensorFlow's "SAME".
+
+    Example:
+        >>> output_size_and_padding(6, 3, 2, 1, "same")
+        (3, 0, 1)
+    """
+    k_eff = d * (k - 1) + 1
+    if padding == "valid":
+        return (size - k_eff) // s + 1, 0, 0
+    if padding == "same":
+        out = -(-size // s)
+        total = max((out - 1) * s + k_eff - size, 0)
+        return out, total // 2, total - total // 2
+    raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}.")
+
+
+def conv2d_geometry(x_shape, kernel_shape, strides, padding, dilation):
+    """``(H_out, W_out, pad_top, pad_bottom, pad_left, pad_right)``; raises if nothing fits."""
+    _, H, W, _ = x_shape
+    KH, KW = kernel_shape[:2]
+    H_out, pt, pb = output_size_and_padding(H, KH, strides[0], dilation[0], padding)
+    W_out, pl, pr = output_size_and_padding(W, KW, strides[1], dilation[1], padding)
+    if H_out < 1 or W_out < 1:
+        raise ValueError(
+            f"conv2d: a {KH}x{KW} kernel with dilation {tuple(dilation)} does not fit in a "
+            f"{H}x{W} input with padding='{padding}' (the output would be {H_out}x{W_out}). "
+            "Use a smaller kernel, a bigger input, or padding='same'."
+        )
+    return H_out, W_out, pt, pb, pl, pr
+
+
+def _tap_slices(a, b, H_out, W_out, strides, dilation):
+    """The rows and columns of the padded input that kernel tap (a, b) touches, as slices."""
+    (sh, sw), (dh, dw) = strides, dilation
+    rows = slice(a * dh, a * dh + sh * (H_out - 1) + 1, sh)
+    cols = slice(b * dw, b * dw + sw * (W_out - 1) + 1, sw)
+    return rows, cols
+
+
+# ----------------------------------------------------------------------------- NumPy twin
+
+
+def conv2d_forward_reference(x, kernel, strides, padding, dilation):
+    """Convolution without bias, as a sum over kernel taps (the readable twin of the numba path).
+
+    Args:
+        x: input images.
+        kernel: filters in Keras's layout.
+        strides, dilation: ``(sh, sw)`` and ``(dh, dw)``.
+        padding: 'valid' or 'same'.
+
+    Shapes:
+        x (N, H, W, C_in), kernel (KH, KW, C_in, C_out) -> z (N, H_out, W_out, C_out)
+
+    Math:
+        Tap (a, b) of the kernel sees the input shifted by (a*dh, b*dw) and sampled every
+        (sh, sw) pixels, so
+            z = sum_{a, b} xpad[:, a*dh :: sh, b*dw :: sw, :] @ kernel[a, b]
+        where each term is a (.., C_in) @ (C_in, C_out) matrix product.
+    """
+    N, H, W, C_in = x.shape
+    KH, KW, _, C_out = kernel.shape
+    H_out, W_out, pt, pb, pl, pr = conv2d_geometry(
+        x.shape, kernel.shape, strides, padding, dilation
+    )
+    xpad = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))  # (N, H + pt + pb, W + pl + pr, C_in)
+    z = np.zeros(
+        (N, H_out, W_out, C_out), dtype=np.result_type(x, kernel)
+    )  # (N, H_out, W_out, C_out)
+    for a in range(KH):
+        for b in range(KW):
+            rows, cols = _tap_slices(a, b, H_out, W_out, strides, dilation)
+            z += xpad[:, rows, cols, :] @ kernel[a, b]  # (N, H_out, W_out, C_in) @ (C_in, C_out)
+    return z
+
+
+def conv2d_backward_reference(dz, x, kernel, strides, padding, dilation):
+    """Gradients of the convolution, tap by tap (the twin of ``conv2d_backward``).
+
+    Args:
+        dz: dL/dz, the gradient of the convolution's output (bias included, activation excluded).
+        x, kernel, strides, padding, dilation: as in the forward pass.
+
+    Shapes:
+        dz (N, H_out, W_out, C_out), x (N, H, W, C_in), kernel (KH, KW, C_in, C_out)
+        -> dx (N, H, W, C_in), dkernel (KH, KW, C_in, C_out), dbias (C_out,)
+
+    Math (each tap's term z += xs @ kernel[a, b] differentiated, xs = the tap's input slice):
+        dkernel[a, b] = sum_{n, i, j} xs[n, i, j, :]^T dz[n, i, j, :]
+        dxpad[tap slice] += dz @ kernel[a, b]^T          (slices overlap: the sums add up)
+        dx = dxpad without its padding;   dbias = sum_{n, i, j} dz[n, i, j, :]
+    """
+    _, H, W, _ = x.shape
+    KH, KW = kernel.shape[:2]
+    H_out, W_out, pt, pb, pl, pr = conv2d_geometry(
+        x.shape, kernel.shape, strides, padding, dilation
+    )
+    xpad = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))  # (N, H + pt + pb, W + pl + pr, C_in)
+    dxpad = np.zeros_like(xpad)  # (N, H + pt + pb, W + pl + pr, C_in)
+    dkernel = np.empty_like(kernel)  # (KH, KW, C_in, C_out)
+    for a in range(KH):
+        for b in range(KW):
+            rows, cols = _tap_slices(a, b, H_out, W_out, strides, dilation)
+            xs = xpad[:, rows, cols, :]  # (N, H_out, W_out, C_in)
+            dkernel[a, b] = np.tensordot(xs, dz, axes=([0, 1, 2], [0, 1, 2]))  # (C_in, C_out)
+            dxpad[:, rows, cols, :] += dz @ kernel[a, b].T  # (N, H_out, W_out, C_in)
+    dx = dxpad[:, pt : pt + H, pl : pl + W, :]  # (N, H, W, C_in)
+    dbias = dz.sum(axis=(0, 1, 2))  # (C_out,)
+    return dx, dkernel, dbias
+
+
+# ----------------------------------------------------------------------------- numba kernels
+
+
+@njit(parallel=True)
+def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
+    """Copy every receptive field of ``x`` into one row of ``cols`` (filled in place).
+
+    Shapes:
+        x (N, H, W, C_in) -> cols (N * H_out * W_out, KH * KW * C_in)
+
+    Math:
+        cols[(n*H_out + i)*W_out + j, (a*KW + b)*C_in + c] = xpad[n, i*sh + a*dh, j*sw + b*dw, c]
+        and 0 where that position is padding. The column order (a, b, c) is the row order of the
+        flattened kernel, so conv(x) = cols @ kernel.reshape(KH*KW*C_in, C_out).
+
+    Parallel over the batch: each image writes only its own rows.
+    """
+    N, H, W, C_in = x.shape
+    for n in prange(N):
+        for i in range(H_out):
+            for j in range(W_out):
+                row = (n * H_out + i) * W_out + j
+                for a in range(KH):
+                    h = i * sh + a * dh - pt
+                    for b in range(KW):
+                        w = j * sw + b * dw - pl
+                        start = (a * KW + b) * C_in
+                        inside = 0 <= h < H and 0 <= w < W
+                        for c in range(C_in):
+                            cols[row, start + c] = x[n, h, w, c] if inside else 0
+
+
+@njit(parallel=True)
+def col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx):
+    """The adjoint of ``im2col_kernel``: add each entry of ``dcols`` back where it was copied from.
+
+    Shapes:
+        dcols (N * H_out * W_out, KH * KW * C_in) -> dx (N, H, W, C_in), overwritten
+
+    Math:
+        dx[n, h, w, c] = sum of dcols[row, col] over every (row, col) that im2col filled from
+        x[n, h, w, c] (entries that came from padding are dropped). A pixel inside several
+        receptive fields receives the sum of all their gradients.
+
+    Parallel over the batch: each image adds only into its own dx[n], so there are no races.
+    """
+    N, H, W, C_in = dx.shape
+    for n in prange(N):
+        dx[n, :, :, :] = 0
+        for i in range(H_out):
+            for j in range(W_out):
+                row = (n * H_out + i) * W_out + j
+                for a in range(KH):
+                    h = i * sh + a * dh - pt
+                    if h < 0 or h >= H:
+                        continue
+                    for b in range(KW):
+                        w = j * sw + b * dw - pl
+                        if w < 0 or w >= W:
+                            continue
+                        start = (a * KW + b) * C_in
+                        for c in range(C_in):
+                            dx[n, h, w, c] += dcols[row, start + c]
+
+
+# ----------------------------------------------------------------------------- public entry points
+
+
+def conv2d_forward(x, kernel, bias=None, strides=(1, 1), padding="valid", dilation=(1, 1)):
+    """Conv2D's pre-activation output z = conv(x, kernel) + bias, plus what backward needs.
+
+    Args:
+        x: input images, channels last.
+        kernel: filters in Keras's layout.
+        bias: one value per filter, or None.
+        strides: ``(sh, sw)``.
+        padding: 'valid' or 'same' (TensorFlow's split: the odd pixel goes bottom/right).
+        dilation: ``(dh, dw)``; spacing between kernel taps.
+
+    Returns:
+        ``(z, cache)``. ``cache`` is what ``conv2d_backward`` needs: with the numba kernels, the
+        im2col matrix (so backward is two matrix multiplies and a col2im); with the NumPy twin,
+        the input itself.
+
+    Shapes:
+        x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,) -> z (N, H_out, W_out, C_out)
+
+    Math:
+        z[n, i, j, f] = bias[f]
+                        + sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]
+        numba path:  cols = im2col(x)   (N*H_out*W_out, KH*KW*C_in)
+                     z = cols @ kernel.reshape(KH*KW*C_in, C_out) + bias
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+        >>> z, _ = conv2d_forward(x, np.ones((2, 2, 1, 1)), strides=(2, 2))
+        >>> z[0, :, :, 0]
+        array([[10., 18.],
+               [42., 50.]])
+    """
+    N, H, W, C_in = x.shape
+    KH, KW, _, C_out = kernel.shape
+    H_out, W_out, pt, _, pl, _ = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)
+    if jit.kernels() == "numpy":
+        z = conv2d_forward_reference(
+            x, kernel, strides, padding, dilation
+        )  # (N, H_out, W_out, C_out)
+        cache = ("numpy", x)
+    else:
+        cols = np.empty((N * H_out * W_out, KH * KW * C_in), dtype=x.dtype)  # (M, KH*KW*C_in)
+        im2col_kernel(x, KH, KW, *strides, *dilation, pt, pl, H_out, W_out, cols)
+        z = cols @ kernel.reshape(KH * KW * C_in, C_out)  # (M, C_out), M = N*H_out*W_out
+        z = z.reshape(N, H_out, W_out, C_out)  # (N, H_out, W_out, C_out), no copy
+        cache = ("numba", cols)
+    if bias is not None:
+        z += bias  # in place: z is a fresh array
+    return z, cache
+
+
+def conv2d_backward(
+    dz, cache, kernel, x_shape, strides=(1, 1), padding="valid", dilation=(1, 1), need_dx=True
+):
+    """Gradients of ``conv2d_forward``: dL/dx, dL/dkernel and dL/dbias from dL/dz.
+
+    Args:
+        dz: dL/dz, the gradient of the forward output z (not modified).
+        cache: the second value returned by ``conv2d_forward``.
+        kernel: the filters used in the forward pass.
+        x_shape: the forward input's shape.
+        strides, padding, dilation: as in the forward pass.
+        need_dx: False skips dx (the first layer: nobody needs dL/d(image)) and returns None.
+
+    Returns:
+        ``(dx, dkernel, dbias)``.
+
+    Shapes:
+        dz (N, H_out, W_out, C_out) -> dx (N, H, W, C_in), dkernel (KH, KW, C_in, C_out),
+        dbias (C_out,)
+
+    Math (numba path; z = cols @ K + bias with K = kernel as a (KH*KW*C_in, C_out) matrix):
+        dkernel = cols^T @ dz         one BLAS call; it also sums over the batch, so no races
+        dbias   = sum of dz over n, i, j
+        dcols   = dz @ K^T,   dx = col2im(dcols)   (the adjoint of im2col)
+    """
+    backend, saved = cache
+    if backend == "numpy":
+        dx, dkernel, dbias = conv2d_backward_reference(
+            dz, saved, kernel, strides, padding, dilation
+        )
+        return (dx if need_dx else None), dkernel, dbias
+    KH, KW, C_in, C_out = kernel.shape
+    H_out, W_out, pt, _, pl, _ = conv2d_geometry(x_shape, kernel.shape, strides, padding, dilation)
+    cols = saved  # (M, KH*KW*C_in)
+    dz2 = dz.reshape(-1, C_out)  # (M, C_out)
+    dkernel = (cols.T @ dz2).reshape(KH, KW, C_in, C_out)  # (KH, KW, C_in, C_out)
+    dbias = dz2.sum(axis=0)  # (C_out,)
+    if not need_dx:
+        return None, dkernel, dbias
+    dcols = dz2 @ kernel.reshape(KH * KW * C_in, C_out).T  # (M, KH*KW*C_in)
+    dx = np.empty(x_shape, dtype=dcols.dtype)  # (N, H, W, C_in), zeroed by the kernel
+    col2im_kernel(dcols, KH, KW, *strides, *dilation, pt, pl, H_out, W_out, dx)
+    return dx, dkernel, dbias

@@ -1,0 +1,196 @@
+"""2-D max pooling as Keras/TensorFlow compute it (NHWC), forward and backward.
+
+    y[n, i, j, c] = max of x[n, h, w, c] over the window  h = i*sh - pt + a,  w = j*sw - pl + b,
+                    0 <= a < PH, 0 <= b < PW   (pt, pl: the top and left padding)
+
+Only real input pixels take part: 'same' padding cells never win (TensorFlow scans in-bounds
+positions only). The backward pass sends each window's whole gradient to ONE input pixel: the
+first maximum met while scanning the window row by row, left to right (strict ``>``), so ties go to
+the top-most, then left-most maximum. Windows that overlap (stride < pool) add their gradients.
+
+Both directions go through ``argmax``: for every output value, the flat position ``h*W + w`` of
+the input pixel that won. Forward stores it; backward is ``dx[n, argmax, c] += dy``.
+
+Reading order: the NumPy reference twin (sliding-window views and ``np.argmax``), the numba
+kernels (explicit scanning loops), then the public entry points.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import jit
+from .conv import output_size_and_padding
+from .jit import njit, prange
+
+
+def pool2d_geometry(x_shape, pool_size, strides, padding):
+    """``(H_out, W_out, pad_top, pad_bottom, pad_left, pad_right)``; raises if nothing fits."""
+    _, H, W, _ = x_shape
+    (PH, PW), (sh, sw) = pool_size, strides
+    H_out, pt, pb = output_size_and_padding(H, PH, sh, 1, padding)
+    W_out, pl, pr = output_size_and_padding(W, PW, sw, 1, padding)
+    if H_out < 1 or W_out < 1:
+        raise ValueError(
+            f"max_pool2d: a {PH}x{PW} window does not fit in a {H}x{W} input with "
+            f"padding='{padding}'. Use a smaller pool_size or padding='same'."
+        )
+    return H_out, W_out, pt, pb, pl, pr
+
+
+# ----------------------------------------------------------------------------- NumPy twin
+
+
+def max_pool2d_forward_reference(x, pool_size, strides, padding):
+    """Max pooling with sliding-window views: ``(y, argmax)``.
+
+    Shapes:
+        x (N, H, W, C) -> y (N, H_out, W_out, C), argmax (N, H_out, W_out, C) int64
+
+    Math:
+        Pad with -inf (so padding never wins), view every window as (PH*PW,) values in row-major
+        order, and take np.argmax: it returns the FIRST maximum, which is TensorFlow's tie rule.
+        argmax = h*W + w of the winning input pixel.
+        (An input of exactly -inf next to the border could tie with padding here; the numba
+        kernel never looks at padding at all.)
+    """
+    N, H, W, C = x.shape
+    (PH, PW), (sh, sw) = pool_size, strides
+    H_out, W_out, pt, pb, pl, pr = pool2d_geometry(x.shape, pool_size, strides, padding)
+    xpad = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-np.inf)
+    windows = sliding_window_view(xpad, (PH, PW), axis=(1, 2))  # (N, Hp-PH+1, Wp-PW+1, C, PH, PW)
+    windows = windows[:, : (H_out - 1) * sh + 1 : sh, : (W_out - 1) * sw + 1 : sw]
+    windows = windows.reshape(N, H_out, W_out, C, PH * PW)  # (N, H_out, W_out, C, PH*PW)
+    k = windows.argmax(axis=-1)  # (N, H_out, W_out, C): first maximum in row-major order
+    y = np.take_along_axis(windows, k[..., None], axis=-1)[..., 0]  # (N, H_out, W_out, C)
+    i = np.arange(H_out)[:, None, None]  # (H_out, 1, 1)
+    j = np.arange(W_out)[None, :, None]  # (1, W_out, 1)
+    h = i * sh - pt + k // PW  # (N, H_out, W_out, C)
+    w = j * sw - pl + k % PW  # (N, H_out, W_out, C)
+    return y, h * W + w
+
+
+def max_pool2d_backward_reference(dy, argmax, x_shape):
+    """dx with ``np.add.at``: every dy value lands on its window's winner; repeats add up.
+
+    Shapes:
+        dy (N, H_out, W_out, C), argmax (N, H_out, W_out, C) -> dx (N, H, W, C)
+    """
+    N, H, W, C = x_shape
+    dx = np.zeros((N, H * W, C), dtype=dy.dtype)  # (N, H*W, C)
+    n = np.arange(N)[:, None, None, None]  # (N, 1, 1, 1)
+    c = np.arange(C)  # (C,)
+    np.add.at(dx, (n, argmax, c), dy)
+    return dx.reshape(N, H, W, C)
+
+
+# ----------------------------------------------------------------------------- numba kernels
+
+
+@njit(parallel=True)
+def max_pool2d_forward_kernel(x, PH, PW, sh, sw, pt, pl, y, argmax):
+    """Scan each window row by row; a later value wins only if strictly greater.
+
+    Shapes:
+        x (N, H, W, C) -> y, argmax (N, H_out, W_out, C), filled in place
+
+    Channels are the innermost loop (contiguous in memory): each window position updates the
+    running maximum of all C channels at once. Parallel over the batch.
+    """
+    N, H, W, C = x.shape
+    _, H_out, W_out, _ = y.shape
+    for n in prange(N):
+        for i in range(H_out):
+            for j in range(W_out):
+                first = True
+                for a in range(PH):
+                    h = i * sh - pt + a
+                    if h < 0 or h >= H:
+                        continue
+                    for b in range(PW):
+                        w = j * sw - pl + b
+                        if w < 0 or w >= W:
+                            continue
+                        for c in range(C):
+                            v = x[n, h, w, c]
+                            if first or v > y[n, i, j, c]:
+                                y[n, i, j, c] = v
+                                argmax[n, i, j, c] = h * W + w
+                        first = False
+
+
+@njit(parallel=True)
+def max_pool2d_backward_kernel(dy, argmax, dx):
+    """dx[n, argmax[n, i, j, c], c] += dy[n, i, j, c]; dx is zeroed first. Parallel over the batch.
+
+    Shapes:
+        dy, argmax (N, H_out, W_out, C) -> dx (N, H, W, C), overwritten
+    """
+    N, H, W, C = dx.shape
+    _, H_out, W_out, _ = dy.shape
+    for n in prange(N):
+        dx[n, :, :, :] = 0
+        for i in range(H_out):
+            for j in range(W_out):
+                for c in range(C):
+                    k = argmax[n, i, j, c]
+                    dx[n, k // W, k % W, c] += dy[n, i, j, c]
+
+
+# ----------------------------------------------------------------------------- public entry points
+
+
+def max_pool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """Max pooling: ``(y, argmax)``, where argmax is what ``max_pool2d_backward`` needs.
+
+    Args:
+        x: input images, channels last.
+        pool_size: ``(PH, PW)``.
+        strides: ``(sh, sw)``.
+        padding: 'valid' (drop the rows/cols that do not fill a window) or 'same'.
+
+    Shapes:
+        x (N, H, W, C) -> y (N, H_out, W_out, C), argmax (N, H_out, W_out, C) integer h*W + w
+
+    Math:
+        y[n, i, j, c] = max over a < PH, b < PW (pixels inside the image only) of
+                        x[n, i*sh - pt + a, j*sw - pl + b, c]
+        argmax = the first such maximum in row-major (a, b) order, as h*W + w.
+
+    Example:
+        >>> x = np.array([[1.0, 1, 0, 5], [1, 1, 5, 5], [2, 3, 3, 2], [3, 2, 2, 3]])
+        >>> x = x[None, :, :, None]  # (1, 4, 4, 1)
+        >>> y, argmax = max_pool2d_forward(x)
+        >>> y[0, :, :, 0], argmax[0, :, :, 0]
+        (array([[1., 5.],
+               [3., 3.]]), array([[ 0,  3],
+               [ 9, 10]]))
+    """
+    if jit.kernels() == "numpy":
+        return max_pool2d_forward_reference(x, pool_size, strides, padding)
+    N, H, W, C = x.shape
+    H_out, W_out, pt, _, pl, _ = pool2d_geometry(x.shape, pool_size, strides, padding)
+    y = np.empty((N, H_out, W_out, C), dtype=x.dtype)  # (N, H_out, W_out, C)
+    argmax = np.empty((N, H_out, W_out, C), dtype=np.int64)  # (N, H_out, W_out, C)
+    max_pool2d_forward_kernel(x, *pool_size, *strides, pt, pl, y, argmax)
+    return y, argmax
+
+
+def max_pool2d_backward(dy, argmax, x_shape):
+    """dL/dx from dL/dy: each window's gradient goes to its winner; overlapping windows add up.
+
+    Args:
+        dy: dL/dy (not modified).
+        argmax: the second value returned by ``max_pool2d_forward``.
+        x_shape: the forward input's shape.
+
+    Shapes:
+        dy (N, H_out, W_out, C) -> dx (N, H, W, C)
+
+    Math:
+        dx[n, h, w, c] = sum of dy[n, i, j, c] over the windows (i, j) whose winner is (h, w)
+    """
+    if jit.kernels() == "numpy":
+        return max_pool2d_backward_reference(dy, argmax, x_shape)
+    dx = np.empty(x_shape, dtype=dy.dtype)  # (N, H, W, C), zeroed by the kernel
+    max_pool2d_backward_kernel(dy, argmax, dx)
+    return dx

@@ -1,0 +1,321 @@
+"""Conv2D: numba kernels == NumPy twin, TF geometry, finite differences, and clear errors.
+
+No Keras here: Keras parity lives in parity_tests/. These tests pin scratchnet to its own math.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchnet import activations
+from scratchnet.layers.conv import Conv2D, Convolution2D
+from scratchnet.ops import conv as conv_ops
+from scratchnet.ops import jit
+
+# ----------------------------------------------------------------------------- strategies
+
+
+@st.composite
+def conv_cases(draw):
+    """A valid Conv2D configuration and its arrays, built by construction (never filtered).
+
+    Draws the kernel first, then strides OR dilation (Keras forbids both > 1), then an input at
+    least as big as the dilated kernel, so 'valid' always has an output. Sizes stay small.
+    Returns a dict with x, kernel, bias, dz (a random upstream gradient), strides, padding,
+    dilation.
+    """
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    if draw(st.booleans()):
+        strides, dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3))), (1, 1)
+    else:
+        strides, dilation = (1, 1), (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    H = draw(st.integers(dilation[0] * (KH - 1) + 1, dilation[0] * (KH - 1) + 6))
+    W = draw(st.integers(dilation[1] * (KW - 1) + 1, dilation[1] * (KW - 1) + 6))
+    N, C_in, C_out = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    H_out, W_out, *_ = conv_ops.conv2d_geometry(
+        (N, H, W, C_in), (KH, KW), strides, padding, dilation
+    )
+    return dict(
+        x=rng.normal(size=(N, H, W, C_in)).astype(dtype),
+        kernel=rng.normal(size=(KH, KW, C_in, C_out)).astype(dtype),
+        bias=rng.normal(size=C_out).astype(dtype),
+        dz=rng.normal(size=(N, H_out, W_out, C_out)).astype(dtype),
+        strides=strides,
+        padding=padding,
+        dilation=dilation,
+    )
+
+
+@given(conv_cases())
+@settings(max_examples=30)
+def test_strategy_builds_valid_cases(case):
+    H_out, W_out, pt, pb, pl, pr = conv_ops.conv2d_geometry(
+        case["x"].shape, case["kernel"].shape, case["strides"], case["padding"], case["dilation"]
+    )
+    assert H_out >= 1 and W_out >= 1
+    assert case["dz"].shape[1:3] == (H_out, W_out)
+    assert not (max(case["strides"]) > 1 and max(case["dilation"]) > 1)
+    assert 0 <= pb - pt <= 1 and 0 <= pr - pl <= 1  # TF: the odd pixel goes bottom/right
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def naive_conv2d(x, kernel, bias, strides, padding, dilation):
+    """Seven nested loops straight from the formula: the slowest, most obvious conv there is."""
+    N, H, W, C_in = x.shape
+    KH, KW, _, C_out = kernel.shape
+    H_out, W_out, pt, _, pl, _ = conv_ops.conv2d_geometry(
+        x.shape, kernel.shape, strides, padding, dilation
+    )
+    z = np.zeros((N, H_out, W_out, C_out))
+    for n in range(N):
+        for i in range(H_out):
+            for j in range(W_out):
+                for f in range(C_out):
+                    total = bias[f]
+                    for a in range(KH):
+                        for b in range(KW):
+                            h = i * strides[0] + a * dilation[0] - pt
+                            w = j * strides[1] + b * dilation[1] - pl
+                            if 0 <= h < H and 0 <= w < W:
+                                for c in range(C_in):
+                                    total += x[n, h, w, c] * kernel[a, b, c, f]
+                    z[n, i, j, f] = total
+    return z
+
+
+def tolerance(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- kernel == twin
+
+
+@given(conv_cases())
+@settings(max_examples=40)
+def test_numba_conv_matches_numpy_twin(case):
+    x, kernel, bias, dz = case["x"], case["kernel"], case["bias"], case["dz"]
+    geometry = case["strides"], case["padding"], case["dilation"]
+    tol = tolerance(x.dtype)
+    previous = jit.kernels()
+    try:
+        jit.use_kernels("numba")
+        z, cache = conv_ops.conv2d_forward(x, kernel, bias, *geometry)
+        grads = conv_ops.conv2d_backward(dz, cache, kernel, x.shape, *geometry)
+        jit.use_kernels("numpy")
+        z_ref, cache_ref = conv_ops.conv2d_forward(x, kernel, bias, *geometry)
+        grads_ref = conv_ops.conv2d_backward(dz, cache_ref, kernel, x.shape, *geometry)
+    finally:
+        jit.use_kernels(previous)
+    assert z.dtype == x.dtype and all(g.dtype == x.dtype for g in grads)
+    np.testing.assert_allclose(z, z_ref, **tol, err_msg=f"conv2d z, {geometry}")
+    for name, g, g_ref in zip(("dx", "dkernel", "dbias"), grads, grads_ref, strict=True):
+        assert g.shape == g_ref.shape, name
+        np.testing.assert_allclose(g, g_ref, **tol, err_msg=f"conv2d {name}, {geometry}")
+
+
+@given(conv_cases())
+@settings(max_examples=15)
+def test_conv_forward_matches_seven_loop_reference(case):
+    x, kernel, bias = case["x"], case["kernel"], case["bias"]
+    geometry = case["strides"], case["padding"], case["dilation"]
+    previous = jit.kernels()
+    try:
+        jit.use_kernels("numba")
+        z, _ = conv_ops.conv2d_forward(x, kernel, bias, *geometry)
+    finally:
+        jit.use_kernels(previous)
+    expected = naive_conv2d(x, kernel, bias, *geometry)
+    np.testing.assert_allclose(z, expected, **tolerance(x.dtype), err_msg=f"z, {geometry}")
+
+
+def test_need_dx_false_skips_dx(numba_kernels):
+    rng = np.random.default_rng(0)
+    x, kernel = rng.normal(size=(2, 5, 5, 1)), rng.normal(size=(3, 3, 1, 4))
+    z, cache = conv_ops.conv2d_forward(x, kernel, None)
+    dx, dkernel, dbias = conv_ops.conv2d_backward(
+        rng.normal(size=z.shape), cache, kernel, x.shape, need_dx=False
+    )
+    assert dx is None and dkernel.shape == kernel.shape and dbias.shape == (4,)
+
+
+def test_backward_leaves_dz_untouched(numba_kernels):
+    rng = np.random.default_rng(1)
+    x, kernel = rng.normal(size=(2, 6, 6, 2)), rng.normal(size=(3, 3, 2, 3))
+    z, cache = conv_ops.conv2d_forward(x, kernel, None, padding="same")
+    dz = rng.normal(size=z.shape)
+    dz_before = dz.copy()
+    conv_ops.conv2d_backward(dz, cache, kernel, x.shape, padding="same")
+    np.testing.assert_array_equal(dz, dz_before)
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+@pytest.mark.parametrize(
+    "H, k, s, expected",
+    [  # the measurements in keras-behaviour.md section 1.3: (out, pad_top, pad_bottom)
+        (5, 3, 2, (3, 1, 1)),
+        (6, 3, 2, (3, 0, 1)),
+        (6, 2, 1, (6, 0, 1)),
+        (7, 4, 1, (7, 1, 2)),
+        (5, 2, 2, (3, 0, 1)),
+        (28, 3, 1, (28, 1, 1)),
+    ],
+)
+def test_same_padding_split_matches_tensorflow(H, k, s, expected):
+    assert conv_ops.output_size_and_padding(H, k, s, 1, "same") == expected
+
+
+@pytest.mark.parametrize("H, k, s, d, out", [(28, 3, 1, 1, 26), (28, 5, 2, 1, 12), (9, 3, 1, 2, 5)])
+def test_valid_output_size(H, k, s, d, out):
+    assert conv_ops.output_size_and_padding(H, k, s, d, "valid") == (out, 0, 0)
+
+
+# ----------------------------------------------------------------------------- finite differences
+
+
+CONV_FD_CASES = [
+    # (kernel_size, strides, padding, dilation_rate, use_bias)
+    (3, 1, "valid", 1, True),
+    (3, 1, "same", 1, True),
+    (3, 2, "same", 1, False),
+    ((2, 3), (2, 1), "valid", 1, True),
+    (2, 2, "SAME", 1, True),
+    (3, 1, "same", 2, True),
+    ((2, 2), 1, "valid", (2, 1), False),
+]
+
+
+@pytest.mark.parametrize("kernel_size, strides, padding, dilation, use_bias", CONV_FD_CASES)
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
+def test_conv2d_finite_differences(
+    float64,
+    numba_kernels,
+    finite_differences,
+    kernel_size,
+    strides,
+    padding,
+    dilation,
+    use_bias,
+    activation,
+):
+    rng = np.random.default_rng(2024)
+    layer = Conv2D(
+        3,
+        kernel_size,
+        strides,
+        padding,
+        dilation_rate=dilation,
+        activation=activation,
+        use_bias=use_bias,
+    )
+    x = rng.normal(size=(2, 6, 5, 2))
+    layer.build(x.shape)
+    layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
+    finite_differences(layer, x, rng)
+
+
+def test_conv2d_finite_differences_numpy_twin(float64, finite_differences):
+    previous = jit.kernels()
+    jit.use_kernels("numpy")
+    try:
+        rng = np.random.default_rng(7)
+        layer = Conv2D(2, 3, strides=2, padding="same", activation="tanh")
+        x = rng.normal(size=(2, 6, 6, 2))
+        layer.build(x.shape)
+        layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
+        finite_differences(layer, x, rng)
+    finally:
+        jit.use_kernels(previous)
+
+
+def test_first_layer_skips_dx(float64, numba_kernels):
+    rng = np.random.default_rng(3)
+    layer = Conv2D(4, 3, activation="relu")
+    x = rng.normal(size=(2, 6, 6, 1))
+    y = layer(x, training=True)
+    assert layer.backward(rng.normal(size=y.shape), need_dx=False) is None
+    assert layer.grads["kernel"].shape == (3, 3, 1, 4) and layer.grads["bias"].shape == (4,)
+
+
+# ----------------------------------------------------------------------------- layer API
+
+
+def test_output_shape_dtype_and_alias(numba_kernels):
+    assert Convolution2D is Conv2D
+    layer = Conv2D(8, 3, strides=2, padding="same")
+    x = np.zeros((2, 7, 9, 3), dtype=np.float32)
+    y = layer(x)
+    assert layer.compute_output_shape((None, 7, 9, 3)) == (None, 4, 5, 8)
+    assert y.shape == (2, 4, 5, 8) and y.dtype == np.float32
+    assert layer.params["kernel"].shape == (3, 3, 3, 8) and layer.params["bias"].shape == (8,)
+
+
+def test_get_config_has_keras_keys():
+    config = Conv2D(32, 3, padding="SAME", activation="relu").get_config()
+    assert list(config) == [
+        "name", "trainable", "dtype", "filters", "kernel_size", "strides", "padding",
+        "data_format", "dilation_rate", "groups", "activation", "use_bias",
+        "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+        "activity_regularizer", "kernel_constraint", "bias_constraint",
+    ]  # fmt: skip
+    assert config["kernel_size"] == (3, 3) and config["strides"] == (1, 1)
+    assert config["padding"] == "same" and config["data_format"] == "channels_last"
+    assert config["activation"] == "relu" and config["groups"] == 1
+    assert config["kernel_initializer"]["class_name"] == "GlorotUniform"
+    assert config["bias_initializer"]["class_name"] == "Zeros"
+    clone = Conv2D.from_config({**config, "name": "clone"})
+    assert clone.get_config() == {**config, "name": "clone"}
+
+
+def test_activation_object_is_accepted():
+    assert Conv2D(2, 3, activation=activations.relu).get_config()["activation"] == "relu"
+
+
+# ----------------------------------------------------------------------------- clear errors
+
+
+def test_3d_input_suggests_a_channel_axis():
+    with pytest.raises(ValueError, match=r"x\[\.\.\., None\]"):
+        Conv2D(4, 3)(np.zeros((2, 28, 28), dtype=np.float32))
+
+
+def test_strides_with_dilation_is_rejected_like_keras():
+    with pytest.raises(ValueError, match="dilation_rate"):
+        Conv2D(4, 3, strides=2, dilation_rate=2)
+
+
+def test_channels_first_is_rejected():
+    with pytest.raises(ValueError, match="channels_last"):
+        Conv2D(4, 3, data_format="channels_first")
+
+
+@pytest.mark.parametrize("padding", ["full", "causal", 1])
+def test_unknown_padding_is_rejected(padding):
+    with pytest.raises(ValueError, match="padding"):
+        Conv2D(4, 3, padding=padding)
+
+
+def test_kernel_bigger_than_input_is_explained():
+    with pytest.raises(ValueError, match="does not fit"):
+        Conv2D(4, 5)(np.zeros((1, 3, 3, 1), dtype=np.float32))
+
+
+def test_channel_mismatch_after_build_is_explained():
+    layer = Conv2D(4, 3)
+    layer(np.zeros((1, 5, 5, 1), dtype=np.float32))
+    with pytest.raises(ValueError, match="was built for"):
+        layer(np.zeros((1, 5, 5, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("bad", [dict(filters=0), dict(kernel_size=(3, 0)), dict(groups=2)])
+def test_bad_arguments_are_rejected(bad):
+    kwargs = dict(filters=4, kernel_size=3) | bad
+    with pytest.raises(ValueError):
+        Conv2D(**kwargs)
