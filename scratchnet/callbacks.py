@@ -90,7 +90,11 @@ class EarlyStopping(Callback):
     def _improved(self, current, reference):
         if reference is None:
             return True
-        return current - self.min_delta < reference if self.minimize else current - self.min_delta > reference
+        return (
+            current - self.min_delta < reference
+            if self.minimize
+            else current - self.min_delta > reference
+        )
 
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
@@ -126,7 +130,10 @@ class EarlyStopping(Callback):
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                print(
+                    "Restoring model weights from the end of the best epoch: "
+                    f"{self.best_epoch + 1}."
+                )
             self.model.set_weights(self.best_weights)
 
 
@@ -181,10 +188,14 @@ class ModelCheckpoint(Callback):
                     file=sys.stderr,
                 )
                 return
-            better = self.best is None or (current < self.best if self.minimize else current > self.best)
+            better = self.best is None or (
+                current < self.best if self.minimize else current > self.best
+            )
             if not better or not np.isfinite(current):
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    print(
+                        f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}"
+                    )
                 return
             if self.verbose > 0:
                 print(

@@ -118,11 +118,13 @@ class CategoricalCrossentropy(Loss):
     fused_activation = "softmax"
 
     def values(self, y_true, y_pred):
-        q = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), config.epsilon(), 1 - config.epsilon())
+        q = np.clip(
+            y_pred / y_pred.sum(axis=-1, keepdims=True), config.epsilon(), 1 - config.epsilon()
+        )
         return -(y_true * np.log(q)).sum(axis=-1)  # (N,)
 
     def gradient(self, y_true, y_pred):
-        """dL/dp on the plain path: through the log, the clip (0 outside it), and the renormalisation."""
+        """dL/dp on the plain path: through the log, the clip (0 outside), the renormalisation."""
         y_true, y_pred = self.check(y_true, y_pred)
         eps = config.epsilon()
         s = y_pred.sum(axis=-1, keepdims=True)  # (N, 1)
@@ -176,9 +178,12 @@ class SparseCategoricalCrossentropy(Loss):
                 f"{y_true.shape}.{hint}"
             )
         labels = y_true.astype(np.int64)
-        if labels.size and (labels.min() < 0 or labels.max() >= y_pred.shape[-1] or np.any(labels != y_true)):
+        if labels.size and (
+            labels.min() < 0 or labels.max() >= y_pred.shape[-1] or np.any(labels != y_true)
+        ):
             raise ValueError(
-                f"Loss '{self.name}': labels must be integers in [0, {y_pred.shape[-1]}); got values "
+                f"Loss '{self.name}': labels must be integers in [0, {y_pred.shape[-1]}); got "
+                "values "
                 f"from {y_true.min()} to {y_true.max()}."
             )
         return labels, y_pred
@@ -206,7 +211,9 @@ class SparseCategoricalCrossentropy(Loss):
         shifted = z - z.max(axis=-1, keepdims=True)
         e = np.exp(shifted)
         sum_e = e.sum(axis=-1, keepdims=True)
-        per_sample = np.log(sum_e)[..., 0] - np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+        per_sample = (
+            np.log(sum_e)[..., 0] - np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+        )
         dz = (e / sum_e - self._onehot(labels, z)) * _inv_n(labels.shape, z.dtype)
         return per_sample.mean(dtype=z.dtype), dz
 
@@ -311,7 +318,12 @@ _BY_FUNCTION = {
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
 }
-_CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError)
+_CLASSES = (
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    BinaryCrossentropy,
+    MeanSquaredError,
+)
 
 
 def get(identifier):

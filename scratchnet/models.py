@@ -22,7 +22,6 @@ Example:
 import math
 import shutil
 import sys
-import time
 
 import numpy as np
 
@@ -113,7 +112,9 @@ class Model:
 
     def gradients(self):
         """The gradients of the last backward pass, in ``trainable_weights`` order."""
-        return [layer.grads[name] for layer in self.layers if layer.trainable for name in layer.params]
+        return [
+            layer.grads[name] for layer in self.layers if layer.trainable for name in layer.params
+        ]
 
     def get_weights(self):
         """Copies of all weights in Keras's order, so ``keras_model.set_weights`` accepts them."""
@@ -202,7 +203,11 @@ class Model:
             return None
         layer = self._output_layer(y_pred) if self._tape is not None else None
         activation = getattr(layer, "activation", None)
-        if loss.fused_activation and activation is not None and activation.name == loss.fused_activation:
+        if (
+            loss.fused_activation
+            and activation is not None
+            and activation.name == loss.fused_activation
+        ):
             return layer
         return None
 
@@ -450,7 +455,9 @@ class Model:
                     verbose=0,
                     return_dict=True,
                 )
-                epoch_logs = dict(sorted({**epoch_logs, **{"val_" + k: v for k, v in val.items()}}.items()))
+                epoch_logs = dict(
+                    sorted({**epoch_logs, **{"val_" + k: v for k, v in val.items()}}.items())
+                )
             for cb in cbs:
                 cb.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -647,13 +654,18 @@ class Functional(Model):
     def call(self, x, training=False):
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         if len(xs) != len(self.inputs):
-            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s), got {len(xs)}.")
+            raise ValueError(
+                f"Model '{self.name}' expects {len(self.inputs)} input(s), got {len(xs)}."
+            )
         values = {id(t): v for t, v in zip(self.inputs, xs)}
         for t in self._order:
             if t.layer is None:
                 continue
             args = [values[id(p)] for p in t.inputs]
-            values[id(t)] = t.layer(args if len(args) > 1 or isinstance(t.layer, _MULTI_INPUT) else args[0], training=training)
+            values[id(t)] = t.layer(
+                args if len(args) > 1 or isinstance(t.layer, _MULTI_INPUT) else args[0],
+                training=training,
+            )
         return values[id(self.outputs[0])]
 
     @property
@@ -684,12 +696,17 @@ def _layer_rows(model):
                 continue
             spec = graph.SymbolicTensor(layer.compute_output_shape(spec.shape))
             shapes.append(shape_str(spec.shape))
-        return [(f"{layer.name} ({type(layer).__name__})", s, layer) for layer, s in zip(model.layers, shapes)]
+        return [
+            (f"{layer.name} ({type(layer).__name__})", s, layer)
+            for layer, s in zip(model.layers, shapes)
+        ]
     if isinstance(model, Functional):
         rows = [(f"{t.name} (InputLayer)", shape_str(t.shape), None) for t in model.inputs]
         for t in model._order:
             if t.layer is not None:
-                rows.append((f"{t.layer.name} ({type(t.layer).__name__})", shape_str(t.shape), t.layer))
+                rows.append(
+                    (f"{t.layer.name} ({type(t.layer).__name__})", shape_str(t.shape), t.layer)
+                )
         return rows
     return [(f"{layer.name} ({type(layer).__name__})", "?", layer) for layer in model.layers]
 
@@ -706,7 +723,9 @@ def summary_text(model, line_length=None):
         return " " + (text.rjust(w - 2) if right else text.ljust(w - 2)) + " "
 
     def row(a, b, c, sep="│"):
-        return sep + cell(a, inner[0]) + sep + cell(b, inner[1]) + sep + cell(c, inner[2], True) + sep
+        return (
+            sep + cell(a, inner[0]) + sep + cell(b, inner[1]) + sep + cell(c, inner[2], True) + sep
+        )
 
     lines = [f'Model: "{model.name}"']
     lines.append("┏" + "┳".join("━" * w for w in inner) + "┓")
@@ -725,8 +744,12 @@ def summary_text(model, line_length=None):
             lines.append("├" + "┼".join("─" * w for w in inner) + "┤")
     lines.append("└" + "┴".join("─" * w for w in inner) + "┘")
     itemsize = np.dtype(config.floatx()).itemsize
-    trainable = sum(layer.count_params() for layer in model.layers if layer.built and layer.trainable)
-    frozen = sum(layer.count_params() for layer in model.layers if layer.built and not layer.trainable)
+    trainable = sum(
+        layer.count_params() for layer in model.layers if layer.built and layer.trainable
+    )
+    frozen = sum(
+        layer.count_params() for layer in model.layers if layer.built and not layer.trainable
+    )
     opt_params = opt_bytes = 0
     if model.optimizer is not None and model.optimizer.slots is not None:
         slots = sum(a.size for a in model.optimizer.slot_order())

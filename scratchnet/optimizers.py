@@ -192,7 +192,9 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
     def active_slots(self):
-        return ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+        return (
+            ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+        )
 
     def update_step(self, i, g, w, lr):
         dt = w.dtype.type

@@ -71,11 +71,11 @@ class Progbar:
             else:
                 eta = per_step * (self.target - current)
                 if eta > 3600:
-                    clock = "%d:%02d:%02d" % (eta // 3600, (eta % 3600) // 60, eta % 60)
+                    clock = f"{int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
                 elif eta > 60:
-                    clock = "%d:%02d" % (eta // 60, eta % 60)
+                    clock = f"{int(eta // 60)}:{int(eta % 60):02d}"
                 else:
-                    clock = "%ds" % eta
+                    clock = f"{int(eta)}s"
             items = "".join(f" - {name}: {format_value(value)}" for name, value in values)
             tail = format_time_per_step(per_step) + items
             info = f" \x1b[1m{clock}\x1b[0m" + tail

@@ -26,7 +26,6 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import activations as activations_module
 from .. import config
 
 # ----------------------------------------------------------------------------- names
@@ -211,14 +210,21 @@ class Layer:
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) has {len(self.params)} weight "
                 f"array(s) {list(self.params)}, but set_weights got {len(weights)}. "
-                + ("Build the layer first (call it on data or give input_shape). " if not self.built else "")
+                + (
+                    "Build the layer first (call it on data or give input_shape). "
+                    if not self.built
+                    else ""
+                )
             )
         for (pname, current), new in zip(self.params.items(), weights):
             new = np.asarray(new)
             if new.shape != current.shape:
                 hint = ""
                 if new.ndim == current.ndim and sorted(new.shape) == sorted(current.shape):
-                    hint = " It looks transposed or in another layout: scratchnet uses Keras's layouts."
+                    hint = (
+                        " It looks transposed or in another layout: scratchnet uses Keras's "
+                        "layouts."
+                    )
                 raise ValueError(
                     f"Layer '{self.name}' ({type(self).__name__}): weight '{pname}' has shape "
                     f"{current.shape}, but set_weights got shape {new.shape}.{hint}"
@@ -327,8 +333,9 @@ class ActivationMixin:
 
     ``_activate`` runs the activation and caches what its backward needs; ``_activation_backward``
     is the chain rule through it. When a cross-entropy loss is fused with this layer's softmax or
-    sigmoid (``fused_with_loss``, set by ``compile``), the loss already hands back dL/dz = (p - y)/N,
-    so the activation's backward is skipped, exactly as Keras/TensorFlow do.
+    sigmoid (``fused_with_loss``, set by the model during that backward pass), the loss already
+    hands back dL/dz = (p - y)/N, so the activation's backward is skipped, exactly as
+    Keras/TensorFlow do.
     """
 
     def _activate(self, z, training):

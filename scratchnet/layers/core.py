@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from .. import activations
-from .. import initializers
+from .. import activations, initializers
 from .. import random as sn_random
 from .base import ActivationMixin, Layer
 
@@ -60,7 +59,9 @@ class Dense(ActivationMixin, Layer):
     def build(self, input_shape):
         d_in = input_shape[-1]
         if d_in is None:
-            raise ValueError(f"Dense '{self.name}': the last input axis must be known, got {input_shape}.")
+            raise ValueError(
+                f"Dense '{self.name}': the last input axis must be known, got {input_shape}."
+            )
         self.add_weight("kernel", (d_in, self.units), self.kernel_initializer)
         if self.use_bias:
             self.add_weight("bias", (self.units,), self.bias_initializer)

@@ -1,0 +1,37 @@
+# The README's two commands:
+#   make train   set up .venv, train the keras.io convnet on real MNIST with scratchnet, print test accuracy
+#   make test    set up .venv with the test extras (Keras, TensorFlow, Chromium), run the whole suite
+# Both create the virtual environment at .venv on first use and reuse it afterwards.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: train test bench lint clean-venv
+
+$(VENV)/.core: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[examples]"
+	touch $@
+
+$(VENV)/.test: $(VENV)/.core pyproject.toml scripts/install-browser.sh
+	$(PY) -m pip install --quiet -e ".[test]"
+	bash scripts/install-browser.sh
+	touch $@
+
+train: $(VENV)/.core
+	$(PY) examples/keras_convnet.py $(ARGS)
+
+test: $(VENV)/.test
+	bash scripts/test.sh
+
+bench: $(VENV)/.test
+	$(PY) -m benchmarks.run $(ARGS)
+
+lint: $(VENV)/.test
+	$(PY) -m ruff check scratchnet keras_impl parity_tests examples benchmarks tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,134 @@
+"""Optimizers against step-by-step references written from Keras's formulas (float64).
+
+The references are written per element with Python floats, a different computation from the
+vectorised optimizers, and include Keras's float32 roundings of momentum and the betas.
+"""
+
+import numpy as np
+import pytest
+
+from scratchnet import optimizers
+
+F32 = lambda v: float(np.float32(v))  # noqa: E731  Keras casts these constants through float32
+
+
+def run(opt, grads, w0):
+    w = w0.copy()
+    for g in grads:
+        opt.apply([g], [w])
+    return w
+
+
+def reference_sgd(grads, w0, lr, momentum, nesterov):
+    w, m, mu = w0.copy().ravel(), np.zeros(w0.size), F32(momentum)
+    for g in grads:
+        g = g.ravel()
+        for i in range(w.size):
+            if momentum == 0:
+                w[i] -= g[i] * lr
+                continue
+            m[i] = m[i] * mu - g[i] * lr
+            w[i] += (m[i] * mu - g[i] * lr) if nesterov else m[i]
+    return w.reshape(w0.shape)
+
+
+def reference_adam(grads, w0, lr, b1, b2, eps, amsgrad):
+    w, m, v, vhat = w0.copy().ravel(), np.zeros(w0.size), np.zeros(w0.size), np.zeros(w0.size)
+    for t, g in enumerate(grads, start=1):
+        alpha = lr * np.sqrt(1 - F32(b2) ** t) / (1 - F32(b1) ** t)
+        g = g.ravel()
+        for i in range(w.size):
+            m[i] += (g[i] - m[i]) * (1 - b1)
+            v[i] += (g[i] ** 2 - v[i]) * (1 - b2)
+            vhat[i] = max(vhat[i], v[i])
+            w[i] -= m[i] * alpha / (np.sqrt(vhat[i] if amsgrad else v[i]) + eps)
+    return w.reshape(w0.shape)
+
+
+def reference_rmsprop(grads, w0, lr, rho, momentum, eps, centered):
+    w, v, a, mom = (np.zeros(w0.size) for _ in range(4))
+    w[:] = w0.ravel()
+    for g in grads:
+        g = g.ravel()
+        for i in range(w.size):
+            v[i] = rho * v[i] + (1 - rho) * g[i] ** 2
+            if centered:
+                a[i] = rho * a[i] + (1 - rho) * g[i]
+            inc = lr * g[i] / np.sqrt(v[i] - a[i] ** 2 + eps if centered else v[i] + eps)
+            if momentum > 0:
+                mom[i] = momentum * mom[i] + inc
+                w[i] -= mom[i]
+            else:
+                w[i] -= inc
+    return w.reshape(w0.shape)
+
+
+RNG = np.random.default_rng(0)
+W0 = RNG.normal(size=(3, 4))
+GRADS = [RNG.normal(size=(3, 4)) for _ in range(7)]
+
+
+@pytest.mark.parametrize(
+    "momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True), (0.5, True)]
+)
+def test_sgd(momentum, nesterov):
+    opt = optimizers.SGD(learning_rate=0.05, momentum=momentum, nesterov=nesterov)
+    np.testing.assert_allclose(
+        run(opt, GRADS, W0), reference_sgd(GRADS, W0, 0.05, momentum, nesterov), rtol=1e-15
+    )
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("eps", [1e-7, 0.1])
+def test_adam(amsgrad, eps):
+    opt = optimizers.Adam(learning_rate=0.01, epsilon=eps, amsgrad=amsgrad)
+    expected = reference_adam(GRADS, W0, 0.01, 0.9, 0.999, eps, amsgrad)
+    np.testing.assert_allclose(run(opt, GRADS, W0), expected, rtol=1e-14)
+
+
+def test_adam_is_not_the_textbook_form_when_epsilon_matters():
+    w = run(optimizers.Adam(learning_rate=0.01, epsilon=0.1), GRADS, W0)
+    m = v = 0
+    textbook = W0.copy()
+    for t, g in enumerate(GRADS, start=1):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g**2
+        textbook -= 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 0.1)
+    assert np.abs(w - textbook).max() > 1e-4
+
+
+@pytest.mark.parametrize(
+    "momentum, centered", [(0.0, False), (0.0, True), (0.5, False), (0.5, True)]
+)
+def test_rmsprop(momentum, centered):
+    opt = optimizers.RMSprop(learning_rate=0.01, momentum=momentum, centered=centered)
+    expected = reference_rmsprop(GRADS, W0, 0.01, 0.9, momentum, 1e-7, centered)
+    np.testing.assert_allclose(run(opt, GRADS, W0), expected, rtol=1e-14)
+
+
+def test_learning_rate_is_rounded_to_float32_for_float32_weights():
+    w = np.zeros(1, dtype="float32")
+    optimizers.SGD(learning_rate=0.01).apply([np.ones(1, dtype="float32")], [w])
+    assert w[0] == -np.float32(0.01)
+
+
+def test_iterations_count_steps_and_variables_follow_keras_order():
+    opt = optimizers.Adam()
+    a, b = np.zeros((2, 2)), np.zeros(3)
+    opt.apply([np.ones((2, 2)), np.ones(3)], [a, b])
+    assert opt.iterations == 1
+    shapes = [v.shape for v in opt.variables]
+    assert shapes == [(), (), (2, 2), (2, 2), (3,), (3,)]  # iteration, lr, (m, v) per variable
+
+
+def test_string_names_give_class_defaults():
+    assert optimizers.get("sgd").learning_rate == 0.01
+    assert optimizers.get("Adam").learning_rate == 0.001
+    assert isinstance(optimizers.get("rmsprop"), optimizers.RMSprop)
+    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'"):
+        optimizers.get("adamw")
+
+
+def test_sgd_momentum_must_be_a_float_like_keras():
+    with pytest.raises(ValueError, match="momentum must be a float"):
+        optimizers.SGD(momentum=0)
