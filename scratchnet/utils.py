@@ -1,0 +1,84 @@
+"""Small helpers mirroring ``keras.utils``: one-hot labels and the global random seed.
+
+Example:
+    >>> to_categorical([0, 2], num_classes=3)
+    array([[1., 0., 0.],
+           [0., 0., 1.]])
+"""
+
+import random
+
+import numpy as np
+
+_GLOBAL_SEED = None
+
+
+def to_categorical(x, num_classes=None):
+    """One-hot encode integer class labels, exactly as ``keras.utils.to_categorical`` does.
+
+    Args:
+        x: array-like of integer labels in [0, num_classes). Floats are truncated toward zero,
+            as ``np.array(x, dtype="int64")`` does in Keras.
+        num_classes: the number of classes; None (or 0) means ``max(x) + 1``.
+
+    Shapes:
+        x (...,) or (..., 1)  ->  (..., num_classes), float64. A trailing axis of size 1 is
+        dropped first, so labels of shape (N, 1) give (N, num_classes), not (N, 1, num_classes).
+
+    Math:
+        y[..., c] = 1.0 if x[...] == c else 0.0
+
+    Example:
+        >>> to_categorical([[1], [0]])
+        array([[0., 1.],
+               [1., 0.]])
+    """
+    x = np.array(x, dtype="int64")
+    input_shape = x.shape
+    if len(input_shape) > 1 and input_shape[-1] == 1:
+        input_shape = input_shape[:-1]
+    x = x.reshape(-1)  # (N,) all labels in a row
+    if not num_classes:
+        if x.size == 0:
+            raise ValueError("to_categorical: cannot infer num_classes from empty labels.")
+        num_classes = int(x.max()) + 1
+    if x.size and (x.min() < 0 or x.max() >= num_classes):
+        bad = x[(x < 0) | (x >= num_classes)][0]
+        raise ValueError(
+            f"to_categorical: label {bad} is outside [0, {num_classes}); labels must be "
+            "integers from 0 to num_classes - 1."
+        )
+    categorical = np.zeros((x.shape[0], num_classes))  # (N, num_classes) float64
+    categorical[np.arange(x.shape[0]), x] = 1
+    return categorical.reshape(input_shape + (num_classes,))
+
+
+def set_random_seed(seed):
+    """Seed every random source scratchnet uses, like ``keras.utils.set_random_seed``.
+
+    Seeds Python's ``random`` (the source of every unseeded initializer and Dropout seed, drawn
+    at construction exactly as Keras draws them) and NumPy's global generator, and records the
+    seed for ``get_random_seed``. After ``set_random_seed(S)`` in both libraries, models built in
+    the same order start from the same weights and drop the same units.
+
+    Args:
+        seed: an int.
+
+    Example:
+        >>> set_random_seed(1); a = random.random()
+        >>> set_random_seed(1); a == random.random()
+        True
+    """
+    global _GLOBAL_SEED
+    if not isinstance(seed, int):
+        raise ValueError(
+            f"set_random_seed: expected an integer seed, got {seed!r} (of type {type(seed)})."
+        )
+    _GLOBAL_SEED = seed
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def get_random_seed():
+    """The seed last given to ``set_random_seed``, or None (``keras.utils.get_random_seed``)."""
+    return _GLOBAL_SEED
