@@ -5,7 +5,7 @@ name (``kernel_initializer="glorot_uniform"``), as an object, or as a Keras conf
 turns any of these into an object.
 
 Random initializers follow Keras exactly, so that after ``random.seed(S)`` a scratchnet model and
-a Keras model built in the same order start from bit-identical float32 weights:
+a Keras model built in the same order start from bit-identical weights (float32 and float64):
 
 * with ``seed=None`` the initializer draws ``random.randint(1, 10**9)`` from Python's ``random``
   when it is CONSTRUCTED (a layer constructs its initializers in ``__init__``);
@@ -14,8 +14,8 @@ a Keras model built in the same order start from bit-identical float32 weights:
 * Python-float bounds and constants are rounded to float32 first, even for float64 weights,
   because Keras passes them through ``tf.cast`` (see ``_keras_number``).
 
-Only uniform distributions are offered: Keras's normal initializers use TensorFlow's float32
-Box-Muller transcendental functions, which NumPy cannot reproduce bit for bit.
+Only uniform distributions are offered: Keras's normal initializers go through TensorFlow's
+float32 log, sin and cos (Box-Muller), whose last bits NumPy does not reproduce.
 
 Example:
     >>> init = get("glorot_uniform")
