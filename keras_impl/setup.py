@@ -55,14 +55,18 @@ def use_floatx(dtype):
         dtype: ``"float32"`` or ``"float64"`` (or the NumPy dtype).
     """
     dtype = np.dtype(dtype).name
-    before = (keras.config.floatx(), scratchnet.config.floatx())
+    before = (keras.config.floatx(), keras.config.dtype_policy(), scratchnet.config.floatx())
     keras.config.set_floatx(dtype)
+    # Keras caches a global dtype policy made from floatx the first time a layer is created;
+    # without resetting it, layers would keep the dtype of the first layer ever built.
+    keras.config.set_dtype_policy(dtype)
     scratchnet.config.set_floatx(dtype)
     try:
         yield dtype
     finally:
         keras.config.set_floatx(before[0])
-        scratchnet.config.set_floatx(before[1])
+        keras.config.set_dtype_policy(before[1])
+        scratchnet.config.set_floatx(before[2])
 
 
 def reset_seeds(seed):

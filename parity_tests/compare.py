@@ -47,6 +47,12 @@ TRAJECTORY_F64_RTOL = 1e-8
 TRAJECTORY_F32_RTOL = 1e-3
 
 
+# Gradients are compared relative to at least GRADIENT_FLOOR times the size of the upstream
+# gradient (see ``assert_parity``'s ``floor``): one thousandth, far above saturation noise and far
+# below any mistake in a backward rule.
+GRADIENT_FLOOR = 1e-3
+
+
 def rtol_for(dtype):
     """The forward/backward tolerance for ``dtype`` (``F64_RTOL`` or ``F32_RTOL``)."""
     return F64_RTOL if np.dtype(dtype) == np.float64 else F32_RTOL
@@ -55,13 +61,16 @@ def rtol_for(dtype):
 # ---------------------------------------------------------------------------------- numbers
 
 
-def parity_stats(ours, theirs):
+def parity_stats(ours, theirs, floor=0.0):
     """Error statistics of ``ours`` against the reference ``theirs`` (arrays of the same shape).
+
+    Args:
+        floor: the smallest scale to divide by (see ``assert_parity``).
 
     Returns:
         dict with ``max_abs`` (largest absolute difference), ``rel`` (``max_abs`` divided by the
-        largest ``|theirs|``; equal to ``max_abs`` when ``theirs`` is all zeros), ``index`` (the
-        worst position, a tuple), ``ours`` and ``theirs`` (the values there).
+        largest ``|theirs|`` or ``floor`` if larger; equal to ``max_abs`` when both are 0),
+        ``index`` (the worst position, a tuple), ``ours`` and ``theirs`` (the values there).
     """
     ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
     if ours.size == 0:
@@ -72,6 +81,7 @@ def parity_stats(ours, theirs):
     index = tuple(int(i) for i in np.unravel_index(flat, ours.shape))
     max_abs = float(diff.flat[flat])
     scale = float(np.max(np.abs(theirs))) if np.isfinite(theirs).all() else np.inf
+    scale = max(scale, floor)
     rel = max_abs / scale if scale > 0 else max_abs
     return {
         "max_abs": max_abs,
@@ -187,7 +197,7 @@ def _fmt_config(config):
     return repr(config)
 
 
-def parity_message(ours, theirs, *, rtol, tensor, layer=None, model=None, config=None):
+def parity_message(ours, theirs, *, rtol, tensor, layer=None, model=None, config=None, floor=0.0):
     """The failure text of ``assert_parity`` (``None`` when the arrays agree within ``rtol``)."""
     ours_a, theirs_a = np.asarray(ours), np.asarray(theirs)
     where = " / ".join(str(p) for p in (model, layer) if p) or "(standalone)"
@@ -199,7 +209,7 @@ def parity_message(ours, theirs, *, rtol, tensor, layer=None, model=None, config
             f"  config: {_fmt_config(config)}",
         ]
         return "\n".join(lines + [f"  hint: {h}" for h in diagnose(ours_a, theirs_a)])
-    stats = parity_stats(ours_a, theirs_a)
+    stats = parity_stats(ours_a, theirs_a, floor)
     if stats["rel"] <= rtol:
         return None
     lines = [
@@ -213,7 +223,7 @@ def parity_message(ours, theirs, *, rtol, tensor, layer=None, model=None, config
     return "\n".join(lines + [f"  hint: {h}" for h in diagnose(ours_a, theirs_a)])
 
 
-def assert_parity(ours, theirs, *, rtol, tensor, layer=None, model=None, config=None):
+def assert_parity(ours, theirs, *, rtol, tensor, layer=None, model=None, config=None, floor=0.0):
     """Assert scratchnet's ``ours`` equals Keras's ``theirs`` within normwise relative ``rtol``.
 
     Args:
@@ -224,12 +234,16 @@ def assert_parity(ours, theirs, *, rtol, tensor, layer=None, model=None, config=
         layer: the layer's name and class, e.g. ``"conv2d_1 (Conv2D)"``.
         model: the model's name, e.g. ``"convnet"``.
         config: the layer or test configuration, printed so the case can be rebuilt.
+        floor: divide by at least this scale. For a gradient, pass ``GRADIENT_FLOOR * max|dy|``:
+            where an activation saturates, ``dx`` can be a million times smaller than ``dy``,
+            and there one ulp of ``y`` (``1 - y`` cancels) is a large part of ``dx``. Relative
+            to the size of the gradient flowing in, such a difference is still rounding noise.
 
     Raises:
         AssertionError: with the explanation described in the module docstring.
     """
     message = parity_message(
-        ours, theirs, rtol=rtol, tensor=tensor, layer=layer, model=model, config=config
+        ours, theirs, rtol=rtol, tensor=tensor, layer=layer, model=model, config=config, floor=floor
     )
     if message is not None:
         raise AssertionError(message)

@@ -30,3 +30,9 @@ _COMMON = dict(
 settings.register_profile("ci", derandomize=True, max_examples=25, **_COMMON)
 settings.register_profile("dev", max_examples=8, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_configure(config):
+    # Drawn configs include softmax over a single channel on purpose (its gradient is exactly
+    # zero); Keras warns about that each time.
+    config.addinivalue_line("filterwarnings", "ignore:You are using a softmax over axis")

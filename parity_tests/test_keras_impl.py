@@ -20,9 +20,12 @@ def test_use_floatx_sets_and_restores_both_libraries():
     import scratchnet.config
 
     before = keras.config.floatx()
+    keras.layers.Dense(1)  # makes Keras cache its global dtype policy
     with use_floatx("float64"):
         assert keras.config.floatx() == "float64" == scratchnet.config.floatx()
+        assert keras.layers.Dense(1).dtype_policy.name == "float64"
     assert keras.config.floatx() == before == scratchnet.config.floatx()
+    assert keras.layers.Dense(1).dtype_policy.name == before
 
 
 def test_layer_gradients_follow_the_fake_loss():
