@@ -1,8 +1,7 @@
 """What every example shares: the command line, loading MNIST, timing, and the checks at the end.
 
 The tutorials themselves live in the example scripts; nothing here changes what a program computes.
-Matplotlib stays out of this module (the pictures are in ``examples.plots``), so the drawing app can
-use it without a plotting library.
+The pictures are in ``examples.plots``.
 """
 
 import argparse

@@ -31,6 +31,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from .layers.base import Layer, Tape, shape_str, unique_name
+from .layers.merging import Merge
 from .progbar import Progbar
 
 
@@ -177,7 +178,7 @@ class Model:
     def forward(self, x, training=True):
         """Run ``call`` with a tape recording every layer call, ready for ``backward``."""
         x = self._prepare_x(x)
-        with Tape() as tape:
+        with Tape(training=training) as tape:
             tape.watch(x)
             y = self.call(x, training=training)
         self._tape, self._output = tape, y
@@ -631,25 +632,36 @@ class Functional(Model):
         return "functional"
 
     def _topological_order(self):
-        """Every tensor the outputs depend on, each after all of its inputs (depth-first)."""
-        order, seen = [], set()
+        """Every tensor the outputs depend on, inputs included, in Keras's layer order.
+
+        Keras sorts by depth, the longest path from a tensor to the output (deepest first, so the
+        inputs come first and every tensor comes after the tensors it reads), and breaks ties by
+        the order a depth-first walk from the output first meets them. Using the same order keeps
+        ``layers``, ``get_weights()`` and saved files in Keras's order.
+        """
+        first_seen, post_order = {}, []  # id -> visit index; tensors, each after its inputs
 
         def visit(t):
-            if id(t) in seen:
+            if id(t) in first_seen:
                 return
-            seen.add(id(t))
             if t.layer is None and not any(t is i for i in self.inputs):
                 raise ValueError(
                     f"Model: the outputs depend on {t.name or 'an Input'} that is not listed in "
                     "inputs=."
                 )
+            first_seen[id(t)] = len(first_seen)
             for parent in t.inputs:
                 visit(parent)
-            order.append(t)
+            post_order.append(t)
 
         for out in self.outputs:
             visit(out)
-        return order
+        depth = {id(t): 0 for t in self.outputs}
+        for t in reversed(post_order):  # every consumer before the tensors it reads
+            for parent in t.inputs:
+                depth[id(parent)] = max(depth.get(id(parent), 0), depth[id(t)] + 1)
+        self._depth = depth
+        return sorted(post_order, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
 
     def call(self, x, training=False):
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
@@ -673,7 +685,7 @@ class Functional(Model):
         return self.outputs[0].shape
 
 
-_MULTI_INPUT = ()  # layer classes that always take a list (set by scratchnet.layers.merging)
+_MULTI_INPUT = (Merge,)  # layer classes that always take a list, even of one tensor
 
 
 # ---------------------------------------------------------------------------------- summary text
@@ -687,6 +699,7 @@ def _readable_size(nbytes):
 
 
 def _layer_rows(model):
+    """(name (type), output shape, layer or None for an input, connections) per summary row."""
     if isinstance(model, Sequential):
         shapes = []
         spec = model.input_spec
@@ -697,49 +710,98 @@ def _layer_rows(model):
             spec = graph.SymbolicTensor(layer.compute_output_shape(spec.shape))
             shapes.append(shape_str(spec.shape))
         return [
-            (f"{layer.name} ({type(layer).__name__})", s, layer)
+            (f"{layer.name} ({type(layer).__name__})", s, layer, None)
             for layer, s in zip(model.layers, shapes)
         ]
     if isinstance(model, Functional):
-        rows = [(f"{t.name} (InputLayer)", shape_str(t.shape), None) for t in model.inputs]
-        for t in model._order:
-            if t.layer is not None:
-                rows.append(
-                    (f"{t.layer.name} ({type(t.layer).__name__})", shape_str(t.shape), t.layer)
-                )
+        rows = []
+        for t in model._order:  # Keras's order: inputs first, every layer after its inputs
+            if t.layer is None:
+                rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), None, "-"))
+                continue
+            connected = ", ".join(f"{_tensor_name(p)}[0][0]" for p in t.inputs)
+            name = f"{t.layer.name} ({type(t.layer).__name__})"
+            rows.append((name, shape_str(t.shape), t.layer, connected))
         return rows
-    return [(f"{layer.name} ({type(layer).__name__})", "?", layer) for layer in model.layers]
+    return [(f"{layer.name} ({type(layer).__name__})", "?", layer, None) for layer in model.layers]
+
+
+def _tensor_name(t):
+    return t.name if t.layer is None else t.layer.name
+
+
+def _is_chain(model):
+    """Keras prints a Functional model like a Sequential one when its graph is a plain chain."""
+    if not isinstance(model, Functional):
+        return True
+    depths = [model._depth[id(t)] for t in model._order]
+    return len(set(depths)) == len(depths) and all(len(t.inputs) <= 1 for t in model._order)
+
+
+def _shrink(widths, excess):
+    """Rich's rule for fitting fixed-width columns into the table: take ``excess`` characters
+    away in equal shares, rounding each share with Python's round(), first column first."""
+    out, remaining, ratio = [], excess, len(widths)
+    for w in widths:
+        share = round(remaining / ratio)
+        out.append(w - share)
+        remaining -= share
+        ratio -= 1
+    return out
+
+
+def _wrap(text, width):
+    """Rich's cell layout: wrap at spaces; a word longer than the cell is cut to end in '…'."""
+    lines = []
+    for word in str(text).split(" "):
+        if len(word) > width:
+            word = word[: width - 1] + "…"
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def summary_text(model, line_length=None):
-    """Keras's summary table as plain text (what Keras prints when output is not a terminal)."""
-    width = line_length or min(88, shutil.get_terminal_size().columns - 4)
-    cuts = [int(p * width) for p in (0.45, 0.80, 1.0)]
-    cols = [cuts[0], cuts[1] - cuts[0], cuts[2] - cuts[1]]
-    inner = [cols[0] - 1, cols[1] - 2, cols[2] - 1]  # the table's 4 border characters
+    """Keras's summary table as plain text (what Keras prints when output is not a terminal).
 
-    def cell(text, w, right=False):
-        text = str(text)[: w - 2]
-        return " " + (text.rjust(w - 2) if right else text.ljust(w - 2)) + " "
+    A model whose graph branches or merges gets a fourth column, "Connected to", listing the
+    layers each layer reads (``conv2d[0][0]``: call 0, output 0, as Keras writes it).
+    """
+    chain = _is_chain(model)
+    header = ["Layer (type)", "Output Shape", "Param #"] + ([] if chain else ["Connected to"])
+    positions = (0.45, 0.80, 1.0) if chain else (0.3, 0.56, 0.74, 1.0)
+    width = line_length or min(88 if chain else 108, shutil.get_terminal_size().columns - 4)
+    cuts = [0] + [int(p * width) for p in positions]
+    cols = [b - a for a, b in zip(cuts, cuts[1:])]
+    inner = _shrink(cols, len(cols) + 1)  # the table's vertical border characters
+    right = [False, False, True, False]
 
-    def row(a, b, c, sep="│"):
-        return (
-            sep + cell(a, inner[0]) + sep + cell(b, inner[1]) + sep + cell(c, inner[2], True) + sep
-        )
+    def row(cells, sep="│"):
+        wrapped = [_wrap(c, w - 2) for c, w in zip(cells, inner)]
+        out = []
+        for i in range(max(len(c) for c in wrapped)):
+            parts = []
+            for lines, w, r in zip(wrapped, inner, right):
+                text = lines[i] if i < len(lines) else ""
+                parts.append(" " + (text.rjust(w - 2) if r else text.ljust(w - 2)) + " ")
+            out.append(sep + sep.join(parts) + sep)
+        return out
 
     lines = [f'Model: "{model.name}"']
     lines.append("┏" + "┳".join("━" * w for w in inner) + "┓")
-    lines.append(row("Layer (type)", "Output Shape", "Param #", "┃"))
+    lines += row(header, "┃")
     lines.append("┡" + "╇".join("━" * w for w in inner) + "┩")
     rows = _layer_rows(model)
-    for i, (name, shape, layer) in enumerate(rows):
+    for i, (name, shape, layer, connected) in enumerate(rows):
         if layer is None:
             params = "0"
         elif layer.built:
             params = f"{layer.count_params():,}"
         else:
             params = "0 (unbuilt)"
-        lines.append(row(name, shape, params))
+        lines += row([name, shape, params] + ([] if chain else [connected]))
         if i < len(rows) - 1:
             lines.append("├" + "┼".join("─" * w for w in inner) + "┤")
     lines.append("└" + "┴".join("─" * w for w in inner) + "┘")

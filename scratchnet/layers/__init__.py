@@ -1,19 +1,25 @@
 """Layers, mirroring ``keras.layers``: one file per family.
 
 Reading order for a learner: ``base`` (Layer and the backprop tape), ``core`` (Dense, Flatten,
-Dropout, Activation), ``conv`` (Conv2D), ``pooling`` (MaxPooling2D).
+Dropout, Activation), ``conv`` (Conv2D), ``pooling`` (MaxPooling2D), then for the Functional API
+``reshaping`` (ZeroPadding2D, Cropping2D) and ``merging`` (Concatenate, Add).
 """
 
 from ..graph import Input
 from .base import Layer
 from .conv import Conv2D, Convolution2D
 from .core import Activation, Dense, Dropout, Flatten
+from .merging import Add, Concatenate, add, concatenate
 from .pooling import MaxPool2D, MaxPooling2D
+from .reshaping import Cropping2D, ZeroPadding2D
 
 __all__ = [
     "Activation",
+    "Add",
+    "Concatenate",
     "Conv2D",
     "Convolution2D",
+    "Cropping2D",
     "Dense",
     "Dropout",
     "Flatten",
@@ -21,4 +27,7 @@ __all__ = [
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",
+    "ZeroPadding2D",
+    "add",
+    "concatenate",
 ]

@@ -81,7 +81,8 @@ class Tape:
 
     _active = None  # the tape currently recording, if any
 
-    def __init__(self):
+    def __init__(self, training=False):
+        self.training = training  # the mode a layer call without training= inherits, as in Keras
         self.nodes = []
         self.sources = set()  # ids of the model inputs: their gradient is not needed
         self.known = {}  # id -> array for every tensor the tape has seen
@@ -91,7 +92,14 @@ class Tape:
         self.sources.add(id(x))
         self.known[id(x)] = x
 
-    def record(self, layer, inputs, output):
+    def record(self, layer, inputs, output, training=False):
+        if training and any(node.layer is layer for node in self.nodes):
+            raise ValueError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) was called twice in one training "
+                "forward pass. A scratchnet layer caches what its backward needs from one call "
+                "only, so the second call would overwrite the first call's cache and give wrong "
+                "gradients. Create a separate layer for each use."
+            )
         for x in inputs:
             if id(x) not in self.known:
                 raise ValueError(
@@ -279,9 +287,11 @@ class Layer:
 
     # -- calling -------------------------------------------------------------------------------
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         """Build on first use, check the input, run ``forward``, and record the call on a tape.
 
+        ``training=None`` (a call inside a model's ``call`` that does not pass it) inherits the mode
+        of the model call being recorded, as in Keras; outside a model it means inference.
         Calling a layer on a symbolic tensor (``Input(...)``) instead builds a graph; see
         ``scratchnet.models``.
         """
@@ -296,10 +306,12 @@ class Layer:
             self.check_input_shape(s)
         if not self.built:
             self.build(shapes if isinstance(x, (list, tuple)) else shapes[0])
-        y = self.forward(inputs if isinstance(x, (list, tuple)) else inputs[0], training=training)
         tape = Tape._active
+        if training is None:
+            training = tape.training if tape is not None else False
+        y = self.forward(inputs if isinstance(x, (list, tuple)) else inputs[0], training=training)
         if tape is not None:
-            tape.record(self, [t for t in (x if isinstance(x, (list, tuple)) else [x])], y)
+            tape.record(self, list(x) if isinstance(x, (list, tuple)) else [x], y, training)
         return y
 
     def _cast(self, t):
