@@ -23,7 +23,7 @@ def prepare_images(x):
     return np.expand_dims(x.astype("float32") / 255, -1)
 
 
-def compile_model(model):
+def compile_model(model, lib):
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
 
@@ -51,7 +51,7 @@ def main(argv=None):
     model.summary()
 
     # 5. Compile and fit; the last 10% of the training images are held out for validation.
-    compile_model(model)
+    compile_model(model, lib)
     common.note_numba_cache(args.impl)
     timer = common.epoch_timer(lib)
     history = model.fit(

@@ -65,14 +65,18 @@ def plot_comparison(histories, path, title):
         histories: ``{implementation name: history dict}``.
     """
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for (impl, history), color in zip(histories.items(), ("tab:blue", "tab:orange"), strict=False):
+    # Thick translucent lines under thin crossed ones, so curves that coincide stay visible.
+    looks = (
+        dict(color="tab:blue", linewidth=4, alpha=0.5, marker="o", markersize=8),
+        dict(color="tab:orange", linewidth=1.2, marker="x", markersize=7),
+    )
+    for (impl, history), look in zip(histories.items(), looks, strict=False):
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
             for prefix, style, what in (("", "-", "train"), ("val_", "--", "validation")):
                 values = history.get(prefix + key)
                 if values:
                     epochs = range(1, len(values) + 1)
-                    label = f"{impl} {what}"
-                    ax.plot(epochs, values, style, color=color, marker="o", label=label)
+                    ax.plot(epochs, values, style, label=f"{impl} {what}", **look)
     for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("epoch")

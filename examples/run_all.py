@@ -3,7 +3,8 @@
 Each run is the example script itself, as a learner would type it; its last line
 (``RESULT example=... impl=... test_acc=... sec_per_epoch=...``) is collected into a table.
 Runs go one at a time so their timings do not disturb each other. The full set takes hours on a
-laptop CPU; every run's output is kept in runs/run_all/<program>_<impl>.log.
+laptop CPU. Every run writes its pictures and model to runs/<program>/<impl>/ as usual (the
+drawing app loads the seminar model from there) and its output to runs/run_all/<program>_<impl>.log.
 
     python -m examples.run_all                                    # everything, in full
     python -m examples.run_all --programs torres zhou             # some of them
@@ -42,6 +43,9 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, metavar="N", help="train on N images (dry runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=common.REPO / "examples" / "RESULTS.md")
+    parser.add_argument(
+        "--out", type=Path, help="instead of runs/: <out>/<program>/<impl>/ and logs"
+    )
     return parser.parse_args(argv)
 
 
@@ -62,6 +66,8 @@ def command(name, impl, args):
 def run(name, impl, args, logs):
     """Run one example, keep its output in ``logs``, return (test accuracy, sec/epoch) or None."""
     words = command(name, impl, args)
+    if args.out is not None:
+        words += ["--out", str(args.out / name / impl)]
     log = logs / f"{name}_{impl}.log"
     print(f"$ {' '.join(words)}   (output in {log})", flush=True)
     begin = time.perf_counter()
@@ -116,7 +122,7 @@ def write_results(path, args, results):
 
 def main(argv=None):
     args = parse_args(argv)
-    logs = common.REPO / "runs" / "run_all"
+    logs = (args.out or common.REPO / "runs") / "run_all"
     logs.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.programs:

@@ -1,0 +1,93 @@
+"""Every example runs end to end in --limit mode, so none can rot.
+
+Each script runs as a learner would run it (``python -m examples.<name>``) on a couple of hundred
+images for two epochs: all five on scratchnet, the convnet on Keras too, and compare.py on both.
+The checks are the script's own promises: it exits cleanly, writes its PNGs and its saved model,
+reloads that model with the same predictions, and ends with the RESULT line run_all collects.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CNN_FILES = ("digits.png", "curves.png", "filters.png", "feature_maps.png", "model.keras")
+MLP_FILES = ("digits.png", "curves.png", "confusion_matrix.png", "model.keras")
+QUICK = ("--limit", "200", "--epochs", "2")
+
+
+def run_example(module, *args):
+    """Run ``python -m examples.<module> <args>`` from the repository root; return its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"examples.{module}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (
+        f"python -m examples.{module} {' '.join(args)} exited with {done.returncode}\n"
+        f"--- stdout (end) ---\n{done.stdout[-3000:]}\n--- stderr (end) ---\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    "module, impl, files",
+    [
+        ("seminar_cnn", "scratchnet", CNN_FILES),
+        ("zhou_cnn", "scratchnet", CNN_FILES),
+        ("hanoi_cnn", "scratchnet", CNN_FILES),
+        ("torres_mlp", "scratchnet", MLP_FILES),
+        ("keras_convnet", "scratchnet", CNN_FILES),
+        ("keras_convnet", "keras", CNN_FILES),
+    ],
+)
+def test_example_runs_end_to_end(module, impl, files, tmp_path):
+    out = run_example(module, "--impl", impl, *QUICK, "--out", str(tmp_path))
+
+    for name in files:
+        path = tmp_path / name
+        assert path.is_file() and path.stat().st_size > 0, f"{module} did not write {name}"
+        if name.endswith(".png"):
+            assert path.read_bytes()[:8] == PNG_MAGIC, f"{name} is not a PNG"
+    assert "reloaded, it predicts the same: True" in out
+    assert "First 20 test images:" in out
+    result = re.search(
+        r"^RESULT example=(\w+) impl=(\w+) test_acc=(\S+) sec_per_epoch=(\S+)$", out, re.M
+    )
+    assert result, f"{module} printed no RESULT line"
+    assert result.group(2) == impl
+    assert 0.0 <= float(result.group(3)) <= 1.0
+
+
+def test_compare_runs_both_libraries_in_step(tmp_path):
+    out = run_example("compare", "--program", "convnet", *QUICK, "--out", str(tmp_path))
+
+    assert (tmp_path / "compare.png").read_bytes()[:8] == PNG_MAGIC
+    rows = re.findall(
+        r"^\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", out, re.M
+    )
+    assert [int(r[0]) for r in rows] == [1, 2], out
+    for epoch, *values in rows:
+        scratch_loss, keras_loss, loss_difference = float(values[0]), float(values[3]), values[6]
+        # Same weights, dropout masks and batches: the curves agree to float32 round-off.
+        assert abs(scratch_loss - keras_loss) < 1e-3, f"epoch {epoch}: {loss_difference}"
+
+
+def test_run_all_writes_the_results_table(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    run_example(
+        "run_all", "--programs", "torres", *QUICK, "--results", str(results), "--out", str(tmp_path)
+    )
+
+    table = results.read_text()
+    assert "dry run" in table
+    row = next(line for line in table.splitlines() if line.startswith("| torres |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "`python -m examples.torres_mlp --epochs 2 --limit 200`"
+    assert all(cell != "-" for cell in cells), row
