@@ -172,6 +172,8 @@ class Model:
 
     def _prepare_x(self, x):
         x = np.asarray(x)
+        if "_build_input_shape" not in self.__dict__:
+            self._build_input_shape = x.shape  # a subclassed model's build_config in saved files
         # Integer inputs (raw uint8 pixels) become floats, as Keras casts them to the input dtype.
         return x if x.dtype.kind == "f" else x.astype(config.floatx())
 
