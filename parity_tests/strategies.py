@@ -250,3 +250,90 @@ def dropout_cases(draw):
     rate = draw(st.one_of(st.sampled_from((0.0, 0.25, 0.5)), st.floats(0.01, 0.95)))
     seed = draw(st.integers(1, 10**9))
     return LayerCase("Dropout", {"rate": rate, "seed": seed}, draw(_shapes(max_side=6)))
+
+
+# ----------------------------------------------------------------------------------- optimizers
+
+
+@st.composite
+def optimizer_cases(draw):
+    """Strategy: ``(class name, kwargs)`` for an optimizer with every option the spec covers.
+
+    SGD with momentum 0 or in (0, 1) and nesterov on or off; Adam with and without amsgrad;
+    RMSprop plain, centered, with momentum, or both. Learning rates, betas, rho and epsilon are
+    drawn too (epsilon up to 0.1, where its place inside or outside the square root shows).
+    """
+    lr = draw(st.sampled_from((0.01, 0.001, 0.1, 0.5)))
+    name = draw(st.sampled_from(("SGD", "Adam", "RMSprop")))
+    if name == "SGD":
+        momentum = draw(st.sampled_from((0.0, 0.9, 0.5, 0.99)))
+        return name, dict(learning_rate=lr, momentum=momentum, nesterov=draw(st.booleans()))
+    epsilon = draw(st.sampled_from((1e-7, 1e-3, 0.1)))
+    if name == "Adam":
+        return name, dict(
+            learning_rate=lr,
+            beta_1=draw(st.sampled_from((0.9, 0.8, 0.95))),
+            beta_2=draw(st.sampled_from((0.999, 0.99, 0.9))),
+            epsilon=epsilon,
+            amsgrad=draw(st.booleans()),
+        )
+    return name, dict(
+        learning_rate=lr,
+        rho=draw(st.sampled_from((0.9, 0.8, 0.99))),
+        momentum=draw(st.sampled_from((0.0, 0.9, 0.5))),
+        epsilon=epsilon,
+        centered=draw(st.booleans()),
+    )
+
+
+@st.composite
+def gradient_runs(draw, dtype="float64", max_steps=6):
+    """Strategy: ``(variables, gradient steps)`` for an optimizer run.
+
+    1-3 variables of small shapes (a kernel, a bias, ...), then 1-``max_steps`` steps, each a list
+    of gradients shaped like the variables. Gradients are normal with a scale drawn per run
+    (1e-3 to 10), so both tiny and large updates against epsilon occur.
+    """
+    shapes = draw(
+        st.lists(st.sampled_from(((3, 4), (4,), (2, 2, 1, 3), (1,))), min_size=1, max_size=3)
+    )
+    steps = draw(st.integers(1, max_steps))
+    scale = draw(st.sampled_from((1.0, 1e-3, 10.0)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    variables = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[(scale * rng.standard_normal(s)).astype(dtype) for s in shapes] for _ in range(steps)]
+    return variables, grads
+
+
+# ----------------------------------------------------------------------------------- losses
+
+LOSSES = (
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+    "mean_squared_error",
+)
+
+
+@st.composite
+def loss_cases(draw, name, dtype="float64"):
+    """Strategy: ``(y_true, logits)`` for loss ``name``, logits of kind normal or saturated.
+
+    Shapes are ``(N, C)`` with N 1-5 and C 2-6 (1-4 for binary cross-entropy). ``y_true`` is
+    one-hot for categorical cross-entropy, integer ids ``(N,)`` for the sparse one, 0/1 for
+    binary cross-entropy and normal values for mean squared error. Saturated logits (|z| ~ 50)
+    are where Keras's fused and clipped forms differ most.
+    """
+    n = draw(st.integers(1, 5))
+    c = draw(st.integers(1, 4)) if name == "binary_crossentropy" else draw(st.integers(2, 6))
+    z = draw(arrays((n, c), dtype, kinds=("normal", "saturated")))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if name == "sparse_categorical_crossentropy":
+        y = rng.integers(0, c, size=n)
+    elif name == "categorical_crossentropy":
+        y = np.eye(c, dtype=dtype)[rng.integers(0, c, size=n)]
+    elif name == "binary_crossentropy":
+        y = rng.integers(0, 2, size=(n, c)).astype(dtype)
+    else:
+        y = rng.standard_normal((n, c)).astype(dtype)
+    return y, z
