@@ -829,8 +829,11 @@ def summary_text(model, line_length=None):
     return "\n".join(lines)
 
 
-def load_model(filepath, compile=True):
-    """Load a model saved with ``model.save`` (or by Keras, for supported layers)."""
+def load_model(filepath, compile=True, custom_objects=None):
+    """Load a model saved with ``model.save`` (or by Keras, for supported layers).
+
+    A subclassed model needs its class: ``custom_objects={"MyModel": MyModel}``, as in Keras.
+    """
     from . import saving
 
-    return saving.load_model(filepath, compile=compile)
+    return saving.load_model(filepath, compile=compile, custom_objects=custom_objects)

@@ -22,6 +22,9 @@ Two formats, the same as Keras writes (keras-behaviour.md section 11):
 Because both are Keras's formats, ``keras.models.load_model`` opens what scratchnet saves, and
 scratchnet opens what Keras saves (for the layers scratchnet has), without TensorFlow.
 
+As in Keras, a Dropout layer's random-stream position is not saved: a reloaded model draws its
+masks from the start of the stream again.
+
 Writes are atomic: the file is written to a temporary file next to the target, flushed to disk,
 then renamed over it, so a crash mid-write leaves the previous file intact. Reads check
 everything (format, layer classes, weight count and shapes) before changing the model, and
