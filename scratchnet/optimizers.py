@@ -13,12 +13,16 @@ Two details that make the numbers Keras's, not just close (keras-behaviour.md se
 
 Example:
     >>> import numpy as np
+
+from . import config
     >>> w = np.array([1.0, 2.0]); opt = SGD(learning_rate=0.1)
     >>> opt.apply([np.array([1.0, 1.0])], [w]); w
     array([0.9, 1.9])
 """
 
 import numpy as np
+
+from . import config
 
 
 def _f32(value, dtype):
@@ -52,10 +56,12 @@ class Optimizer:
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self.slots = None  # {slot name: [array per parameter]}, made by build()
+        self.dtype = None  # floatx when built: the dtype of the learning_rate variable
 
     def build(self, variables):
         """Create zeroed slot arrays, one per parameter for each name in ``slot_names``."""
         self.slots = {name: [np.zeros_like(v) for v in variables] for name in self.active_slots()}
+        self.dtype = np.dtype(config.floatx())
 
     def active_slots(self):
         return self.slot_names
@@ -70,7 +76,8 @@ class Optimizer:
         if self.slots is None:
             self.build(variables)
         for i, (g, w) in enumerate(zip(grads, variables)):
-            lr = w.dtype.type(np.dtype(w.dtype).type(self.learning_rate))  # the floatx variable
+            # The learning rate lives in a floatx variable, then is cast to the weight's dtype.
+            lr = w.dtype.type(self.dtype.type(self.learning_rate))
             self.update_step(i, g.astype(w.dtype, copy=False), w, lr)
         self.iterations += 1  # Keras increments after the update
 
@@ -85,17 +92,11 @@ class Optimizer:
     @property
     def variables(self):
         """All state in Keras's order: iteration, learning_rate, then the slots (see slot_order)."""
-        dtype = np.dtype("float32") if self.slots is None else self._dtype()
+        dtype = self.dtype or np.dtype(config.floatx())
         out = [np.array(self.iterations, dtype=np.int64), np.array(self.learning_rate, dtype=dtype)]
         if self.slots is not None:
             out += self.slot_order()
         return out
-
-    def _dtype(self):
-        for arrays in self.slots.values():
-            if arrays:
-                return arrays[0].dtype
-        return np.dtype("float32")
 
     def slot_order(self):
         """Slots grouped by name, as Keras stores them (RMSprop, SGD); Adam overrides."""

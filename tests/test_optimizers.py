@@ -9,6 +9,9 @@ import pytest
 
 from scratchnet import optimizers
 
+# floatx float64: the learning rate variable is float64 too, as in Keras's float64 mode.
+pytestmark = pytest.mark.usefixtures("float64")
+
 F32 = lambda v: float(np.float32(v))  # noqa: E731  Keras casts these constants through float32
 
 
