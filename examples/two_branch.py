@@ -111,7 +111,9 @@ def main(argv=None):
     reloaded = subclassed_model(lib)
     reloaded(x_test[:1])  # build it, then load the saved weights into it
     reloaded.load_weights(path)
-    same = np.allclose(reloaded.predict(x_test[:20], verbose=0), twin.predict(x_test[:20], verbose=0))
+    same = np.allclose(
+        reloaded.predict(x_test[:20], verbose=0), twin.predict(x_test[:20], verbose=0)
+    )
     print(f"Saved the weights to {path}; a fresh instance loads them and predicts the same: {same}")
 
     common.print_result(NAME, args.impl, acc, timer)

@@ -54,7 +54,6 @@ import numpy as np
 
 from . import graph
 from . import losses as losses_module
-from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from .layers import (
     Activation,
@@ -91,7 +90,15 @@ LAYER_CLASSES = {
     )
 }
 # Keras writes a "build_config" (the input shape the layer was built on) for these classes only.
-_HAS_BUILD_CONFIG = {"Add", "Concatenate", "Conv2D", "Cropping2D", "Dense", "Flatten", "ZeroPadding2D"}
+_HAS_BUILD_CONFIG = {
+    "Add",
+    "Concatenate",
+    "Conv2D",
+    "Cropping2D",
+    "Dense",
+    "Flatten",
+    "ZeroPadding2D",
+}
 # Keras config keys that scratchnet's constructors do not take, with the value Keras writes when
 # the feature is unused. Any other value means the file uses a feature scratchnet lacks.
 _KERAS_ONLY_KEYS = {
@@ -277,7 +284,9 @@ def _saveables(model):
         used = {}
         for item in container.values() if isinstance(container, dict) else container:
             if _is_saveable(item):
-                cls_name = "InputLayer" if isinstance(item, _InputLayerEntry) else type(item).__name__
+                cls_name = (
+                    "InputLayer" if isinstance(item, _InputLayerEntry) else type(item).__name__
+                )
                 visit(item, f"{path}/{_unique_key(to_snake_case(cls_name), used)}")
             elif isinstance(item, (list, tuple, dict)):
                 visit_container(item, f"{path}/{_unique_key('container', used)}", seen_containers)
@@ -287,7 +296,7 @@ def _saveables(model):
 
 
 def _unique_key(name, used):
-    """'dense', then 'dense_1', 'dense_2' ... within one container (Keras's ``_get_unique_name``)."""
+    """'dense', then 'dense_1', 'dense_2' ... within one container (Keras's _get_unique_name)."""
     if name in used:
         used[name] += 1
         return f"{name}_{used[name]}"
@@ -330,8 +339,12 @@ def _atomic_write(filepath, write):
     ``filepath``. A crash before the rename leaves any previous file untouched."""
     directory = os.path.dirname(os.path.abspath(filepath))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Cannot save to '{filepath}': directory '{directory}' does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(filepath) + ".", suffix=".tmp", dir=directory)
+        raise FileNotFoundError(
+            f"Cannot save to '{filepath}': directory '{directory}' does not exist."
+        )
+    fd, tmp = tempfile.mkstemp(
+        prefix="." + os.path.basename(filepath) + ".", suffix=".tmp", dir=directory
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -358,7 +371,12 @@ def _atomic_write(filepath, write):
 
 
 def _dtype_policy(name):
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}, "registered_name": None}
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": name},
+        "registered_name": None,
+    }
 
 
 def serialize_layer(layer):
@@ -367,7 +385,12 @@ def serialize_layer(layer):
     config["dtype"] = _dtype_policy(layer.dtype.name)
     if isinstance(layer, Dense):
         config["quantization_config"] = None
-    entry = {"module": "keras.layers", "class_name": type(layer).__name__, "config": config, "registered_name": None}
+    entry = {
+        "module": "keras.layers",
+        "class_name": type(layer).__name__,
+        "config": config,
+        "registered_name": None,
+    }
     if layer.built and type(layer).__name__ in _HAS_BUILD_CONFIG:
         entry["build_config"] = {"input_shape": layer.input_shape}
     return entry
@@ -397,18 +420,32 @@ def _history(tensor):
 def _keras_tensor(tensor):
     return {
         "class_name": "__keras_tensor__",
-        "config": {"shape": list(tensor.shape), "dtype": str(tensor.dtype), "keras_history": _history(tensor)},
+        "config": {
+            "shape": list(tensor.shape),
+            "dtype": str(tensor.dtype),
+            "keras_history": _history(tensor),
+        },
     }
 
 
 def serialize_model(model):
     """The whole ``config.json`` dict: architecture and compile settings, as Keras writes it."""
     if isinstance(model, Sequential):
-        layers = ([_input_layer_entry(model.input_spec)] if model.input_spec is not None else []) + [
-            serialize_layer(layer) for layer in model.layers
-        ]
-        config = {"name": model.name, "trainable": True, "dtype": _dtype_policy(_model_dtype(model)), "layers": layers}
-        entry = {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None}
+        layers = (
+            [_input_layer_entry(model.input_spec)] if model.input_spec is not None else []
+        ) + [serialize_layer(layer) for layer in model.layers]
+        config = {
+            "name": model.name,
+            "trainable": True,
+            "dtype": _dtype_policy(_model_dtype(model)),
+            "layers": layers,
+        }
+        entry = {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": config,
+            "registered_name": None,
+        }
         if model.input_spec is not None:
             config["build_input_shape"] = list(model.input_spec.shape)
             entry["build_config"] = {"input_shape": list(model.input_spec.shape)}
@@ -421,7 +458,9 @@ def serialize_model(model):
             args = [_keras_tensor(p) for p in t.inputs]
             arg = args if isinstance(t.layer, Concatenate | Add) or len(args) > 1 else args[0]
             node = {"args": [arg], "kwargs": {}}
-            layers.append({**serialize_layer(t.layer), "name": t.layer.name, "inbound_nodes": [node]})
+            layers.append(
+                {**serialize_layer(t.layer), "name": t.layer.name, "inbound_nodes": [node]}
+            )
         refs = [_history(t) for t in model.inputs]
         config = {
             "name": model.name,
@@ -438,13 +477,19 @@ def serialize_model(model):
             "build_config": {"input_shape": None},
         }
     else:
-        config = {**model.get_config(), "trainable": True, "dtype": _dtype_policy(_model_dtype(model))}
+        config = {
+            **model.get_config(),
+            "trainable": True,
+            "dtype": _dtype_policy(_model_dtype(model)),
+        }
         entry = {
             "module": type(model).__module__,
             "class_name": type(model).__name__,
             "config": config,
             "registered_name": type(model).__name__,
-            "build_config": {"input_shape": list(getattr(model, "_build_input_shape", None) or []) or None},
+            "build_config": {
+                "input_shape": list(getattr(model, "_build_input_shape", None) or []) or None
+            },
         }
     if model.compiled:
         entry["compile_config"] = _compile_config(model)
@@ -467,7 +512,9 @@ def _compile_config(model):
         },
         "loss": _serialize_loss(args.get("loss", model.loss)),
         "loss_weights": None,
-        "metrics": [m if isinstance(m, str) else m.name for m in args["metrics"]] if args.get("metrics") else None,
+        "metrics": [m if isinstance(m, str) else m.name for m in args["metrics"]]
+        if args.get("metrics")
+        else None,
         "weighted_metrics": None,
         "run_eagerly": False,
         "steps_per_execution": 1,
@@ -479,7 +526,12 @@ def _serialize_loss(loss):
     if isinstance(loss, str):
         return loss
     if isinstance(loss, losses_module.Loss):
-        return {"module": "keras.losses", "class_name": type(loss).__name__, "config": loss.get_config(), "registered_name": None}
+        return {
+            "module": "keras.losses",
+            "class_name": type(loss).__name__,
+            "config": loss.get_config(),
+            "registered_name": None,
+        }
     if isinstance(loss, type) and issubclass(loss, losses_module.Loss):
         return loss.__name__
     return loss.__name__  # one of scratchnet.losses' functions: Keras's name for it
@@ -513,7 +565,9 @@ def deserialize_layer(entry):
     try:
         return cls(**config, dtype=dtype)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"Cannot rebuild layer '{name}' ({class_name}) from its config: {e}") from e
+        raise ValueError(
+            f"Cannot rebuild layer '{name}' ({class_name}) from its config: {e}"
+        ) from e
 
 
 def _constructor_args(cls):
@@ -537,7 +591,9 @@ def _input_from_entry(entry):
 def deserialize_model(config, custom_objects=None, source="config"):
     """Rebuild a model (Sequential, Functional or a registered subclass) from ``config.json``."""
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
-        raise ValueError(f"{source}: config.json does not describe a Keras model (no class_name/config).")
+        raise ValueError(
+            f"{source}: config.json does not describe a Keras model (no class_name/config)."
+        )
     class_name, inner = config["class_name"], config["config"]
     if class_name == "Sequential":
         return _sequential_from_config(inner)
@@ -590,9 +646,14 @@ def _functional_from_config(config, source):
             raise ValueError(f"{source}: unexpected layer argument {arg!r} in config.json.")
         layer_name, node_index, _ = arg["config"]["keras_history"]
         if node_index != 0:
-            raise ValueError(f"{source}: layer '{layer_name}' is shared (called more than once); scratchnet layers are used once.")
+            raise ValueError(
+                f"{source}: layer '{layer_name}' is shared (called more than once); each "
+                "scratchnet layer is called once."
+            )
         if layer_name not in tensors:
-            raise ValueError(f"{source}: config.json refers to layer '{layer_name}' before defining it.")
+            raise ValueError(
+                f"{source}: config.json refers to layer '{layer_name}' before defining it."
+            )
         return tensors[layer_name]
 
     for entry in config.get("layers") or []:
@@ -609,7 +670,10 @@ def _functional_from_config(config, source):
             )
         args, kwargs = nodes[0].get("args") or [], nodes[0].get("kwargs") or {}
         if len(args) != 1 or any(v is not None for k, v in kwargs.items() if k != "training"):
-            raise ValueError(f"{source}: layer '{name}' is called with arguments scratchnet does not support: {nodes[0]}.")
+            raise ValueError(
+                f"{source}: layer '{name}' is called with arguments scratchnet does not "
+                f"support: {nodes[0]}."
+            )
         tensors[name] = layer(resolve(args[0]))
 
     def refs(spec):
@@ -618,7 +682,9 @@ def _functional_from_config(config, source):
             spec = [spec]
         return [tensors[s[0]] for s in spec]
 
-    return Model(refs(config.get("input_layers")), refs(config.get("output_layers")), name=config.get("name"))
+    return Model(
+        refs(config.get("input_layers")), refs(config.get("output_layers")), name=config.get("name")
+    )
 
 
 def _compile_from_config(model, config, source):
@@ -630,12 +696,25 @@ def _compile_from_config(model, config, source):
         opt_config = dict((opt_entry or {}).get("config") or {})
         for key, default in _OPTIMIZER_DEFAULTS.items():
             if opt_config.get(key, default) != default:
-                raise ValueError(f"{source}: the optimizer uses {key}={opt_config[key]!r}, which scratchnet does not support.")
+                raise ValueError(
+                    f"{source}: the optimizer uses {key}={opt_config[key]!r}, which scratchnet "
+                    "does not support."
+                )
         if not isinstance(opt_config.get("learning_rate"), (int, float)):
-            raise ValueError(f"{source}: the optimizer's learning_rate {opt_config.get('learning_rate')!r} is not a number (schedules are not supported).")
-        cls = type(optimizers_module.get(class_name.lower())) if class_name.lower() in ("sgd", "adam", "rmsprop") else None
+            raise ValueError(
+                f"{source}: the optimizer's learning_rate {opt_config.get('learning_rate')!r} "
+                "is not a number (schedules are not supported)."
+            )
+        cls = (
+            type(optimizers_module.get(class_name.lower()))
+            if class_name.lower() in ("sgd", "adam", "rmsprop")
+            else None
+        )
         if cls is None:
-            raise ValueError(f"{source}: optimizer {class_name!r} is not supported; scratchnet has SGD, Adam and RMSprop.")
+            raise ValueError(
+                f"{source}: optimizer {class_name!r} is not supported; scratchnet has SGD, "
+                "Adam and RMSprop."
+            )
         optimizer = cls.from_config(opt_config)
         optimizer.name = opt_config.get("name", optimizer.name)
     model.compile(
@@ -655,7 +734,9 @@ def _deserialize_loss(loss, source):
         kwargs = {"from_logits": config["from_logits"]} if config.get("from_logits") else {}
         return cls(**kwargs)
     if loss is None:
-        raise ValueError(f"{source}: the file has compile settings without a loss; load with compile=False.")
+        raise ValueError(
+            f"{source}: the file has compile settings without a loss; load with compile=False."
+        )
     return loss
 
 
@@ -675,7 +756,9 @@ def _check_extension(filepath, extensions, what, hint):
     filepath = os.fspath(filepath)
     if not filepath.endswith(extensions):
         wanted = " or ".join(f"'{e}'" for e in extensions)
-        message = f"{what}: the file name must end in {wanted}, as Keras requires; got '{filepath}'."
+        message = (
+            f"{what}: the file name must end in {wanted}, as Keras requires; got '{filepath}'."
+        )
         if hint:
             message += f" (To save the other format, use {hint}.)"
         raise ValueError(message)
@@ -701,7 +784,11 @@ class _open_archive:
         except zipfile.BadZipFile:
             with open(path, "rb") as f:
                 head = f.read(8)
-            kind = "an HDF5 file (use load_weights for .weights.h5 files)" if head.startswith(b"\x89HDF") else "not a zip archive"
+            kind = (
+                "an HDF5 file (use load_weights for .weights.h5 files)"
+                if head.startswith(b"\x89HDF")
+                else "not a zip archive"
+            )
             raise ValueError(
                 f"'{path}' is not a valid .keras file: it is {kind}. It may be truncated (a crash "
                 "while copying or saving) or a different format."
@@ -734,11 +821,15 @@ def _read_json(archive, member, filepath):
 
 def _open_h5(data, filepath):
     if not data.startswith(b"\x89HDF\r\n\x1a\n"):
-        raise ValueError(f"'{filepath}' does not contain an HDF5 weights file (wrong file signature).")
+        raise ValueError(
+            f"'{filepath}' does not contain an HDF5 weights file (wrong file signature)."
+        )
     try:
         return h5py.File(io.BytesIO(data), "r")
     except OSError as e:
-        raise ValueError(f"'{filepath}': the HDF5 weights are unreadable, probably truncated ({e}).") from None
+        raise ValueError(
+            f"'{filepath}': the HDF5 weights are unreadable, probably truncated ({e})."
+        ) from None
 
 
 def _read_weights_into(model, data, filepath):
@@ -746,7 +837,8 @@ def _read_weights_into(model, data, filepath):
     with _open_h5(data, filepath) as f:
         if "vars" not in f and "layers" not in f:
             raise ValueError(
-                f"'{filepath}' is an HDF5 file but not a Keras 3 weights file: it has no '/vars' or "
+                f"'{filepath}' is an HDF5 file but not a Keras 3 weights file: it has no "
+                "'/vars' or "
                 f"'/layers' group (top-level keys: {list(f.keys())[:10]}). Legacy Keras 2 '.h5' "
                 "files are not supported."
             )
@@ -816,7 +908,9 @@ def _group_arrays(group, where, problems):
         problems.append(f"'/{where}' is not a group.")
         return None
     keys = list(group.keys())
-    if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(keys))]:
+    if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [
+        str(i) for i in range(len(keys))
+    ]:
         problems.append(f"'/{where}' has datasets {keys}, expected 0, 1, 2, ...")
         return None
     return [np.asarray(group[str(i)]) for i in range(len(keys))]
@@ -824,12 +918,18 @@ def _group_arrays(group, where, problems):
 
 def _vars_groups(f):
     names = []
-    f.visit(lambda name: names.append(name) if name.split("/")[-1] == "vars" and isinstance(f[name], h5py.Group) else None)
+    f.visit(
+        lambda name: (
+            names.append(name)
+            if name.split("/")[-1] == "vars" and isinstance(f[name], h5py.Group)
+            else None
+        )
+    )
     return names
 
 
 def _read_optimizer(model, group, filepath):
-    """The optimizer's saved arrays, if they fit this model's optimizer; else a warning, as Keras."""
+    """The optimizer's saved arrays if they fit this model's optimizer; else warn, as Keras does."""
     if group is None:
         return None
     optimizer = model.optimizer

@@ -4,7 +4,6 @@ The files are Keras's formats (``scratchnet/saving.py``); parity_tests/test_kera
 that real Keras reads and writes the same files. Here only h5py, zipfile and json look at them.
 """
 
-import io
 import json
 import os
 import shutil
@@ -129,11 +128,22 @@ def test_config_json_is_keras_shaped(tmp_path):
     model = trained(two_branch)
     model.save(tmp_path / "m.keras")
     with zipfile.ZipFile(tmp_path / "m.keras") as z:
-        assert [i.filename for i in z.infolist()] == ["metadata.json", "config.json", "model.weights.h5"]
+        assert [i.filename for i in z.infolist()] == [
+            "metadata.json",
+            "config.json",
+            "model.weights.h5",
+        ]
         assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
         config = json.loads(z.read("config.json"))
         assert json.loads(z.read("metadata.json"))["keras_version"] == saving.KERAS_VERSION
-    assert set(config) == {"module", "class_name", "config", "registered_name", "build_config", "compile_config"}
+    assert set(config) == {
+        "module",
+        "class_name",
+        "config",
+        "registered_name",
+        "build_config",
+        "compile_config",
+    }
     assert config["class_name"] == "Functional"
     names = [entry["class_name"] for entry in config["config"]["layers"]]
     # Keras's order: deepest first (the 5x5 conv feeds the crop), ties in depth-first order
@@ -257,6 +267,7 @@ def test_crash_mid_write_leaves_old_file_intact(tmp_path, monkeypatch):
     weights_path = tmp_path / "w.weights.h5"
     model.save_weights(weights_path)
     good = weights_path.read_bytes()
+
     def failing_replace(src, dst):
         raise OSError("rename failed")
 
@@ -342,7 +353,9 @@ def test_unknown_layer_class_is_named(tmp_path):
         config["config"]["layers"][2]["class_name"] = "BatchNormalization"
 
     _rewrite_config(path, add_batchnorm)
-    with pytest.raises(ValueError, match=r"'BatchNormalization'.*Supported layer classes: .*Conv2D"):
+    with pytest.raises(
+        ValueError, match=r"'BatchNormalization'.*Supported layer classes: .*Conv2D"
+    ):
         models.load_model(path)
 
 
@@ -368,7 +381,9 @@ def test_missing_weights_wrong_shapes_wrong_layers(tmp_path):
     shutil.copy(path, broken)
     with h5py.File(broken, "a") as f:
         del f["layers/dense/vars/1"]
-    with pytest.raises(ValueError, match=r"layer 'dense\w*' \(Dense\): expects 2 weight array\(s\), the file has 1"):
+    with pytest.raises(
+        ValueError, match=r"layer 'dense\w*' \(Dense\): expects 2 weight array\(s\), the file has 1"
+    ):
         target.load_weights(broken)
 
     with h5py.File(broken, "a") as f:
@@ -386,11 +401,16 @@ def test_missing_weights_wrong_shapes_wrong_layers(tmp_path):
             layers.Dense(4, activation="softmax"),
         ]
     )
-    with pytest.raises(ValueError, match=r"weight 0 has shape \(3, 3, 1, 5\) but the file has \(3, 3, 1, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"weight 0 has shape \(3, 3, 1, 5\) but the file has \(3, 3, 1, 3\)"
+    ):
         wider.load_weights(path)
 
     mlp = models.Sequential([Input((8, 8, 1)), layers.Flatten(), layers.Dense(4), layers.Dense(4)])
-    with pytest.raises(ValueError, match=r"no weights in the file.*\n.*'/layers/conv2d/vars' .*no layer of this model takes"):
+    with pytest.raises(
+        ValueError,
+        match=r"no weights in the file.*\n.*'/layers/conv2d/vars' .*no layer of this model takes",
+    ):
         mlp.load_weights(path)
 
     for u, v in zip(before, target.get_weights()):  # nothing was half-loaded

@@ -74,7 +74,9 @@ class Concatenate(Merge):
         ndim = len(shapes[0])
         axis = self.axis % ndim
         if axis == 0:
-            raise ValueError(f"Concatenate '{self.name}': cannot join along the batch axis (axis 0).")
+            raise ValueError(
+                f"Concatenate '{self.name}': cannot join along the batch axis (axis 0)."
+            )
         for i in range(1, ndim):
             sizes = {s[i] for s in shapes if s[i] is not None}
             if i != axis and len(sizes) > 1:

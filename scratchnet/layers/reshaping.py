@@ -142,7 +142,9 @@ class Cropping2D(Layer):
         N, H, W, C = x.shape
         if training:
             self._x_shape = x.shape  # backward rebuilds a zero gradient of this shape
-        return np.ascontiguousarray(x[:, top : H - bottom, left : W - right, :])  # (N, H_out, W_out, C)
+        return np.ascontiguousarray(
+            x[:, top : H - bottom, left : W - right, :]
+        )  # (N, H_out, W_out, C)
 
     def backward(self, dy, need_dx=True):
         (top, bottom), (left, right) = self.cropping

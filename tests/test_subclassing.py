@@ -1,0 +1,171 @@
+"""Model subclassing without Keras: layers in __init__, call() in plain Python, backprop by tape.
+
+A subclassed twin of a Sequential model, given the same weights, must train step for step like it;
+a call() that does raw NumPy arithmetic on tensors that need gradients must fail with a message
+that says why (the tape only knows layer calls).
+"""
+
+import numpy as np
+import pytest
+
+import scratchnet
+from scratchnet import Input, layers, models, utils
+
+
+class SmallCNN(scratchnet.Model):
+    def __init__(self, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = layers.Conv2D(3, 3, activation="relu")
+        self.pool = layers.MaxPooling2D()
+        self.flatten = layers.Flatten()
+        self.dropout = layers.Dropout(dropout, seed=7)
+        self.dense = layers.Dense(4, activation="softmax")
+
+    def call(self, inputs, training=False):
+        x = self.pool(self.conv(inputs))  # no training= passed: layers inherit the model's mode
+        return self.dense(self.dropout(self.flatten(x)))
+
+
+def sequential_twin(dropout=0.0):
+    return models.Sequential(
+        [
+            Input((8, 8, 1)),
+            layers.Conv2D(3, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(dropout, seed=7),
+            layers.Dense(4, activation="softmax"),
+        ]
+    )
+
+
+def data(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 8, 8, 1)).astype("float32"), np.eye(4)[rng.integers(0, 4, n)]
+
+
+def test_subclassed_model_trains_like_its_sequential_twin():
+    x, y = data()
+    sub, seq = SmallCNN(dropout=0.3), sequential_twin(dropout=0.3)
+    sub(x[:1])  # build
+    assert [type(layer).__name__ for layer in sub.layers] == [
+        type(layer).__name__ for layer in seq.layers
+    ]
+    sub.set_weights(seq.get_weights())
+    for model in (sub, seq):
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    h_sub = sub.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False).history
+    h_seq = seq.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False).history
+    assert h_sub == h_seq  # same dropout masks too: training mode reached the Dropout layer
+    for a, b in zip(sub.get_weights(), seq.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert sub.evaluate(x, y, verbose=0) == seq.evaluate(x, y, verbose=0)
+    np.testing.assert_array_equal(sub.predict(x, verbose=0), seq.predict(x, verbose=0))
+    assert sub.count_params() == seq.count_params()
+
+
+def test_training_mode_is_inherited_by_layer_calls():
+    x, _ = data()
+    model = SmallCNN(dropout=0.5)
+    inference = model(x)
+    training = model.forward(x, training=True)
+    assert not np.allclose(inference, training)  # dropout was active inside call()
+    np.testing.assert_array_equal(model(x), inference)  # and inactive in a plain call
+
+
+class ScaledOutput(SmallCNN):
+    def call(self, inputs, training=False):
+        return super().call(inputs) * 2  # raw NumPy on the output: not a layer, no backward
+
+
+class ScaledMiddle(SmallCNN):
+    def call(self, inputs, training=False):
+        x = self.flatten(self.pool(self.conv(inputs))) * 2  # raw NumPy between two layers
+        return self.dense(x)
+
+
+class Sliced(scratchnet.Model):
+    def __init__(self):
+        super().__init__()
+        self.flatten = layers.Flatten()
+        self.dense = layers.Dense(4, activation="tanh")
+
+    def call(self, inputs, training=False):
+        x = self.flatten(inputs)
+        return self.dense(x[:, :4])  # slicing makes a new array the tape never saw
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (ScaledOutput, r"output was not produced by a scratchnet layer.*raw NumPy arithmetic"),
+        (
+            ScaledMiddle,
+            r"Layer 'dense\w*' \(Dense\) was called on an array that no scratchnet layer "
+            r"produced.*raw NumPy",
+        ),
+        (Sliced, r"was called on an array that no scratchnet layer produced"),
+    ],
+    ids=["final output", "between layers", "slicing"],
+)
+def test_raw_numpy_arithmetic_on_tensors_needing_gradients_is_explained(model, message):
+    x, y = data()
+    model = model()
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    assert model.predict(x, verbose=0).shape == (20, 4)  # inference needs no tape: it works
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, verbose=0)
+
+
+def test_layer_called_twice_in_training_is_an_error():
+    class Reused(scratchnet.Model):
+        def __init__(self):
+            super().__init__()
+            self.flatten = layers.Flatten()
+            self.dense = layers.Dense(64, activation="tanh")
+
+        def call(self, inputs, training=False):
+            return self.dense(self.dense(self.flatten(inputs)))
+
+    x, _ = data()
+    model = Reused()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(
+        ValueError, match=r"called twice in one training forward pass.*separate layer"
+    ):
+        model.fit(x, np.zeros((20, 64)), verbose=0)
+
+
+def test_subclass_without_call_explains_what_to_write():
+    class NoCall(scratchnet.Model):
+        pass
+
+    with pytest.raises(NotImplementedError, match="call"):
+        NoCall()(np.zeros((1, 3)))
+
+
+def test_gradients_match_finite_differences_in_float64():
+    scratchnet.config.set_floatx("float64")
+    try:
+        utils.set_random_seed(0)
+        model = SmallCNN()
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        x, y = data(n=3)
+        x = x.astype("float64")
+        _, grads = model.compute_loss_and_gradients(x, y)
+        grads = [g.copy() for g in grads]
+        dense_bias, dense_grad = model.dense.params["bias"], grads[-1]
+        conv_kernel, conv_grad = model.conv.params["kernel"], grads[0]
+        for w, g in ((dense_bias, dense_grad), (conv_kernel, conv_grad)):
+            numeric = np.zeros_like(w)
+            for i in np.ndindex(w.shape):
+                old = w[i]
+                w[i] = old + 1e-6
+                up = float(model.loss(y, model(x)))
+                w[i] = old - 1e-6
+                down = float(model.loss(y, model(x)))
+                w[i] = old
+                numeric[i] = (up - down) / 2e-6
+            np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-9)
+    finally:
+        scratchnet.config.set_floatx("float32")
