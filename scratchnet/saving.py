@@ -68,6 +68,7 @@ from .layers import (
     ZeroPadding2D,
 )
 from .layers.base import Layer, to_snake_case
+from .layers.merging import Merge
 from .models import Functional, Model, Sequential
 
 KERAS_VERSION = "3.15.1"  # the version whose format this module writes (and was tested against)
@@ -456,7 +457,7 @@ def serialize_model(model):
                 layers.append({**_input_layer_entry(t), "name": t.name, "inbound_nodes": []})
                 continue
             args = [_keras_tensor(p) for p in t.inputs]
-            arg = args if isinstance(t.layer, Concatenate | Add) or len(args) > 1 else args[0]
+            arg = args if isinstance(t.layer, Merge) else args[0]  # a merge takes a list
             node = {"args": [arg], "kwargs": {}}
             layers.append(
                 {**serialize_layer(t.layer), "name": t.layer.name, "inbound_nodes": [node]}
@@ -607,14 +608,21 @@ def deserialize_model(config, custom_objects=None, source="config"):
             "itself rebuilds only Sequential and Functional models."
         )
     kwargs = {k: v for k, v in inner.items() if k not in ("trainable", "dtype")}
-    try:
-        model = cls.from_config(kwargs) if "from_config" in vars(cls) else cls(**kwargs)
-    except TypeError:
-        model = cls()  # a subclass whose __init__ takes no name
+    if "from_config" in vars(cls):
+        model = cls.from_config(kwargs)
+    elif "name" in inspect.signature(cls.__init__).parameters or _takes_kwargs(cls):
+        model = cls(**kwargs)
+    else:
+        model = cls()  # an __init__ without arguments: the saved name is not restored
     shape = (config.get("build_config") or {}).get("input_shape")
     if shape:
         model(np.zeros([1 if d is None else d for d in shape], dtype=_dtype_name(inner)))
     return model
+
+
+def _takes_kwargs(cls):
+    params = inspect.signature(cls.__init__).parameters.values()
+    return any(p.kind == p.VAR_KEYWORD for p in params)
 
 
 def _dtype_name(config):
@@ -771,33 +779,26 @@ def _existing(filepath):
     return filepath
 
 
-class _open_archive:
-    """``with _open_archive(path) as zip:`` with clear errors for files that are not .keras zips."""
+def _open_archive(filepath):
+    """``zipfile.ZipFile(filepath)``, with a clear error for a file that is not a .keras zip.
 
-    def __init__(self, filepath):
-        self.filepath = filepath
-
-    def __enter__(self):
-        path = _existing(self.filepath)
-        try:
-            self.archive = zipfile.ZipFile(path, "r")
-        except zipfile.BadZipFile:
-            with open(path, "rb") as f:
-                head = f.read(8)
-            kind = (
-                "an HDF5 file (use load_weights for .weights.h5 files)"
-                if head.startswith(b"\x89HDF")
-                else "not a zip archive"
-            )
-            raise ValueError(
-                f"'{path}' is not a valid .keras file: it is {kind}. It may be truncated (a crash "
-                "while copying or saving) or a different format."
-            ) from None
-        return self.archive
-
-    def __exit__(self, *exc):
-        self.archive.close()
-        return False
+    Use it as ``with _open_archive(path) as archive:``.
+    """
+    path = _existing(filepath)
+    try:
+        return zipfile.ZipFile(path, "r")
+    except zipfile.BadZipFile:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    kind = (
+        "an HDF5 file (use load_weights for .weights.h5 files)"
+        if head.startswith(b"\x89HDF")
+        else "not a zip archive"
+    )
+    raise ValueError(
+        f"'{path}' is not a valid .keras file: it is {kind}. It may be truncated (a crash "
+        "while copying or saving) or a different format."
+    )
 
 
 def _read_member(archive, member, filepath):
