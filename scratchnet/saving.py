@@ -326,8 +326,6 @@ def _weights_bytes(model):
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         for path, obj in _saveables(model):
-            if isinstance(obj, optimizers_module.Optimizer) and not model.compiled:
-                continue
             group = f.create_group(_vars_path(path))
             group.attrs["name"] = obj.name
             for i, array in enumerate(_state_of(obj)):
