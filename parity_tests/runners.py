@@ -76,7 +76,7 @@ def layer_pair(case, dtype, x, dy, weight_seed=0, training=True):
         training: the ``training`` flag for both calls (Dropout).
 
     Returns:
-        ``{"y": (ours, keras), "dx": ..., "dkernel": ..., "dbias": ...}`` (parameters the layer has).
+        ``{"y": (ours, keras), "dx": ..., "dkernel": ..., "dbias": ...}`` (what the layer has).
     """
     with use_floatx(dtype):
         ours_layer, theirs_layer = build_layer_pair(case, weight_seed)
@@ -111,11 +111,16 @@ def model_pair(name, seed=0):
 
 
 def model_inputs(name, n, seed=0, dtype="float64"):
-    """``n`` MNIST-shaped random images in [0, 1) and one-hot labels for architecture ``name``."""
+    """``n`` MNIST-shaped random images and one-hot labels for architecture ``name``.
+
+    Pixels are in [0, 1), except for "hanoi", which its tutorial trains on raw 0-255 pixels (its
+    first sigmoid saturates, which is part of what it teaches).
+    """
     from keras_impl.architectures import ARCHITECTURES
 
     rng = np.random.default_rng(seed)
-    x = rng.random((n, *ARCHITECTURES[name]["input_shape"])).astype(dtype)
+    x = rng.random((n, *ARCHITECTURES[name]["input_shape"]))
+    x = (np.floor(x * 256) if name == "hanoi" else x).astype(dtype)
     y = np.eye(10, dtype=dtype)[rng.integers(0, 10, n)]
     return x, y
 
