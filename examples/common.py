@@ -5,6 +5,7 @@ The pictures are in ``examples.plots``.
 """
 
 import argparse
+import importlib.util
 import os
 import statistics
 import time
@@ -55,6 +56,7 @@ def load_library(impl):
     """Import the library the program runs on: the module ``scratchnet`` or ``keras``.
 
     Keras is imported only when asked for, so a scratchnet run never pays TensorFlow's start-up.
+    For scratchnet, say so when numba has not compiled its kernels yet (the first epoch pays it).
     """
     if impl == "keras":
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -62,9 +64,26 @@ def load_library(impl):
         import keras
 
         return keras
+    if numba_cache_is_cold():
+        print(
+            "Note: this first run compiles scratchnet's numba kernels (some seconds, mostly in the"
+            " first epoch); later runs load them from the on-disk cache."
+        )
     import scratchnet
 
     return scratchnet
+
+
+def numba_cache_is_cold():
+    """True when numba's on-disk cache holds no compiled scratchnet kernel yet.
+
+    Numba caches next to the sources (``__pycache__/*.nbi``) or under ``$NUMBA_CACHE_DIR``. Look
+    before importing scratchnet: building a model already compiles its random-number kernel.
+    """
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    if cache is None:
+        cache = Path(importlib.util.find_spec("scratchnet").origin).parent
+    return not any(Path(cache).rglob("*.nbi"))
 
 
 def load_mnist():
@@ -102,20 +121,6 @@ def epoch_timer(lib):
             self.seconds.append(time.perf_counter() - self._start)
 
     return EpochTimer()
-
-
-def note_numba_cache(impl):
-    """Say so before training when scratchnet's numba kernels have not been compiled yet."""
-    if impl != "scratchnet":
-        return
-    import scratchnet
-
-    cache = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(scratchnet.__file__).parent)
-    if not any(cache.rglob("*.nbi")):
-        print(
-            "Note: this first run compiles scratchnet's numba kernels (about a minute, in the first"
-            " epoch); later runs load them from the on-disk cache."
-        )
 
 
 def print_predictions(model, x, y):

@@ -87,7 +87,6 @@ def main(argv=None):
     models["keras"].set_weights(start)
     print(f"Initial weights: Keras's own draw differs from scratchnet's by at most {own:.1e};")
     print("scratchnet's weights are now copied into the Keras model.")
-    common.note_numba_cache("scratchnet")
 
     # Train epoch by epoch on one shared order.
     rng = np.random.default_rng(args.seed)

@@ -56,7 +56,6 @@ def main(argv=None):
 
     # 5. Compile and fit, validating on the held-out 10,000.
     compile_model(model, lib)
-    common.note_numba_cache(args.impl)
     timer = common.epoch_timer(lib)
     H = model.fit(
         X_train,

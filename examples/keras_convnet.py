@@ -52,7 +52,6 @@ def main(argv=None):
 
     # 5. Compile and fit; the last 10% of the training images are held out for validation.
     compile_model(model, lib)
-    common.note_numba_cache(args.impl)
     timer = common.epoch_timer(lib)
     history = model.fit(
         x_train_prepared,

@@ -57,7 +57,6 @@ def main(argv=None):
 
     # 5. Compile and fit, validating on the test set after every epoch as the tutorial does.
     compile_model(model, lib)
-    common.note_numba_cache(args.impl)
     timer = common.epoch_timer(lib)
     history = model.fit(
         x_train_prepared,

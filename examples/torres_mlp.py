@@ -56,7 +56,6 @@ def main(argv=None):
 
     # 5. Compile and fit; the post validates on nothing.
     compile_model(model, lib)
-    common.note_numba_cache(args.impl)
     timer = common.epoch_timer(lib)
     history = model.fit(
         x_train_prepared,

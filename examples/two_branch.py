@@ -92,7 +92,6 @@ def main(argv=None):
     x_train, x_test = prepare_images(x_train), prepare_images(x_test)
     y_train_onehot = lib.utils.to_categorical(y_train, 10)
     y_test_onehot = lib.utils.to_categorical(y_test, 10)
-    common.note_numba_cache(args.impl)
 
     print("\n== 1. The Functional API ==")
     model = functional_model(lib)

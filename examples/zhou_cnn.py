@@ -58,7 +58,6 @@ def main(argv=None):
     # 5. Compile (no optimizer given: the default RMSprop) and fit with one-hot labels,
     #    validating on the test set after every epoch as the post does.
     compile_model(model, lib)
-    common.note_numba_cache(args.impl)
     timer = common.epoch_timer(lib)
     history = model.fit(
         train_x,
