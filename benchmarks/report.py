@@ -1,0 +1,359 @@
+"""Turn the benchmark's results dict into Markdown tables.
+
+Pure formatting: no measurement happens here, so the layout can be tested on made-up numbers.
+Ratios are always scratchnet / Keras: above 1 is better for throughput, below 1 is better for
+latency and memory.
+
+Example:
+    >>> ratio(200.0, 100.0)
+    '2.00x'
+    >>> table(["a", "b"], [[1, "x"]]).splitlines()[1]
+    '|---|---|'
+"""
+
+import math
+
+# Targets from issue 5: (what, test on the ratio or value, text). Reported, never asserted.
+TRAIN_TARGET = {"zhou": 2.0, "torres": 2.0}  # the rest: 1.0
+PREDICT_TARGET_MS = 1.0
+MEMORY_TARGET = 1 / 3
+WARM_TARGET_S, COLD_TARGET_S = 1.0, 15.0
+
+
+def number(value, digits=None):
+    """A readable number: thousands separators for big ones, a few significant digits otherwise."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if digits is not None:
+        return f"{value:,.{digits}f}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def ratio(mine, theirs):
+    if not mine or not theirs:
+        return "n/a"
+    r = mine / theirs
+    return f"{r:.1f}x" if r >= 10 else f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _pair(entry, key):
+    """(scratchnet, keras) values of ``entry[key]``, None when missing."""
+    values = entry.get(key) or {}
+    return values.get("scratchnet"), values.get("keras")
+
+
+def summary_section(results):
+    rows = []
+    for model, entry in results.get("main", {}).items():
+        train = _pair(entry, "train")
+        infer = _pair(entry, "infer")
+        predict = _pair(entry, "predict_ms")
+        memory = results.get("memory", {}).get(model, {})
+        mem = (
+            memory.get("scratchnet", {}).get("peak_kib"),
+            memory.get("keras", {}).get("peak_kib"),
+        )
+        target = TRAIN_TARGET.get(model, 1.0)
+        train_ok = train[0] and train[1] and train[0] / train[1] >= target
+        mem_ok = mem[0] and mem[1] and mem[0] / mem[1] <= MEMORY_TARGET
+        rows.append(
+            [
+                model,
+                entry["batch"],
+                f"{ratio(*train)} ({verdict(train_ok)} >= {target:.1f}x)",
+                ratio(*infer),
+                f"{number(predict[0])} ms ({verdict(predict[0] < PREDICT_TARGET_MS)} < 1 ms)",
+                f"{ratio(*mem)} ({verdict(mem_ok)} <= 0.33x)" if all(mem) else "not run",
+            ]
+        )
+    header = [
+        "model",
+        "batch",
+        "training speed vs Keras",
+        "inference speed vs Keras",
+        "scratchnet predict(1 image)",
+        "peak memory vs Keras",
+    ]
+    return "## Summary against the targets\n\n" + table(header, rows)
+
+
+def main_section(results):
+    train_rows, infer_rows, latency_rows = [], [], []
+    for model, entry in results.get("main", {}).items():
+        train, infer = _pair(entry, "train"), _pair(entry, "infer")
+        predict, call = _pair(entry, "predict_ms"), _pair(entry, "call_ms")
+        train_rows.append(
+            [model, entry["batch"], number(train[0]), number(train[1]), ratio(*train)]
+        )
+        infer_rows.append([model, number(infer[0]), number(infer[1]), ratio(*infer)])
+        latency_rows.append(
+            [
+                model,
+                number(predict[0]),
+                number(predict[1]),
+                ratio(*predict),
+                number(call[0]),
+                number(call[1]),
+                ratio(*call),
+            ]
+        )
+    config = results["config"]
+    return "\n\n".join(
+        [
+            f"## Training throughput (images/s, steady state)\n\n"
+            f"`fit` epochs of {config['steps']} batches, first epoch discarded, median of "
+            f"{config['repeats']}; higher is better.\n\n"
+            + table(["model", "batch", "scratchnet", "Keras", "scratchnet/Keras"], train_rows),
+            f"## Inference throughput (images/s, `predict` with batch_size=1000)\n\n"
+            f"{config['infer_images']} test images per call, median of {config['repeats']}.\n\n"
+            + table(["model", "scratchnet", "Keras", "scratchnet/Keras"], infer_rows),
+            f"## Single-image latency (ms, median of {config['latency_calls']} calls)\n\n"
+            "Lower is better.\n\n"
+            + table(
+                [
+                    "model",
+                    "predict scratchnet",
+                    "predict Keras",
+                    "ratio",
+                    "model(x) scratchnet",
+                    "model(x) Keras",
+                    "ratio",
+                ],
+                latency_rows,
+            ),
+        ]
+    )
+
+
+def memory_section(results):
+    rows = []
+    for model, entry in results.get("memory", {}).items():
+        sn, k = entry.get("scratchnet", {}), entry.get("keras", {})
+        mib = lambda kib: kib / 1024 if kib else None  # noqa: E731
+        rows.append(
+            [
+                model,
+                sn.get("images", k.get("images")),
+                number(mib(sn.get("peak_kib"))),
+                number(mib(k.get("peak_kib"))),
+                ratio(sn.get("peak_kib"), k.get("peak_kib")),
+                number(mib(sn.get("peak_kib", 0) - sn.get("before_fit_kib", 0))),
+                number(mib(k.get("peak_kib", 0) - k.get("before_fit_kib", 0))),
+                number(sn.get("epoch_seconds")),
+                number(k.get("epoch_seconds")),
+            ]
+        )
+    if not rows:
+        return ""
+    return (
+        "## Peak resident memory of one training epoch (MiB, one process per run)\n\n"
+        "Peak = `VmHWM` of the child process (/proc/self/status: the kernel's high-water mark of "
+        "its resident set: interpreter, libraries, data, training). Growth = peak minus the "
+        "resident size just before `fit`. The epoch time includes first-epoch costs (JIT, "
+        "tracing).\n\n"
+        + table(
+            [
+                "model",
+                "images",
+                "peak scratchnet",
+                "peak Keras",
+                "ratio",
+                "growth in fit scratchnet",
+                "growth in fit Keras",
+                "epoch s scratchnet",
+                "epoch s Keras",
+            ],
+            rows,
+        )
+    )
+
+
+def kernels_section(results):
+    rows = [
+        [
+            model,
+            number(e.get("numba")),
+            number(e.get("numpy")),
+            ratio(e.get("numba"), e.get("numpy")),
+        ]
+        for model, e in results.get("kernels", {}).items()
+    ]
+    if not rows:
+        return ""
+    return (
+        "## numba kernels against the NumPy reference kernels (scratchnet training, images/s)\n\n"
+        + table(["model", "numba", "NumPy twins", "numba/NumPy"], rows)
+    )
+
+
+def startup_section(results):
+    startup = results.get("startup")
+    if not startup:
+        return ""
+    rows = []
+    for impl, runs in startup["runs"].items():
+        for label, r in runs.items():
+            total = r["import"] + r["build"] + r["first_step"]
+            jit = r["first_step"] - r["second_step"]
+            target = ""
+            if impl == "scratchnet":
+                limit = COLD_TARGET_S if label == "cold" else WARM_TARGET_S
+                target = f"{verdict(total < limit)} < {limit:g} s"
+            rows.append(
+                [
+                    impl,
+                    label,
+                    number(r["import"]),
+                    number(r["build"]),
+                    number(r["first_step"]),
+                    number(r["second_step"]),
+                    number(jit),
+                    number(total),
+                    target,
+                ]
+            )
+    return (
+        f"## Start-up and JIT cost ({startup['model']}, seconds)\n\n"
+        "Each run is a fresh process. scratchnet's *cold* run has `NUMBA_CACHE_DIR` pointed at an "
+        "empty temporary folder, so every kernel is compiled; the *warm* run reuses that folder. "
+        "First-step overhead = first step minus second step (numba compiling or loading its "
+        "cache; TensorFlow tracing its graph). Total = import + build + first step.\n\n"
+        + table(
+            [
+                "impl",
+                "run",
+                "import",
+                "build+compile",
+                "first step",
+                "second step",
+                "first-step overhead",
+                "total",
+                "target",
+            ],
+            rows,
+        )
+    )
+
+
+def scaling_section(results):
+    scaling = results.get("scaling")
+    if not scaling:
+        return ""
+    parts = []
+    if scaling.get("batch"):
+        rows = [
+            [
+                b,
+                number(v.get("scratchnet")),
+                number(v.get("keras")),
+                ratio(v.get("scratchnet"), v.get("keras")),
+            ]
+            for b, v in scaling["batch"].items()
+        ]
+        parts.append(
+            f"## Scaling with batch size ({scaling['model']}, training images/s)\n\n"
+            + table(["batch", "scratchnet", "Keras", "scratchnet/Keras"], rows)
+        )
+    if scaling.get("threads"):
+        rows = [
+            [
+                n,
+                number(v.get("scratchnet")),
+                number(v.get("keras")),
+                ratio(v.get("scratchnet"), v.get("keras")),
+            ]
+            for n, v in scaling["threads"].items()
+        ]
+        parts.append(
+            f"## Threads ({scaling['model']}, batch {scaling['threads_batch']}, training "
+            "images/s, one process per run)\n\n"
+            "scratchnet: `NUMBA_NUM_THREADS`, `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, "
+            "`MKL_NUM_THREADS` and `scratchnet.ops.jit.set_num_threads`; Keras: the same "
+            "variables and `tf.config.threading` intra-op and inter-op threads.\n\n"
+            + table(["threads", "scratchnet", "Keras", "scratchnet/Keras"], rows)
+        )
+    return "\n\n".join(parts)
+
+
+def roofline_section(results):
+    peak = results.get("matmul_peak_gflops")
+    flops = results.get("flops", {})
+    rows = []
+    for model, entry in results.get("main", {}).items():
+        train, infer = _pair(entry, "train"), _pair(entry, "infer")
+        cells = [model, number(flops[model]["train"] / 1e6, 2)]
+        for ips, kind in (
+            (train[0], "train"),
+            (train[1], "train"),
+            (infer[0], "forward"),
+            (infer[1], "forward"),
+        ):
+            gflops = ips * flops[model][kind] / 1e9 if ips else None
+            cells.append(f"{number(gflops)} ({100 * gflops / peak:.1f}%)" if gflops else "n/a")
+        rows.append(cells)
+    if not rows or not peak:
+        return ""
+    return (
+        f"## Roofline: achieved GFLOP/s against the measured float32 matmul peak "
+        f"({peak:,.0f} GFLOP/s)\n\n"
+        "Peak: NumPy float32 (2048, 2048) @ (2048, 2048), best of a few, 2 n^3 FLOPs. Model "
+        "FLOPs are counted analytically from the conv and dense products only (multiply-add = 2): "
+        "Conv2D forward 2 H_out W_out KH KW C_in C_out, Dense forward 2 D_in D_out; training adds "
+        "twice the forward for the backward pass (dL/dkernel and dL/dx), minus dL/dx of the first "
+        "layer. Achieved = FLOPs per image x measured images/s.\n\n"
+        + table(
+            [
+                "model",
+                "MFLOP/image (train)",
+                "train scratchnet",
+                "train Keras",
+                "inference scratchnet",
+                "inference Keras",
+            ],
+            rows,
+        )
+    )
+
+
+def render(results):
+    """The whole Markdown report."""
+    machine = results["machine"]
+    head = [
+        "# scratchnet vs Keras: speed and memory",
+        "",
+        f"Command: `{results['command']}` ({results['mode']} mode, {results['date']}, "
+        f"{results['elapsed_s']:.0f} s)",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores usable, load average "
+        f"{machine['load_before']} before the run and {machine['load_after']} after; Python "
+        f"{machine['python']}, NumPy {machine['numpy']}, numba {machine['numba']} (threading "
+        f"layer {machine['threading_layer']}), TensorFlow {machine['tensorflow']}, Keras "
+        f"{machine['keras']}.",
+        "",
+        "Ratios are scratchnet/Keras. Same MNIST images, float32, the tutorial's batch size, "
+        "optimizer and loss on both sides; Keras with its defaults (no XLA on CPU, oneDNN on).",
+    ]
+    sections = [
+        summary_section(results),
+        main_section(results),
+        roofline_section(results),
+        memory_section(results),
+        kernels_section(results),
+        startup_section(results),
+        scaling_section(results),
+    ]
+    return "\n".join(head) + "\n\n" + "\n\n".join(s for s in sections if s) + "\n"

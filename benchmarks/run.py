@@ -1,0 +1,381 @@
+"""Benchmark scratchnet against Keras 3 + TensorFlow on the five MNIST tutorials (issue 5).
+
+    python -m benchmarks.run                      # everything, about 15-30 minutes
+    python -m benchmarks.run --quick              # a few steps, a subset of rows (CI)
+    python -m benchmarks.run --models zhou torres --out /tmp/bench.md
+
+Writes a Markdown report (default ``benchmarks/RESULTS.md``) and prints it.
+
+How each number is measured, and why that is fair:
+
+* Same work on both sides. One process loads MNIST once and prepares each tutorial's pixels as
+  float32 (``benchmarks.workloads``); scratchnet and Keras get the very same arrays, the same batch
+  size (seminar 32, zhou 32, hanoi 64, torres 100, convnet 128), the same optimizer (seminar
+  SGD(0.01), zhou the default RMSprop, hanoi and convnet Adam, torres SGD), the same loss
+  (categorical cross-entropy) and metric (accuracy).
+* Keras runs the way a user runs it: ``model.compile`` with its defaults (``jit_compile="auto"``,
+  which Keras resolves to no XLA on a CPU-only machine), TensorFlow's defaults (oneDNN on, all
+  cores), and ``model.fit`` on NumPy arrays. scratchnet runs through the same ``fit`` call.
+* Training throughput: each round calls ``fit(x, y, batch_size, epochs=1, verbose=0,
+  shuffle=False)`` on the first ``steps * batch`` training images and times the epoch with a
+  callback (``on_epoch_begin`` to ``on_epoch_end``, i.e. every step and nothing of ``fit``'s
+  set-up). The first round is a warm-up (numba compiles or loads its cache, TensorFlow traces its
+  graph) and is dropped; the result is the median of the remaining rounds. Keras's traced train
+  function is kept between ``fit`` calls, so a round is exactly an epoch after the first; we
+  checked that these rounds match the 2nd, 3rd, ... epochs of one long ``fit``. No validation.
+* Interleaving: the two libraries take turns round by round (the order flips every round), so
+  load from other processes on the machine hits both alike.
+* Inference: ``predict(x, batch_size=1000, verbose=0)`` on the first test images, median of rounds.
+* Latency: ``predict(one image, verbose=0)`` and the direct call ``model(one image)`` (Keras's
+  tensor is converted with ``np.asarray``), median over many calls after a warm-up.
+* Peak memory: one full training epoch (60,000 images; fewer in --quick) per library, each in a
+  fresh process; the child's ``VmHWM`` from /proc/self/status after ``fit`` (``benchmarks.child``
+  explains why not ``ru_maxrss``).
+* numba against the NumPy twins: scratchnet alone, training throughput as above, switching with
+  ``scratchnet.ops.jit.use_kernels``.
+* JIT cost, threads: fresh processes (``benchmarks.child``). Scaling with batch size: in process,
+  training throughput as above with ``clamp(1024 // batch, 4, steps)`` steps per epoch.
+* Roofline: analytic FLOPs per image (``workloads.flops_per_image``) times measured images/s,
+  against NumPy's float32 matmul rate measured here (``timing.matmul_peak_gflops``).
+
+The targets of issue 5 are reported next to the numbers, never asserted: the run succeeds whatever
+the machine's load.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks import child, report, timing, workloads
+
+IMPLS = ("scratchnet", "keras")
+SECTIONS = ("main", "memory", "kernels", "startup", "scaling", "threads")
+
+FULL = dict(
+    models=workloads.NAMES,
+    steps=200,
+    repeats=5,
+    infer_images=10000,
+    latency_calls=50,
+    memory_images=60000,
+    memory_models=workloads.NAMES,
+    kernel_steps=50,
+    startup_model="seminar",
+    scaling_model="seminar",
+    scaling_batches=(1, 8, 32, 128, 512),
+    thread_steps=100,
+    matmul_repeats=5,
+)
+QUICK = dict(
+    models=("zhou", "torres"),
+    steps=8,
+    repeats=2,
+    infer_images=2000,
+    latency_calls=5,
+    memory_images=3000,
+    memory_models=("torres",),
+    kernel_steps=4,
+    startup_model="torres",
+    scaling_model="torres",
+    scaling_batches=(1, 32),
+    thread_steps=10,
+    matmul_repeats=2,
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="a few steps, a subset of rows")
+    parser.add_argument(
+        "--out",
+        default=os.path.join("benchmarks", "RESULTS.md"),
+        help="Markdown file to write (default benchmarks/RESULTS.md)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=workloads.NAMES,
+        help="tutorials for the per-model rows (default: all; --quick: two)",
+    )
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="which measurements to run (default: all)",
+    )
+    parser.add_argument("--repeats", type=int, help="measured rounds per number")
+    parser.add_argument("--steps", type=int, help="training steps per timed epoch")
+    return parser.parse_args(argv)
+
+
+def _log(message):
+    print(f"[benchmarks] {message}", file=sys.stderr, flush=True)
+
+
+def machine_info():
+    import numba
+
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "threading_layer": _numba_threading_layer(),
+    }
+
+
+def _numba_threading_layer():
+    import numba
+
+    from scratchnet.ops import jit
+
+    @jit.njit(parallel=True)
+    def touch(n):  # the layer is chosen on the first parallel call
+        total = 0
+        for i in jit.prange(n):
+            total += i
+        return total
+
+    touch(4)
+    return numba.threading_layer()
+
+
+def _load_avg():
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _throughput(images, seconds):
+    return images / statistics.median(seconds)
+
+
+def measure_main(libs, data, cfg):
+    """Training, inference and latency rows, both libraries interleaved, per model."""
+    (x_train, y_train), (x_test, _) = data
+    results = {}
+    for name in cfg["models"]:
+        batch = workloads.TUTORIALS[name].batch_size
+        n = batch * cfg["steps"]
+        x, y = workloads.prepare(name, x_train[:n]), y_train[:n]
+        xt = workloads.prepare(name, x_test[: cfg["infer_images"]])
+        one = xt[:1]
+        models = {impl: workloads.build_compiled(name, libs[impl]) for impl in IMPLS}
+        models["keras"].set_weights(models["scratchnet"].get_weights())
+        _log(f"{name}: training, {cfg['repeats']} rounds of {cfg['steps']} steps of {batch}")
+        train = timing.interleaved(
+            {impl: _fit_round(models[impl], libs[impl], x, y, batch) for impl in IMPLS},
+            cfg["repeats"],
+        )
+        _log(f"{name}: inference and latency")
+        infer = timing.interleaved(
+            {impl: timing.timed(_predictor(models[impl], xt, 1000)) for impl in IMPLS},
+            cfg["repeats"],
+        )
+        predict = timing.interleaved(
+            {impl: timing.timed(_predictor(models[impl], one, 1)) for impl in IMPLS},
+            cfg["latency_calls"],
+        )
+        call = timing.interleaved(
+            {impl: timing.timed(_caller(models[impl], one)) for impl in IMPLS},
+            cfg["latency_calls"],
+        )
+        results[name] = {
+            "batch": batch,
+            "train": {impl: _throughput(n, train[impl]) for impl in IMPLS},
+            "infer": {impl: _throughput(len(xt), infer[impl]) for impl in IMPLS},
+            "predict_ms": {impl: 1e3 * statistics.median(predict[impl]) for impl in IMPLS},
+            "call_ms": {impl: 1e3 * statistics.median(call[impl]) for impl in IMPLS},
+        }
+        _log(f"{name}: {results[name]['train']}")
+    return results
+
+
+def _fit_round(model, lib, x, y, batch):
+    return lambda: timing.fit_epoch_seconds(model, lib, x, y, batch)[0]
+
+
+def _predictor(model, x, batch):
+    return lambda: model.predict(x, batch_size=batch, verbose=0)
+
+
+def _caller(model, x):
+    return lambda: np.asarray(model(x, training=False))
+
+
+def measure_memory(cfg):
+    results = {}
+    for name in cfg["memory_models"]:
+        _log(f"{name}: peak memory of an epoch of {cfg['memory_images']} images, per library")
+        results[name] = {
+            impl: child.spawn("memory", impl=impl, model=name, images=cfg["memory_images"])
+            for impl in IMPLS
+        }
+    return results
+
+
+def measure_kernels(scratchnet, data, cfg):
+    from scratchnet.ops import jit
+
+    (x_train, y_train), _ = data
+    results = {}
+    previous = jit.kernels()
+    try:
+        for name in cfg["models"]:
+            batch = workloads.TUTORIALS[name].batch_size
+            n = batch * cfg["kernel_steps"]
+            x, y = workloads.prepare(name, x_train[:n]), y_train[:n]
+            model = workloads.build_compiled(name, scratchnet)
+            _log(f"{name}: numba kernels against the NumPy twins")
+
+            def round_with(kernels, model=model, x=x, y=y, batch=batch):
+                def run():
+                    jit.use_kernels(kernels)
+                    return timing.fit_epoch_seconds(model, scratchnet, x, y, batch)[0]
+
+                return run
+
+            seconds = timing.interleaved(
+                {k: round_with(k) for k in ("numba", "numpy")}, max(1, cfg["repeats"] // 2)
+            )
+            results[name] = {k: _throughput(n, s) for k, s in seconds.items()}
+    finally:
+        jit.use_kernels(previous)
+    return results
+
+
+def measure_startup(cfg):
+    name = cfg["startup_model"]
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="scratchnet-numba-cache-") as cache:
+        env = {"NUMBA_CACHE_DIR": cache}
+        _log(f"start-up: scratchnet with an empty numba cache ({name})")
+        runs["scratchnet"] = {"cold": child.spawn("startup", env, impl="scratchnet", model=name)}
+        _log("start-up: scratchnet with the warm cache")
+        runs["scratchnet"]["warm"] = child.spawn("startup", env, impl="scratchnet", model=name)
+    _log("start-up: Keras")
+    runs["keras"] = {"fresh process": child.spawn("startup", impl="keras", model=name)}
+    return {"model": name, "runs": runs}
+
+
+def measure_scaling(libs, data, cfg, sections):
+    name = cfg["scaling_model"]
+    (x_train, y_train), _ = data
+    out = {"model": name}
+    if "scaling" in sections:
+        out["batch"] = {}
+        for batch in cfg["scaling_batches"]:
+            steps = min(max(1024 // batch, 4), cfg["steps"])
+            n = batch * steps
+            x, y = workloads.prepare(name, x_train[:n]), y_train[:n]
+            models = {impl: workloads.build_compiled(name, libs[impl]) for impl in IMPLS}
+            _log(f"scaling: {name} at batch {batch}, {steps} steps")
+            seconds = timing.interleaved(
+                {impl: _fit_round(models[impl], libs[impl], x, y, batch) for impl in IMPLS},
+                max(1, cfg["repeats"] // 2),
+            )
+            out["batch"][batch] = {impl: _throughput(n, s) for impl, s in seconds.items()}
+    if "threads" in sections:
+        batch = workloads.TUTORIALS[name].batch_size
+        out["threads_batch"] = batch
+        out["threads"] = {}
+        for threads in (1, 2):
+            _log(f"threads: {name} with {threads} thread(s), each library in its own process")
+            out["threads"][threads] = {}
+            for impl in IMPLS:
+                r = child.spawn(
+                    "train",
+                    child.thread_env(threads),
+                    impl=impl,
+                    model=name,
+                    threads=threads,
+                    batch_size=batch,
+                    steps=cfg["thread_steps"],
+                    repeats=max(1, cfg["repeats"] // 2),
+                )
+                out["threads"][threads][impl] = _throughput(r["images"], r["seconds"])
+    return out
+
+
+def run(args):
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.models:
+        cfg["models"] = tuple(args.models)
+        cfg["memory_models"] = tuple(m for m in cfg["memory_models"] if m in args.models) or (
+            args.models[0],
+        )
+    cfg["repeats"] = args.repeats or cfg["repeats"]
+    cfg["steps"] = args.steps or cfg["steps"]
+    sections = set(args.sections)
+    start = time.perf_counter()
+    load_before = _load_avg()
+
+    import keras
+    import tensorflow as tf
+
+    import scratchnet
+
+    libs = {"scratchnet": scratchnet, "keras": keras}
+    machine = machine_info()
+    machine.update(tensorflow=tf.__version__, keras=keras.__version__, load_before=load_before)
+    _log("loading MNIST")
+    data = workloads.load_mnist()
+    results = {
+        "mode": "quick" if args.quick else "full",
+        "command": "python -m benchmarks.run "
+        + shlex.join(sys.argv[1:] if args.argv is None else args.argv),
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "config": cfg,
+        "flops": {name: workloads.flops_per_image(name) for name in workloads.NAMES},
+    }
+    if "main" in sections:
+        _log("matmul peak")
+        results["matmul_peak_gflops"] = timing.matmul_peak_gflops(repeats=cfg["matmul_repeats"])
+        results["main"] = measure_main(libs, data, cfg)
+    if "memory" in sections:
+        results["memory"] = measure_memory(cfg)
+    if "kernels" in sections:
+        results["kernels"] = measure_kernels(scratchnet, data, cfg)
+    if "startup" in sections:
+        results["startup"] = measure_startup(cfg)
+    if sections & {"scaling", "threads"}:
+        results["scaling"] = measure_scaling(libs, data, cfg, sections)
+    machine["load_after"] = _load_avg()
+    results["machine"] = machine
+    results["elapsed_s"] = time.perf_counter() - start
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.argv = argv
+    results = run(args)
+    text = report.render(results)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+    _log(f"wrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

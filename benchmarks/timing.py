@@ -1,0 +1,108 @@
+"""Clocks: training throughput from ``fit`` epochs, inference throughput, latency, matmul peak.
+
+Everything here works on a scratchnet model and a Keras model alike, through the API they share
+(``fit``, ``predict``, ``model(x)``, ``callbacks.Callback``).
+
+Example:
+    >>> import numpy as np
+    >>> seconds = median_seconds(lambda: np.zeros(10), repeats=3)
+    >>> seconds >= 0
+    True
+"""
+
+import statistics
+import time
+
+import numpy as np
+
+
+def epoch_clock(lib):
+    """A ``lib.callbacks.Callback`` that records each epoch's wall time in ``.seconds``.
+
+    The clock starts at ``on_epoch_begin`` and stops at ``on_epoch_end``, which both libraries call
+    after the epoch's last step has finished (Keras turns its metrics into Python floats first), so
+    the interval covers every training step of the epoch and nothing of ``fit``'s set-up.
+    """
+
+    class EpochClock(lib.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochClock()
+
+
+def fit_epoch_seconds(model, lib, x, y, batch_size, epochs=1):
+    """Wall seconds of each epoch of ``model.fit(x, y, ...)``, without shuffling or validation."""
+    clock = epoch_clock(lib)
+    model.fit(
+        x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=False, callbacks=[clock]
+    )
+    return clock.seconds
+
+
+def interleaved(runs, repeats, warmup=1):
+    """Run every callable in ``runs`` (name -> fn returning seconds) ``warmup + repeats`` times.
+
+    The callables take turns, and the order flips every round, so a burst of load on the machine
+    falls on both sides alike. Warm-up rounds are discarded.
+
+    Returns:
+        ``{name: [seconds of each measured round]}``.
+    """
+    names = list(runs)
+    seconds = {name: [] for name in names}
+    for round_index in range(warmup + repeats):
+        order = names if round_index % 2 == 0 else names[::-1]
+        for name in order:
+            elapsed = runs[name]()
+            if round_index >= warmup:
+                seconds[name].append(elapsed)
+    return seconds
+
+
+def median_seconds(fn, repeats, warmup=1):
+    """Median wall seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def timed(fn):
+    """``() -> seconds``: one timed call of ``fn``, for ``interleaved``."""
+
+    def run():
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    return run
+
+
+def matmul_peak_gflops(n=2048, repeats=5):
+    """The machine's float32 matmul rate in GFLOP/s: NumPy's BLAS on (n, n) @ (n, n), best of a few.
+
+    Math:
+        2 * n^3 FLOPs per product; best time, since noise only ever slows a run down.
+    """
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)  # (n, n)
+    b = rng.standard_normal((n, n), dtype=np.float32)  # (n, n)
+    a @ b  # warm-up: BLAS thread pool start-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9

@@ -1,0 +1,36 @@
+"""Smoke test of the benchmark (issue 5): the quick mode still runs and still writes its table.
+
+Nothing here is about time: the numbers depend on the machine and its load. The test checks that
+the harness runs end to end on one small tutorial and that the report has its rows.
+"""
+
+import pytest
+
+from benchmarks import report, run, workloads
+
+pytest.importorskip("keras")
+
+
+def test_flops_per_image_matches_a_hand_count():
+    # seminar: conv 28x28x(3x3x1)x32, conv 14x14x(3x3x32)x64, dense 3136x128, dense 128x10.
+    conv1, conv2 = 2 * 28 * 28 * 9 * 1 * 32, 2 * 14 * 14 * 9 * 32 * 64
+    dense1, dense2 = 2 * 3136 * 128, 2 * 128 * 10
+    forward = conv1 + conv2 + dense1 + dense2
+    flops = workloads.flops_per_image("seminar")
+    assert flops["forward"] == forward
+    assert flops["train"] == forward + conv1 + 2 * (conv2 + dense1 + dense2)  # no dx for conv1
+
+
+def test_quick_run_writes_the_table(tmp_path):
+    out = tmp_path / "results.md"
+    argv = ["--quick", "--models", "torres", "--sections", "main", "startup", "--out", str(out)]
+    results = run.main(argv)
+    text = out.read_text()
+    assert text == report.render(results)
+    assert "## Training throughput" in text
+    assert "| torres | 100 |" in text
+    assert "## Roofline" in text
+    assert "| scratchnet | cold |" in text and "| scratchnet | warm |" in text
+    for key in ("train", "infer", "predict_ms", "call_ms"):
+        assert set(results["main"]["torres"][key]) == {"scratchnet", "keras"}
+        assert all(v > 0 for v in results["main"]["torres"][key].values())
