@@ -5,7 +5,11 @@ project's options, so:
 
 * ``NUMBA_DISABLE_JIT=1`` still runs everything (slowly) as plain Python;
 * compiled machine code is cached on disk (``cache=True``), so a second run skips the JIT;
-* fastmath stays off: the parity tests hold the kernels to Keras at tight tolerances.
+* fastmath stays off: the parity tests hold the kernels to Keras at tight tolerances;
+* parallel kernels run on numba's ``workqueue`` threading layer. The OpenMP layer keeps its
+  threads spinning after each parallel loop, and those spinning threads starve the BLAS threads
+  of NumPy's matrix multiplies that run right after on the same 2 cores: measured on a seminar
+  CNN training step, OpenMP was up to 25x slower. Set ``NUMBA_THREADING_LAYER`` to override.
 
 The switch between the numba kernels and their pure-NumPy reference twins also lives here: set the
 environment variable ``SCRATCHNET_KERNELS=numpy`` or call ``use_kernels("numpy")``.
@@ -14,6 +18,9 @@ environment variable ``SCRATCHNET_KERNELS=numpy`` or call ``use_kernels("numpy")
 import os
 
 import numba
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 _BACKEND = os.environ.get("SCRATCHNET_KERNELS", "numba").lower()
 if _BACKEND not in ("numba", "numpy"):
