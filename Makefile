@@ -22,7 +22,7 @@ $(VENV)/.test: $(VENV)/.core pyproject.toml scripts/install-browser.sh
 	touch $@
 
 train: $(VENV)/.core
-	$(PY) examples/keras_convnet.py $(ARGS)
+	$(PY) -m examples.keras_convnet $(ARGS)
 
 test: $(VENV)/.test
 	bash scripts/test.sh
