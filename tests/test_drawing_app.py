@@ -7,6 +7,7 @@ each digit's dark pixels as short horizontal pen strokes on the canvas, ten scre
 pixel, presses Predict (or Enter), and reads the answer off the page.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 INK = 128  # MNIST pixels at least this dark are traced
+# Train single-threaded: next to another pytest worker on two cores, parallel kernels crawl.
+ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def test_preprocessing_gives_back_an_mnist_digit_drawn_ten_times_larger():
@@ -55,6 +58,7 @@ def model_path(tmp_path_factory):
     done = subprocess.run(
         [sys.executable, "-m", "examples.keras_convnet", *args],
         cwd=REPO,
+        env={**os.environ, **ONE_THREAD},
         capture_output=True,
         text=True,
         timeout=900,

@@ -4,8 +4,12 @@ Each script runs as a learner would run it (``python -m examples.<name>``) on a 
 images for two epochs: all five on scratchnet, the convnet on Keras too, and compare.py on both.
 The checks are the script's own promises: it exits cleanly, writes its PNGs and its saved model,
 reloads that model with the same predictions, and ends with the RESULT line run_all collects.
+
+Each example runs single-threaded (numba, BLAS, TensorFlow): the suite runs two pytest workers on
+a two-core machine, and parallel kernels fighting over cores made these runs several times slower.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +22,17 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CNN_FILES = ("digits.png", "curves.png", "filters.png", "feature_maps.png", "model.keras")
 MLP_FILES = ("digits.png", "curves.png", "confusion_matrix.png", "model.keras")
 QUICK = ("--limit", "200", "--epochs", "2")
+ONE_THREAD = {
+    name: "1"
+    for name in (
+        "NUMBA_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    )
+}
 
 
 def run_example(module, *args):
@@ -25,6 +40,7 @@ def run_example(module, *args):
     done = subprocess.run(
         [sys.executable, "-m", f"examples.{module}", *args],
         cwd=REPO,
+        env={**os.environ, **ONE_THREAD},
         capture_output=True,
         text=True,
         timeout=600,
