@@ -20,6 +20,7 @@ from keras_impl.gradients import (
     layer_outputs_and_gradients,
     model_loss_and_gradients,
     model_outputs_and_gradients,
+    run_optimizer,
 )
 from keras_impl.setup import keras, reset_seeds, use_floatx
 from keras_impl.transfer import copy_weights
@@ -173,3 +174,23 @@ def _weight_labels(model):
             if layer.trainable:
                 labels.append((layer_name(layer), wname))
     return labels
+
+
+def optimizer_pair(name, kwargs, variables, grads):
+    """``k`` optimizer steps on both sides from the same variables with the same gradients.
+
+    Args:
+        name: "SGD", "Adam" or "RMSprop" (the class name in both libraries).
+        kwargs: constructor arguments.
+        variables: starting arrays; gradient steps ``grads[step][variable]``.
+
+    Returns:
+        ``(ours, theirs, ours optimizer, keras optimizer)``: the final variables on each side.
+    """
+    theirs_opt = getattr(keras.optimizers, name)(**kwargs)
+    theirs, _ = run_optimizer(theirs_opt, variables, grads)
+    ours_opt = getattr(scratchnet.optimizers, name)(**kwargs)
+    ours = [np.array(v, copy=True) for v in variables]
+    for step in grads:
+        ours_opt.apply([np.array(g, copy=True) for g in step], ours)
+    return ours, theirs, ours_opt, theirs_opt

@@ -25,7 +25,8 @@ def probabilities(name, z):
     """What a NumPy user would pass as y_pred: softmax (rows rescaled by 0.5-2, so Keras's
     renormalisation matters) or sigmoid of ``z``, or ``z`` itself for mean squared error."""
     if name == "binary_crossentropy":
-        return 1 / (1 + np.exp(-z))
+        e = np.exp(-np.abs(z))  # never overflows
+        return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
     if name == "mean_squared_error":
         return z
     e = np.exp(z - z.max(axis=-1, keepdims=True))

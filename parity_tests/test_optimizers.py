@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-import scratchnet
-from keras_impl.gradients import run_optimizer
-from keras_impl.setup import keras, use_floatx
+from keras_impl.setup import use_floatx
 from parity_tests import strategies as S
 from parity_tests.compare import OPTIMIZER_F32_RTOL, OPTIMIZER_F64_RTOL, assert_parity
+from parity_tests.runners import optimizer_pair
 
 RTOL = {"float64": OPTIMIZER_F64_RTOL, "float32": OPTIMIZER_F32_RTOL}
-
-
-def run_both(name, kwargs, variables, grads):
-    """k steps on both sides; returns (ours final, keras final, ours optimizer, keras optimizer)."""
-    theirs_opt = getattr(keras.optimizers, name)(**kwargs)
-    theirs, _ = run_optimizer(theirs_opt, variables, grads)
-    ours_opt = getattr(scratchnet.optimizers, name)(**kwargs)
-    ours = [np.array(v, copy=True) for v in variables]
-    for step in grads:
-        ours_opt.apply([np.array(g, copy=True) for g in step], ours)
-    return ours, theirs, ours_opt, theirs_opt
 
 
 @pytest.mark.parametrize("dtype", ("float64", "float32"))
@@ -37,7 +25,7 @@ def test_optimizer_k_steps(dtype, case, data):
     variables, grads = data.draw(S.gradient_runs(dtype))
     config = {"optimizer": name, **kwargs, "steps": len(grads), "dtype": dtype}
     with use_floatx(dtype):
-        ours, theirs, ours_opt, theirs_opt = run_both(name, kwargs, variables, grads)
+        ours, theirs, ours_opt, theirs_opt = optimizer_pair(name, kwargs, variables, grads)
     for i, (o, t) in enumerate(zip(ours, theirs, strict=True)):
         assert o.dtype == t.dtype, f"variable {i}: dtype {o.dtype} != keras {t.dtype}"
         assert_parity(
@@ -83,7 +71,7 @@ def test_float64_defaults_bit_exact_over_20_steps(name, kwargs):
     variables = [rng.standard_normal((5, 3)), rng.standard_normal(3)]
     grads = [[rng.standard_normal(v.shape) for v in variables] for _ in range(20)]
     with use_floatx("float64"):
-        ours, theirs, _, _ = run_both(name, kwargs, variables, grads)
+        ours, theirs, _, _ = optimizer_pair(name, kwargs, variables, grads)
     for i, (o, t) in enumerate(zip(ours, theirs, strict=True)):
         assert_parity(
             o, t, rtol=OPTIMIZER_F64_RTOL, tensor=f"variable {i}", layer=name, config=kwargs

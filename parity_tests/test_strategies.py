@@ -44,7 +44,7 @@ def _reachable(strategy, predicate):
     """``predicate`` holds for some value of ``strategy`` (searched with a fixed budget)."""
     from hypothesis import find
 
-    find(strategy, predicate, settings=settings(max_examples=2000, database=None))
+    find(strategy, predicate, settings=settings(max_examples=1000, database=None))
 
 
 def test_conv2d_cases_reach_the_interesting_configurations():
