@@ -103,3 +103,19 @@ def test_copy_weights_checks_layers_and_shapes():
         c = keras.Sequential([keras.Input((784,)), keras.layers.Dense(11), keras.layers.Dense(10)])
         with pytest.raises(ValueError, match=r"shape \(784, 10\).*expects \(784, 11\)"):
             copy_weights(a, c)
+
+
+def test_copy_weights_scratchnet_to_keras_and_back():
+    import scratchnet
+    from keras_impl.architectures import build
+
+    with use_floatx("float64"):
+        ours, theirs = build("zhou", scratchnet), build_keras("zhou")
+        copy_weights(ours, theirs)
+        for o, t in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+            np.testing.assert_array_equal(o, t)
+        theirs.set_weights([w * 2 for w in theirs.get_weights()])
+        copy_weights(theirs, ours)
+        for o, t in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+            assert o.dtype == np.float64
+            np.testing.assert_array_equal(o, t)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import scratchnet
+from keras_impl.architectures import ARCHITECTURES
 from keras_impl.setup import keras, use_floatx
 from keras_impl.training import compile_keras, record_fit
 from parity_tests.compare import TRAJECTORY_F32_RTOL, TRAJECTORY_F64_RTOL, assert_parity
@@ -45,6 +46,15 @@ def train_both(name, dtype, n_samples=N_SAMPLES, epochs=EPOCHS):
         fit = dict(batch_size=BATCH_SIZE, epochs=epochs, validation_split=VALIDATION_SPLIT)
         theirs_record = record_fit(theirs, keras, x, y, **fit)
         ours_record = record_fit(ours, scratchnet, x, y, **fit)
+    # Where each Dropout's seed stream stands after training: [seed, number of training calls].
+    ours_record["dropout_states"] = [
+        layer.seed_generator.state.tolist() for layer in ours.layers if hasattr(layer, "rate")
+    ]
+    theirs_record["dropout_states"] = [
+        layer.seed_generator.state.numpy().tolist()
+        for layer in theirs.layers
+        if isinstance(layer, keras.layers.Dropout)
+    ]
     return ours_record, theirs_record
 
 
@@ -71,6 +81,10 @@ def test_float64_trajectory(name):
     )
     for key in theirs["history"]:
         check(ours["history"][key], theirs["history"][key], f"History['{key}']")
+    # Same seeds and the same number of training calls: both drew the same masks at every step.
+    n_dropout = sum(cls == "Dropout" for cls, _ in ARCHITECTURES[name]["layers"])
+    assert len(theirs["dropout_states"]) == n_dropout
+    assert ours["dropout_states"] == theirs["dropout_states"]
     for i, (o, t) in enumerate(zip(ours["weights"], theirs["weights"], strict=True)):
         check(o, t, f"final weight #{i} {t.shape}")
 
