@@ -183,6 +183,14 @@ class Model:
         with Tape(training=training) as tape:
             tape.watch(x)
             y = self.call(x, training=training)
+        if id(y) not in tape.known:
+            raise ValueError(
+                f"{type(self).__name__}.call() returned an array that no scratchnet layer "
+                "produced (for example `return self.dense(x) * 2`). Backprop starts from the "
+                "output and only knows how to go back through layer calls, so it cannot train "
+                "this model. Do that last step in a layer (layers.Activation, layers.Add, ...) "
+                "or leave it out of call()."
+            )
         self._tape, self._output = tape, y
         return y
 
