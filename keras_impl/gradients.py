@@ -13,7 +13,7 @@ Example:
     >>> from keras_impl.setup import keras, use_floatx
     >>> with use_floatx("float64"):
     ...     layer = keras.layers.Dense(2)
-    ...     out = layer_outputs_and_gradients(layer, np.ones((3, 4)), np.ones((3, 2)))
+    ...     out = layer_outputs_and_gradients(layer, np.ones((3, 4)), np.arange(6.0).reshape(3, 2))
     >>> sorted(out)
     ['bias', 'kernel', 'x', 'y']
 """

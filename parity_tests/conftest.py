@@ -7,7 +7,7 @@ Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=ci|dev``; the default is `
 ``CI`` environment variable is set, else ``dev``):
 
 * ``ci``: derandomized, so every CI run checks the same examples and a failure is reproducible
-  from the log; 25 examples per property.
+  from the log; 40 examples per property.
 * ``dev``: 8 random examples per property, for a quick local run.
 
 Both use ``deadline=None``: numba compiles a kernel the first time it sees a new dtype, and that
@@ -27,7 +27,7 @@ _COMMON = dict(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("ci", derandomize=True, max_examples=25, **_COMMON)
+settings.register_profile("ci", derandomize=True, max_examples=40, **_COMMON)
 settings.register_profile("dev", max_examples=8, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 

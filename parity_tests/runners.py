@@ -15,7 +15,7 @@ Example:
 import numpy as np
 
 import scratchnet
-from keras_impl.architectures import build
+from keras_impl.architectures import ARCHITECTURES, build
 from keras_impl.gradients import (
     layer_outputs_and_gradients,
     model_loss_and_gradients,
@@ -93,8 +93,6 @@ def dropout_seeds(name, base=1234):
 
     With the same seed, scratchnet's Dropout draws the same masks as Keras's, call after call.
     """
-    from keras_impl.architectures import ARCHITECTURES
-
     layers = ARCHITECTURES[name]["layers"]
     return {i: {"seed": base + i} for i, (cls, _) in enumerate(layers) if cls == "Dropout"}
 
@@ -117,8 +115,6 @@ def model_inputs(name, n, seed=0, dtype="float64"):
     Pixels are in [0, 1), except for "hanoi", which its tutorial trains on raw 0-255 pixels (its
     first sigmoid saturates, which is part of what it teaches).
     """
-    from keras_impl.architectures import ARCHITECTURES
-
     rng = np.random.default_rng(seed)
     x = rng.random((n, *ARCHITECTURES[name]["input_shape"]))
     x = (np.floor(x * 256) if name == "hanoi" else x).astype(dtype)
