@@ -21,7 +21,7 @@ def parse_args(doc, name, epochs, argv=None):
     """The options every example takes: --impl, --epochs, --limit, --seed, --out.
 
     Args:
-        doc: the script's docstring; its first line becomes the description.
+        doc: the script's docstring, shown by --help.
         name: the program's name, used for the default output folder ``runs/<name>/<impl>/``.
         epochs: the tutorial's number of epochs, the default for ``--epochs``.
         argv: the arguments to parse (``None``: ``sys.argv``).

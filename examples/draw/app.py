@@ -9,6 +9,9 @@ probabilities as bars and, for a CNN, the feature maps of every conv layer.
     python -m examples.draw.app --program convnet        # any example's saved model
     python -m examples.draw.app --model path/to/model.keras --program convnet --port 0
 
+The model is loaded with scratchnet, which also reads the .keras files the ``--impl keras`` runs
+save, so the same page shows a Keras-trained model's answer and feature maps.
+
 The server is Python's standard ``http.server``: GET serves the page, POST /predict takes the
 drawing and answers with JSON, POST /quit (the page's Esc key) stops it. It listens on 127.0.0.1.
 The drawing is preprocessed the MNIST way (``examples.draw.preprocess``), then prepared exactly as
