@@ -8,8 +8,9 @@ positions only). The backward pass sends each window's whole gradient to ONE inp
 first maximum met while scanning the window row by row, left to right (strict ``>``), so ties go to
 the top-most, then left-most maximum. Windows that overlap (stride < pool) add their gradients.
 
-Both directions go through ``argmax``: for every output value, the flat position ``h*W + w`` of
-the input pixel that won. Forward stores it; backward is ``dx[n, argmax, c] += dy``.
+Both directions go through ``argmax``: for every output value, the position of the input value
+that won, as a flat index into one image, ``(h*W + w)*C + c`` (what ``np.ravel_multi_index``
+gives for (h, w, c)). Forward stores it; backward is ``dx[n].ravel()[argmax[n]] += dy[n]``.
 
 Reading order: the NumPy reference twin (sliding-window views and ``np.argmax``), the numba
 kernels (explicit scanning loops), then the public entry points.
@@ -44,12 +45,12 @@ def max_pool2d_forward_reference(x, pool_size, strides, padding):
     """Max pooling with sliding-window views: ``(y, argmax)``.
 
     Shapes:
-        x (N, H, W, C) -> y (N, H_out, W_out, C), argmax (N, H_out, W_out, C) int64
+        x (N, H, W, C) -> y (N, H_out, W_out, C), argmax (N, H_out, W_out, C) int32
 
     Math:
         Pad with -inf (so padding never wins), view every window as (PH*PW,) values in row-major
         order, and take np.argmax: it returns the FIRST maximum, which is TensorFlow's tie rule.
-        argmax = h*W + w of the winning input pixel.
+        argmax = (h*W + w)*C + c of the winning input value.
         (An input of exactly -inf next to the border could tie with padding here; the numba
         kernel never looks at padding at all.)
     """
@@ -66,7 +67,8 @@ def max_pool2d_forward_reference(x, pool_size, strides, padding):
     j = np.arange(W_out)[None, :, None]  # (1, W_out, 1)
     h = i * sh - pt + k // PW  # (N, H_out, W_out, C)
     w = j * sw - pl + k % PW  # (N, H_out, W_out, C)
-    return y, h * W + w
+    c = np.arange(C)  # (C,)
+    return y, ((h * W + w) * C + c).astype(np.int32)
 
 
 def max_pool2d_backward_reference(dy, argmax, x_shape):
@@ -75,12 +77,11 @@ def max_pool2d_backward_reference(dy, argmax, x_shape):
     Shapes:
         dy (N, H_out, W_out, C), argmax (N, H_out, W_out, C) -> dx (N, H, W, C)
     """
-    N, H, W, C = x_shape
-    dx = np.zeros((N, H * W, C), dtype=dy.dtype)  # (N, H*W, C)
+    N = x_shape[0]
+    dx = np.zeros((N, np.prod(x_shape[1:])), dtype=dy.dtype)  # (N, H*W*C)
     n = np.arange(N)[:, None, None, None]  # (N, 1, 1, 1)
-    c = np.arange(C)  # (C,)
-    np.add.at(dx, (n, argmax, c), dy)
-    return dx.reshape(N, H, W, C)
+    np.add.at(dx, (n, argmax), dy)
+    return dx.reshape(x_shape)
 
 
 # ----------------------------------------------------------------------------- numba kernels
@@ -114,26 +115,24 @@ def max_pool2d_forward_kernel(x, PH, PW, sh, sw, pt, pl, y, argmax):
                             v = x[n, h, w, c]
                             if first or v > y[n, i, j, c]:
                                 y[n, i, j, c] = v
-                                argmax[n, i, j, c] = h * W + w
+                                argmax[n, i, j, c] = (h * W + w) * C + c
                         first = False
 
 
 @njit(parallel=True)
 def max_pool2d_backward_kernel(dy, argmax, dx):
-    """dx[n, argmax[n, i, j, c], c] += dy[n, i, j, c]; dx is zeroed first. Parallel over the batch.
+    """dx[n, argmax[n, o]] += dy[n, o] for every output o; dx is zeroed first.
 
-    Shapes:
-        dy, argmax (N, H_out, W_out, C) -> dx (N, H, W, C), overwritten
+    Shapes (each image flattened):
+        dy, argmax (N, H_out*W_out*C) -> dx (N, H*W*C), overwritten
+
+    Parallel over the batch: each image adds only into its own row of dx.
     """
-    N, H, W, C = dx.shape
-    _, H_out, W_out, _ = dy.shape
+    N, size_out = dy.shape
     for n in prange(N):
-        dx[n, :, :, :] = 0
-        for i in range(H_out):
-            for j in range(W_out):
-                for c in range(C):
-                    k = argmax[n, i, j, c]
-                    dx[n, k // W, k % W, c] += dy[n, i, j, c]
+        dx[n, :] = 0
+        for o in range(size_out):
+            dx[n, argmax[n, o]] += dy[n, o]
 
 
 # ----------------------------------------------------------------------------- public entry points
@@ -149,12 +148,12 @@ def max_pool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
         padding: 'valid' (drop the rows/cols that do not fill a window) or 'same'.
 
     Shapes:
-        x (N, H, W, C) -> y (N, H_out, W_out, C), argmax (N, H_out, W_out, C) integer h*W + w
+        x (N, H, W, C) -> y (N, H_out, W_out, C), argmax (N, H_out, W_out, C) int32
 
     Math:
         y[n, i, j, c] = max over a < PH, b < PW (pixels inside the image only) of
                         x[n, i*sh - pt + a, j*sw - pl + b, c]
-        argmax = the first such maximum in row-major (a, b) order, as h*W + w.
+        argmax = the first such maximum in row-major (a, b) order, as (h*W + w)*C + c.
 
     Example:
         >>> x = np.array([[1.0, 1, 0, 5], [1, 1, 5, 5], [2, 3, 3, 2], [3, 2, 2, 3]])
@@ -163,14 +162,14 @@ def max_pool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
         >>> y[0, :, :, 0], argmax[0, :, :, 0]
         (array([[1., 5.],
                [3., 3.]]), array([[ 0,  3],
-               [ 9, 10]]))
+               [ 9, 10]], dtype=int32))
     """
     if jit.kernels() == "numpy":
         return max_pool2d_forward_reference(x, pool_size, strides, padding)
     N, H, W, C = x.shape
     H_out, W_out, pt, _, pl, _ = pool2d_geometry(x.shape, pool_size, strides, padding)
     y = np.empty((N, H_out, W_out, C), dtype=x.dtype)  # (N, H_out, W_out, C)
-    argmax = np.empty((N, H_out, W_out, C), dtype=np.int64)  # (N, H_out, W_out, C)
+    argmax = np.empty((N, H_out, W_out, C), dtype=np.int32)  # (N, H_out, W_out, C)
     max_pool2d_forward_kernel(x, *pool_size, *strides, pt, pl, y, argmax)
     return y, argmax
 
@@ -191,6 +190,7 @@ def max_pool2d_backward(dy, argmax, x_shape):
     """
     if jit.kernels() == "numpy":
         return max_pool2d_backward_reference(dy, argmax, x_shape)
+    N = x_shape[0]
     dx = np.empty(x_shape, dtype=dy.dtype)  # (N, H, W, C), zeroed by the kernel
-    max_pool2d_backward_kernel(dy, argmax, dx)
+    max_pool2d_backward_kernel(dy.reshape(N, -1), argmax.reshape(N, -1), dx.reshape(N, -1))
     return dx
