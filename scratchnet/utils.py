@@ -10,6 +10,8 @@ import random
 
 import numpy as np
 
+from .layers.base import clear_session  # noqa: F401  (keras.utils.clear_session)
+
 _GLOBAL_SEED = None
 
 
