@@ -38,12 +38,6 @@ def njit(fn=None, *, parallel=False):
     return numba.njit(**options)(fn)
 
 
-# numba's default OpenMP thread pool spin-waits between parallel regions and fights NumPy's
-# OpenBLAS threads (the conv matmuls) for the cores: measured on 2 cores, conv/pool training steps
-# ran several times slower. The 'workqueue' pool sleeps instead. NUMBA_THREADING_LAYER still wins.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
-
 prange = numba.prange
 
 
