@@ -5,9 +5,11 @@ module, or as the function itself (``activation=scratchnet.activations.relu``).
 
 Each object has:
 
-* ``forward(z) -> y``, elementwise or (softmax) along the last axis;
-* ``backward(dy, z, y) -> dz``, the chain rule through the activation, given the cached
-  pre-activation ``z`` and output ``y`` (whichever the rule needs). ``dy`` is never modified.
+* ``forward(z, out=None) -> y``, elementwise or (softmax) along the last axis. With ``out=z``
+  the elementwise ones overwrite ``z`` instead of allocating (layers do that on the hot path);
+* ``backward(dy, y) -> dz``, the chain rule through the activation. Every rule here can be
+  written with the output ``y`` alone (relu'(z) = [y > 0], sigmoid' = y(1 - y), tanh' = 1 - y^2),
+  so layers cache only ``y``. ``dy`` is never modified.
 
 When softmax or sigmoid feeds a cross-entropy loss, the model skips ``backward`` and the loss hands
 back dL/dz directly: see ``scratchnet.losses``.
@@ -26,10 +28,10 @@ class Activation:
 
     name = "activation"
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         raise NotImplementedError
 
-    def backward(self, dy, z, y):
+    def backward(self, dy, y):
         raise NotImplementedError
 
     def __call__(self, z):
@@ -44,38 +46,43 @@ class Linear(Activation):
 
     name = "linear"
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         return z
 
-    def backward(self, dy, z, y):
+    def backward(self, dy, y):
         return dy
 
 
 class ReLU(Activation):
-    """Math: y = max(z, 0).  dz = dy * (z > 0), so relu'(0) = 0 as in TensorFlow."""
+    """Math: y = max(z, 0).  dz = dy * (y > 0), so relu'(0) = 0 as in TensorFlow."""
 
     name = "relu"
 
-    def forward(self, z):
-        return np.maximum(z, 0)
+    def forward(self, z, out=None):
+        return np.maximum(z, 0, out=out)
 
-    def backward(self, dy, z, y):
-        return dy * (z > 0)
+    def backward(self, dy, y):
+        return dy * (y > 0)
 
 
 class Sigmoid(Activation):
     """Math: y = 1 / (1 + exp(-z)).  dz = dy * y * (1 - y).
 
-    Computed without overflow: for z < 0 use exp(z) / (1 + exp(z)).
+    For z below about -88 (float32) exp(-z) overflows to inf and y becomes exactly 0, which is
+    the right limit, so the overflow warning is silenced. Computed in place: four passes over
+    one new array, several times faster than a branch-free ``np.where`` formulation.
     """
 
     name = "sigmoid"
 
-    def forward(self, z):
-        e = np.exp(-np.abs(z))  # in (0, 1], never overflows
-        return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+    def forward(self, z, out=None):
+        y = np.negative(z, out=out)  # (same as z)
+        with np.errstate(over="ignore"):
+            np.exp(y, out=y)
+        y += 1
+        return np.reciprocal(y, out=y)
 
-    def backward(self, dy, z, y):
+    def backward(self, dy, y):
         return dy * y * (1 - y)
 
 
@@ -84,10 +91,10 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def forward(self, z):
-        return np.tanh(z)
+    def forward(self, z, out=None):
+        return np.tanh(z, out=out)
 
-    def backward(self, dy, z, y):
+    def backward(self, dy, y):
         return dy * (1 - y * y)
 
 
@@ -99,11 +106,11 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
+        return np.divide(e, e.sum(axis=-1, keepdims=True), out=out)
 
-    def backward(self, dy, z, y):
+    def backward(self, dy, y):
         return (dy - (dy * y).sum(axis=-1, keepdims=True)) * y
 
 

@@ -37,7 +37,7 @@ def test_activation_layer_matches_finite_differences(float64, finite_differences
 
 def test_relu_gradient_at_exact_zero_is_zero():
     z = np.array([-1.0, 0.0, 2.0])
-    dz = activations.relu.backward(np.array([5.0, 5.0, 5.0]), z, activations.relu.forward(z))
+    dz = activations.relu.backward(np.array([5.0, 5.0, 5.0]), activations.relu.forward(z))
     np.testing.assert_array_equal(dz, [0.0, 0.0, 5.0])
 
 

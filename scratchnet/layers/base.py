@@ -350,14 +350,20 @@ class ActivationMixin:
     Keras/TensorFlow do.
     """
 
-    def _activate(self, z, training):
-        y = self.activation.forward(z)
-        self.logits = z  # kept so a fused loss can read the pre-activation values
+    def _activate(self, z, training, owned=True):
+        """y = activation(z). If ``owned``, z is this layer's fresh array and may be overwritten."""
+        if self.activation.name in ("softmax", "sigmoid"):
+            self.logits = z  # kept: a cross-entropy loss may fuse with this activation
+            y = self.activation.forward(z)
+        else:
+            self.logits = None
+            # In place when z is ours: one array less to allocate on the hot path.
+            y = self.activation.forward(z, out=z if owned else None)
         if training:
-            self._z, self._y = z, y
+            self._y = y  # every activation's backward needs only its output
         return y
 
     def _activation_backward(self, dy):
         if self.fused_with_loss:
             return dy
-        return self.activation.backward(dy, self._z, self._y)
+        return self.activation.backward(dy, self._y)

@@ -96,6 +96,7 @@ class Conv2D(ActivationMixin, Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self._workspace = {}  # reusable im2col scratch matrices (see ops.conv.scratch)
         layer_name = f"Conv2D '{self.name}'"
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}.")
@@ -171,6 +172,9 @@ class Conv2D(ActivationMixin, Layer):
             self.strides,
             self.padding,
             self.dilation_rate,
+            # Training reuses this layer's im2col matrix from step to step (backward reads it
+            # before the next forward overwrites it); inference gets its own.
+            workspace=self._workspace if training else None,
         )  # z (N, H_out, W_out, C_out)
         if training:
             # backward needs the im2col matrix (dkernel = cols^T @ dz) and the input's shape;
@@ -189,6 +193,7 @@ class Conv2D(ActivationMixin, Layer):
             self.padding,
             self.dilation_rate,
             need_dx=need_dx,
+            workspace=self._workspace,
         )
         self.grads["kernel"] = dkernel  # (KH, KW, C_in, C_out)
         if self.use_bias:

@@ -180,7 +180,7 @@ class Dropout(Layer):
             return x
         u = sn_random.stateless_uniform(x.shape, seed=self.seed_generator.next(), dtype=x.dtype)
         scale = x.dtype.type(1.0 / (1.0 - self.rate))  # Python double rounded to x's dtype, as TF
-        self._mask = np.where(u >= self.rate, scale, x.dtype.type(0))  # (same as x): 0 or scale
+        self._mask = np.multiply(u >= self.rate, scale, dtype=x.dtype)  # (same as x): 0 or scale
         return x * self._mask
 
     def backward(self, dy, need_dx=True):
@@ -202,7 +202,7 @@ class Activation(ActivationMixin, Layer):
         self.activation = activations.get(activation)
 
     def forward(self, x, training=False):
-        return self._activate(x, training)
+        return self._activate(x, training, owned=False)  # x belongs to the previous layer
 
     def backward(self, dy, need_dx=True):
         return self._activation_backward(dy)

@@ -1,1 +1,1 @@
-"""Pure functions with no state: the math of each op, as a NumPy reference twin and a numba kernel."""
+"""Pure functions with no state: the math of each op, a NumPy twin and a numba kernel each."""
