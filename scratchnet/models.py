@@ -210,7 +210,7 @@ class Model:
     def _fused_layer(self, y_pred):
         """The output layer if the loss fuses with its activation (softmax/sigmoid + CE)."""
         loss = self.loss
-        if loss.from_logits if hasattr(loss, "from_logits") else False:
+        if loss.from_logits:  # the output already is the logits
             return None
         layer = self._output_layer(y_pred) if self._tape is not None else None
         activation = getattr(layer, "activation", None)
@@ -249,7 +249,7 @@ class Model:
                 self._tape.backward(y_pred, dz)
             finally:
                 layer.fused_with_loss = False
-        elif getattr(self.loss, "from_logits", False):
+        elif self.loss.from_logits:
             loss_value, dy = self.loss.value_and_grad_from_logits(y_true, y_pred)
             self._tape.backward(y_pred, dy)
         else:
@@ -351,7 +351,7 @@ class Model:
         If the loss is not finite the update is skipped, so the weights stay usable.
         """
         y_pred = self.forward(x, training=True)
-        loss_value, layer = self._backprop_loss(y, y_pred)
+        loss_value, _ = self._backprop_loss(y, y_pred)
         if math.isfinite(float(loss_value)):
             self.optimizer.apply(self.gradients(), self.trainable_weights)
         self._update_trackers(y, y_pred, loss_value, len(x))

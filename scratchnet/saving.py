@@ -45,7 +45,6 @@ import inspect
 import io
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 
@@ -70,6 +69,7 @@ from .layers import (
 from .layers.base import Layer, to_snake_case
 from .layers.merging import Merge
 from .models import Functional, Model, Sequential
+from .utils import atomic_write
 
 KERAS_VERSION = "3.15.1"  # the version whose format this module writes (and was tested against)
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
@@ -150,7 +150,7 @@ def save_model(model, filepath):
             archive.writestr(CONFIG_FILE, config)
             archive.writestr(WEIGHTS_FILE, weights)
 
-    _atomic_write(filepath, write)
+    atomic_write(filepath, write)
 
 
 def save_weights(model, filepath):
@@ -163,7 +163,7 @@ def save_weights(model, filepath):
     filepath = _check_extension(filepath, (".weights.h5",), "save_weights", "model.save('x.keras')")
     model._require_built("save_weights")
     weights = _weights_bytes(model)
-    _atomic_write(filepath, lambda f: f.write(weights))
+    atomic_write(filepath, lambda f: f.write(weights))
 
 
 def load_weights(model, filepath):
@@ -331,39 +331,6 @@ def _weights_bytes(model):
             for i, array in enumerate(_state_of(obj)):
                 group.create_dataset(str(i), data=np.asarray(array))
     return buffer.getvalue()
-
-
-def _atomic_write(filepath, write):
-    """Run ``write(f)`` on a temporary file beside ``filepath``, fsync it, then rename it over
-    ``filepath``. A crash before the rename leaves any previous file untouched."""
-    directory = os.path.dirname(os.path.abspath(filepath))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(
-            f"Cannot save to '{filepath}': directory '{directory}' does not exist."
-        )
-    fd, tmp = tempfile.mkstemp(
-        prefix="." + os.path.basename(filepath) + ".", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable (not possible on every platform)
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 # ============================================================================ config.json

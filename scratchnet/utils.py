@@ -6,7 +6,9 @@ Example:
            [0., 0., 1.]])
 """
 
+import os
 import random
+import uuid
 
 import numpy as np
 
@@ -84,3 +86,37 @@ def set_random_seed(seed):
 def get_random_seed():
     """The seed last given to ``set_random_seed``, or None (``keras.utils.get_random_seed``)."""
     return _GLOBAL_SEED
+
+
+def atomic_write(path, write):
+    """Write a file all at once or not at all: ``write(f)`` fills a temporary file beside ``path``,
+    which is then flushed to disk and renamed over ``path`` (atomic on one file system).
+
+    A crash, a full disk or an exception in ``write`` leaves the previous file untouched and no
+    temporary file behind. The new file gets ordinary permissions (the process umask).
+    """
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Cannot write '{path}': the folder '{folder}' does not exist.")
+    tmp_path = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp_path, "xb") as f:  # "x": never reuse an existing file
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    try:  # make the rename itself durable, where the platform allows it
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)

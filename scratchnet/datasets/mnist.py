@@ -32,10 +32,11 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-import uuid
 import zipfile
 
 import numpy as np
+
+from ..utils import atomic_write
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_FILE_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -122,20 +123,8 @@ def write_npz_atomic(path, arrays):
     with ``os.replace`` (atomic on one file system). A crash or a full disk leaves either the old
     file or the new one, never half a file; the temporary file is removed on failure.
     """
-    path = os.path.abspath(path)
-    folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp_path = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp_path, "xb") as f:  # "x": never reuse an existing file
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 # ---------------------------------------------------------------------------------------------
