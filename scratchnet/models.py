@@ -32,6 +32,7 @@ from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from .layers.base import Layer, Tape, shape_str, unique_name
 from .layers.merging import Merge
+from .ops import jit
 from .progbar import Progbar
 
 
@@ -165,7 +166,9 @@ class Model:
         """Run the model on a batch: ``model(x)`` returns a NumPy array (no tape, no caches)."""
         if graph.is_symbolic(x):
             return self._call_symbolic(x)
-        return self.call(self._prepare_x(x), training=training)
+        x = self._prepare_x(x)
+        with jit.blas_threads(len(x)):
+            return self.call(x, training=training)
 
     def _call_symbolic(self, x):
         raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
@@ -350,17 +353,18 @@ class Model:
 
         If the loss is not finite the update is skipped, so the weights stay usable.
         """
-        y_pred = self.forward(x, training=True)
-        loss_value, _ = self._backprop_loss(y, y_pred)
-        if math.isfinite(float(loss_value)):
-            self.optimizer.apply(self.gradients(), self.trainable_weights)
+        with jit.blas_threads(len(x)):
+            y_pred = self.forward(x, training=True)
+            loss_value, _ = self._backprop_loss(y, y_pred)
+            if math.isfinite(float(loss_value)):
+                self.optimizer.apply(self.gradients(), self.trainable_weights)
         self._update_trackers(y, y_pred, loss_value, len(x))
         self._tape = None  # release the caches' references
         return loss_value
 
     def _test_step(self, x, y):
         x = self._prepare_x(x)
-        with Tape() as tape:  # records nothing heavy: layers cache only when training
+        with jit.blas_threads(len(x)), Tape() as tape:  # layers cache only when training
             tape.watch(x)
             y_pred = self.call(x, training=False)
         self._tape = tape

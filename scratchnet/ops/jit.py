@@ -9,15 +9,19 @@ project's options, so:
 * parallel kernels run on numba's ``workqueue`` threading layer. The OpenMP layer keeps its
   threads spinning after each parallel loop, and those spinning threads starve the BLAS threads
   of NumPy's matrix multiplies that run right after on the same 2 cores: measured on a seminar
-  CNN training step, OpenMP was up to 25x slower. Set ``NUMBA_THREADING_LAYER`` to override.
+  CNN training step, OpenMP was up to 25x slower. Set ``NUMBA_THREADING_LAYER`` to override;
+* small batches run NumPy's BLAS on one thread (``blas_threads``): handing a tiny matrix product
+  to a second OpenBLAS thread stalled each single-image prediction by about 8 ms.
 
 The switch between the numba kernels and their pure-NumPy reference twins also lives here: set the
 environment variable ``SCRATCHNET_KERNELS=numpy`` or call ``use_kernels("numpy")``.
 """
 
+import contextlib
 import os
 
 import numba
+from threadpoolctl import ThreadpoolController
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
@@ -58,3 +62,22 @@ def kernels():
 def set_num_threads(n):
     """Limit the numba thread pool (used by the benchmark's 1-vs-2-thread scaling row)."""
     numba.set_num_threads(int(n))
+
+
+SMALL_BATCH = 16  # up to this many samples, one BLAS thread is faster (measured on 2 cores)
+_blas_pools = None  # threadpoolctl's view of the loaded BLAS, made on first use
+
+
+def blas_threads(batch_size):
+    """A context manager: BLAS on one thread for a batch of up to ``SMALL_BATCH`` samples.
+
+    Example:
+        >>> with blas_threads(1):
+        ...     pass
+    """
+    global _blas_pools
+    if batch_size > SMALL_BATCH:
+        return contextlib.nullcontext()
+    if _blas_pools is None:
+        _blas_pools = ThreadpoolController()
+    return _blas_pools.limit(limits=1, user_api="blas")
