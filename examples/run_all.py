@@ -9,6 +9,9 @@ drawing app loads the seminar model from there) and its output to runs/run_all/<
     python -m examples.run_all                                    # everything, in full
     python -m examples.run_all --programs torres zhou             # some of them
     python -m examples.run_all --limit 1000 --epochs 1 --results /tmp/RESULTS.md   # a dry run
+
+A full run keeps the results of the runs it does not redo, read from their logs, so one program
+can be rerun alone. Dry runs keep their logs apart, in runs/run_all_dry/.
 """
 
 import argparse
@@ -85,10 +88,21 @@ def run(name, impl, args, logs):
     return acc, sec
 
 
+def results_in_logs(logs):
+    """{(program, impl): (test accuracy, sec/epoch)} from the RESULT lines of earlier runs' logs."""
+    results = {}
+    for log in sorted(logs.glob("*.log")):
+        found = RESULT.findall(log.read_text(errors="replace"))
+        if found:
+            name, impl, acc, sec = found[-1]
+            results[(name, impl)] = (acc, sec)
+    return results
+
+
 def write_results(path, args, results):
     """The README's results table, for the runs done so far."""
     rows = []
-    for name in args.programs:
+    for name in [p for p in PROGRAMS if any((p, impl) in results for impl in common.IMPLS)]:
         module, tutorial, keras_issue = PROGRAMS[name]
         got = {impl: results.get((name, impl)) for impl in common.IMPLS}
         acc = {impl: got[impl][0] if got[impl] else "-" for impl in common.IMPLS}
@@ -122,9 +136,10 @@ def write_results(path, args, results):
 
 def main(argv=None):
     args = parse_args(argv)
-    logs = (args.out or common.REPO / "runs") / "run_all"
+    full = args.limit is None and args.epochs is None
+    logs = (args.out or common.REPO / "runs") / ("run_all" if full else "run_all_dry")
     logs.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results = results_in_logs(logs) if full else {}
     for name in args.programs:
         for impl in args.impls:
             outcome = run(name, impl, args, logs)
@@ -132,7 +147,7 @@ def main(argv=None):
                 results[(name, impl)] = outcome
             write_results(args.results, args, results)
     print(f"Wrote {args.results}")
-    failed = len(args.programs) * len(args.impls) - len(results)
+    failed = sum((name, impl) not in results for name in args.programs for impl in args.impls)
     if failed:
         sys.exit(f"{failed} run(s) failed; see {logs}")
 
