@@ -4,11 +4,7 @@ Nothing here is about time: the numbers depend on the machine and its load. The 
 the harness runs end to end on one small tutorial and that the report has its rows.
 """
 
-import pytest
-
 from benchmarks import report, run, workloads
-
-pytest.importorskip("keras")
 
 
 def test_flops_per_image_matches_a_hand_count():
