@@ -52,20 +52,9 @@ import h5py
 import numpy as np
 
 from . import graph
+from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
-from .layers import (
-    Activation,
-    Add,
-    Concatenate,
-    Conv2D,
-    Cropping2D,
-    Dense,
-    Dropout,
-    Flatten,
-    MaxPooling2D,
-    ZeroPadding2D,
-)
 from .layers.base import Layer, to_snake_case
 from .layers.merging import Merge
 from .models import Functional, Model, Sequential
@@ -76,18 +65,18 @@ CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "mode
 
 # The layer classes a file may contain, by Keras class name.
 LAYER_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        Activation,
-        Add,
-        Concatenate,
-        Conv2D,
-        Cropping2D,
-        Dense,
-        Dropout,
-        Flatten,
-        MaxPooling2D,
-        ZeroPadding2D,
+    name: getattr(layers_module, name)
+    for name in (
+        "Activation",
+        "Add",
+        "Concatenate",
+        "Conv2D",
+        "Cropping2D",
+        "Dense",
+        "Dropout",
+        "Flatten",
+        "MaxPooling2D",
+        "ZeroPadding2D",
     )
 }
 # Keras writes a "build_config" (the input shape the layer was built on) for these classes only.
@@ -349,7 +338,7 @@ def serialize_layer(layer):
     """A layer's entry in ``config.json``, with Keras's keys."""
     config = layer.get_config()
     config["dtype"] = _dtype_policy(layer.dtype.name)
-    if isinstance(layer, Dense):
+    if isinstance(layer, layers_module.Dense):
         config["quantization_config"] = None
     entry = {
         "module": "keras.layers",
