@@ -5,6 +5,8 @@ Everything here works on a scratchnet model and a Keras model alike, through the
 
 Example:
     >>> import numpy as np
+
+from examples.common import epoch_timer
     >>> seconds = median_seconds(lambda: np.zeros(10), repeats=3)
     >>> seconds >= 0
     True
@@ -15,32 +17,17 @@ import time
 
 import numpy as np
 
-
-def epoch_clock(lib):
-    """A ``lib.callbacks.Callback`` that records each epoch's wall time in ``.seconds``.
-
-    The clock starts at ``on_epoch_begin`` and stops at ``on_epoch_end``, which both libraries call
-    after the epoch's last step has finished (Keras turns its metrics into Python floats first), so
-    the interval covers every training step of the epoch and nothing of ``fit``'s set-up.
-    """
-
-    class EpochClock(lib.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochClock()
+from examples.common import epoch_timer
 
 
 def fit_epoch_seconds(model, lib, x, y, batch_size, epochs=1):
-    """Wall seconds of each epoch of ``model.fit(x, y, ...)``, without shuffling or validation."""
-    clock = epoch_clock(lib)
+    """Wall seconds of each epoch of ``model.fit(x, y, ...)``, without shuffling or validation.
+
+    The clock (the examples' epoch timer) runs from ``on_epoch_begin`` to ``on_epoch_end``, which
+    both libraries call after the epoch's last step, so it covers every training step and nothing
+    of ``fit``'s set-up.
+    """
+    clock = epoch_timer(lib)
     model.fit(
         x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=False, callbacks=[clock]
     )
