@@ -167,7 +167,7 @@ class Model:
         if graph.is_symbolic(x):
             return self._call_symbolic(x)
         x = self._prepare_x(x)
-        with jit.blas_threads(len(x)):
+        with jit.one_thread_blas():
             return self.call(x, training=training)
 
     def _call_symbolic(self, x):
@@ -353,7 +353,7 @@ class Model:
 
         If the loss is not finite the update is skipped, so the weights stay usable.
         """
-        with jit.blas_threads(len(x)):
+        with jit.one_thread_blas():
             y_pred = self.forward(x, training=True)
             loss_value, _ = self._backprop_loss(y, y_pred)
             if math.isfinite(float(loss_value)):
@@ -364,7 +364,7 @@ class Model:
 
     def _test_step(self, x, y):
         x = self._prepare_x(x)
-        with jit.blas_threads(len(x)), Tape() as tape:  # layers cache only when training
+        with jit.one_thread_blas(), Tape() as tape:  # layers cache only when training
             tape.watch(x)
             y_pred = self.call(x, training=False)
         self._tape = tape

@@ -33,7 +33,7 @@ def conv_cases(draw):
     padding = draw(st.sampled_from(["valid", "same"]))
     H = draw(st.integers(dilation[0] * (KH - 1) + 1, dilation[0] * (KH - 1) + 6))
     W = draw(st.integers(dilation[1] * (KW - 1) + 1, dilation[1] * (KW - 1) + 6))
-    N, C_in, C_out = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    N, C_in, C_out = draw(st.integers(1, 5)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     H_out, W_out, *_ = conv_ops.conv2d_geometry(
@@ -96,27 +96,95 @@ def tolerance(dtype):
 # ----------------------------------------------------------------------------- kernel == twin
 
 
-@given(conv_cases())
-@settings(max_examples=40)
-def test_numba_conv_matches_numpy_twin(case):
-    x, kernel, bias, dz = case["x"], case["kernel"], case["bias"], case["dz"]
+def run_conv(kernels, case, activation=None, keep_z=False, need_dx=True):
+    """Forward and backward with the given kernel family: ``(y, z, dx, dkernel, dbias)``."""
+    x, kernel, bias, dy = case["x"], case["kernel"], case["bias"], case["dz"]
     geometry = case["strides"], case["padding"], case["dilation"]
-    tol = tolerance(x.dtype)
     previous = jit.kernels()
     try:
-        jit.use_kernels("numba")
-        z, cache = conv_ops.conv2d_forward(x, kernel, bias, *geometry)
-        grads = conv_ops.conv2d_backward(dz, cache, kernel, x.shape, *geometry)
-        jit.use_kernels("numpy")
-        z_ref, cache_ref = conv_ops.conv2d_forward(x, kernel, bias, *geometry)
-        grads_ref = conv_ops.conv2d_backward(dz, cache_ref, kernel, x.shape, *geometry)
+        jit.use_kernels(kernels)
+        y, z = conv_ops.conv2d_forward(
+            x, kernel, bias, *geometry, activation=activation, keep_z=keep_z
+        )
+        grads = conv_ops.conv2d_backward(
+            dy, x, y, kernel, *geometry, activation=activation, need_dx=need_dx
+        )
     finally:
         jit.use_kernels(previous)
-    assert z.dtype == x.dtype and all(g.dtype == x.dtype for g in grads)
-    np.testing.assert_allclose(z, z_ref, **tol, err_msg=f"conv2d z, {geometry}")
-    for name, g, g_ref in zip(("dx", "dkernel", "dbias"), grads, grads_ref, strict=True):
-        assert g.shape == g_ref.shape, name
-        np.testing.assert_allclose(g, g_ref, **tol, err_msg=f"conv2d {name}, {geometry}")
+    return (y, z, *grads)
+
+
+ACTIVATIONS = [None, activations.relu, activations.sigmoid, activations.tanh, activations.softmax]
+
+
+def assert_numba_matches_twin(case, activation=None, keep_z=False):
+    tol = tolerance(case["x"].dtype)
+    geometry = case["strides"], case["padding"], case["dilation"]
+    fast = run_conv("numba", case, activation, keep_z)
+    ref = run_conv("numpy", case, activation, keep_z)
+    names = ("y", "z", "dx", "dkernel", "dbias")
+    for name, got, want in zip(names, fast, ref, strict=True):
+        if want is None:
+            assert got is None, name
+            continue
+        assert got.shape == want.shape and got.dtype == case["x"].dtype, name
+        np.testing.assert_allclose(got, want, **tol, err_msg=f"conv2d {name}, {geometry}")
+
+
+@given(conv_cases(), st.sampled_from(ACTIVATIONS), st.booleans())
+@settings(max_examples=40)
+def test_numba_conv_matches_numpy_twin(case, activation, keep_z):
+    assert_numba_matches_twin(case, activation, keep_z)
+
+
+@given(conv_cases(), st.sampled_from(ACTIVATIONS))
+@settings(max_examples=25)
+def test_numba_conv_matches_twin_with_one_image_per_chunk(case, activation):
+    """Many chunks shared by both worker threads: the chunk edges must not show in the result."""
+    saved = conv_ops.ROWS_PER_CHUNK
+    conv_ops.ROWS_PER_CHUNK = 1  # every image is a chunk of its own
+    try:
+        assert len(conv_ops.batch_chunks(len(case["x"]), 4)) == len(case["x"])
+        assert_numba_matches_twin(case, activation, keep_z=True)
+    finally:
+        conv_ops.ROWS_PER_CHUNK = saved
+
+
+def test_conv_of_a_real_batch_spans_several_chunks_and_matches_twin(numba_kernels):
+    """A hanoi-sized layer (64 images of 26x26x32) really is split, and still equals the twin."""
+    rng = np.random.default_rng(2)
+    case = dict(
+        x=rng.normal(size=(64, 26, 26, 32)).astype(np.float32),
+        kernel=rng.normal(size=(3, 3, 32, 32)).astype(np.float32) * 0.1,
+        bias=rng.normal(size=32).astype(np.float32),
+        dz=rng.normal(size=(64, 24, 24, 32)).astype(np.float32),
+        strides=(1, 1),
+        padding="valid",
+        dilation=(1, 1),
+    )
+    assert len(conv_ops.batch_chunks(64, 24 * 24)) >= 8
+    assert_numba_matches_twin(case, activations.sigmoid, keep_z=True)
+
+
+def test_conv_results_do_not_depend_on_thread_timing(numba_kernels, monkeypatch):
+    """dkernel is summed from per-chunk terms in chunk order: every run gives the same bits."""
+    monkeypatch.setattr(conv_ops, "ROWS_PER_CHUNK", 1)  # one image per chunk: 16 chunks
+    rng = np.random.default_rng(3)
+    case = dict(
+        x=rng.normal(size=(16, 9, 9, 3)).astype(np.float32),
+        kernel=rng.normal(size=(3, 3, 3, 5)).astype(np.float32),
+        bias=rng.normal(size=5).astype(np.float32),
+        dz=rng.normal(size=(16, 9, 9, 5)).astype(np.float32),
+        strides=(1, 1),
+        padding="same",
+        dilation=(1, 1),
+    )
+    first = run_conv("numba", case, activations.relu)
+    for _ in range(10):
+        again = run_conv("numba", case, activations.relu)
+        for got, want in zip(again, first, strict=True):
+            if want is not None:
+                np.testing.assert_array_equal(got, want)
 
 
 @given(conv_cases())
@@ -137,21 +205,32 @@ def test_conv_forward_matches_seven_loop_reference(case):
 def test_need_dx_false_skips_dx(numba_kernels):
     rng = np.random.default_rng(0)
     x, kernel = rng.normal(size=(2, 5, 5, 1)), rng.normal(size=(3, 3, 1, 4))
-    z, cache = conv_ops.conv2d_forward(x, kernel, None)
+    y, _ = conv_ops.conv2d_forward(x, kernel, None)
     dx, dkernel, dbias = conv_ops.conv2d_backward(
-        rng.normal(size=z.shape), cache, kernel, x.shape, need_dx=False
+        rng.normal(size=y.shape), x, y, kernel, need_dx=False
     )
     assert dx is None and dkernel.shape == kernel.shape and dbias.shape == (4,)
 
 
-def test_backward_leaves_dz_untouched(numba_kernels):
+def test_backward_leaves_its_inputs_untouched(numba_kernels):
     rng = np.random.default_rng(1)
     x, kernel = rng.normal(size=(2, 6, 6, 2)), rng.normal(size=(3, 3, 2, 3))
-    z, cache = conv_ops.conv2d_forward(x, kernel, None, padding="same")
-    dz = rng.normal(size=z.shape)
-    dz_before = dz.copy()
-    conv_ops.conv2d_backward(dz, cache, kernel, x.shape, padding="same")
-    np.testing.assert_array_equal(dz, dz_before)
+    y, _ = conv_ops.conv2d_forward(x, kernel, None, padding="same", activation=activations.relu)
+    dy = rng.normal(size=y.shape)
+    before = [a.copy() for a in (dy, x, y, kernel)]
+    conv_ops.conv2d_backward(dy, x, y, kernel, padding="same", activation=activations.relu)
+    for after, was in zip((dy, x, y, kernel), before, strict=True):
+        np.testing.assert_array_equal(after, was)
+
+
+def test_keep_z_returns_the_pre_activation(numba_kernels):
+    rng = np.random.default_rng(4)
+    x, kernel, bias = rng.normal(size=(3, 5, 5, 2)), rng.normal(size=(3, 3, 2, 4)), np.ones(4)
+    y, z = conv_ops.conv2d_forward(x, kernel, bias, activation=activations.sigmoid, keep_z=True)
+    y_plain, z_none = conv_ops.conv2d_forward(x, kernel, bias)
+    assert z_none is None
+    np.testing.assert_allclose(z, y_plain, rtol=1e-12)
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-z)), rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- geometry

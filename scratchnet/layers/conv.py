@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import activations, initializers
 from ..ops import conv as conv_ops
-from .base import ActivationMixin, Layer
+from .base import Layer
 
 
 def normalize_tuple(value, name, layer_name):
@@ -34,7 +34,7 @@ def check_data_format(data_format, layer_name):
         )
 
 
-class Conv2D(ActivationMixin, Layer):
+class Conv2D(Layer):
     """2-D convolution: slide ``filters`` learned (KH, KW, C_in) kernels over the image.
 
     Args:
@@ -63,7 +63,8 @@ class Conv2D(ActivationMixin, Layer):
         forward:  z[n, i, j, f] = bias[f]
                       + sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]
                   y = activation(z)
-                  computed as cols = im2col(x) (one row per output pixel), z = cols @ kernel + bias
+                  computed as cols = im2col(x) (one row per output pixel), z = cols @ kernel + bias,
+                  a chunk of images at a time
         backward: dz = activation'(dy)
                   dkernel = cols^T @ dz,  dbias = sum_{n, i, j} dz,  dx = col2im(dz @ kernel^T)
 
@@ -96,7 +97,7 @@ class Conv2D(ActivationMixin, Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._workspace = {}  # reusable im2col scratch matrices (see ops.conv.scratch)
+        self._workspace = {}  # per-thread im2col scratch matrices (see ops.conv.scratch)
         layer_name = f"Conv2D '{self.name}'"
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}.")
@@ -165,33 +166,37 @@ class Conv2D(ActivationMixin, Layer):
         return (N, out[0], out[1], self.filters)
 
     def forward(self, x, training=False):
-        z, cache = conv_ops.conv2d_forward(
+        # Bias and activation are applied chunk by chunk inside the convolution, while each chunk
+        # is still in cache. Softmax and sigmoid also keep z (the logits) for a fused loss.
+        keep_z = self.activation.name in ("softmax", "sigmoid")
+        y, z = conv_ops.conv2d_forward(
             x,
             self.params["kernel"],
             self.params.get("bias"),
             self.strides,
             self.padding,
             self.dilation_rate,
-            # Training reuses this layer's im2col matrix from step to step (backward reads it
-            # before the next forward overwrites it); inference gets its own.
-            workspace=self._workspace if training else None,
-        )  # z (N, H_out, W_out, C_out)
+            activation=self.activation,
+            keep_z=keep_z,
+            workspace=self._workspace,
+        )  # y, z (N, H_out, W_out, C_out)
+        self.logits = z
         if training:
-            # backward needs the im2col matrix (dkernel = cols^T @ dz) and the input's shape;
-            # keeping cols avoids rebuilding it. Not kept at inference.
-            self._cache, self._x_shape = cache, x.shape
-        return self._activate(z, training)
+            # backward rebuilds the im2col matrix from x and differentiates the activation from y
+            self._x, self._y = x, y
+        return y
 
     def backward(self, dy, need_dx=True):
-        dz = self._activation_backward(dy)  # (N, H_out, W_out, C_out)
         dx, dkernel, dbias = conv_ops.conv2d_backward(
-            dz,
-            self._cache,
+            dy,
+            self._x,
+            self._y,
             self.params["kernel"],
-            self._x_shape,
             self.strides,
             self.padding,
             self.dilation_rate,
+            # a fused cross-entropy loss already hands back dL/dz (see ActivationMixin)
+            activation=None if self.fused_with_loss else self.activation,
             need_dx=need_dx,
             workspace=self._workspace,
         )

@@ -11,16 +11,18 @@ Keras's Conv2D is a cross-correlation (no kernel flip) of the zero-padded input:
 2. The NumPy reference twin: a loop over the KH*KW kernel taps, each tap one matrix multiply of
    a strided slice of the input. Short, and obviously the formula above.
 3. The numba kernels: ``im2col`` copies every receptive field into one row of a matrix, so the
-   whole convolution becomes ONE big matrix multiply done by NumPy's BLAS (about 30x faster
-   than any hand-written loop here); ``col2im`` scatters the gradient of that matrix back.
+   convolution becomes a matrix multiply done by NumPy's BLAS (about 30x faster than any
+   hand-written loop here); ``col2im`` scatters the gradient of that matrix back.
 4. The public entry points ``conv2d_forward`` / ``conv2d_backward``, which pick the numba path or
-   the twin according to ``scratchnet.ops.jit.kernels()``.
+   the twin according to ``scratchnet.ops.jit.kernels()``. The numba path works on chunks of a
+   few images, one chunk per core at a time, so each chunk's im2col matrix stays in cache
+   (``scratchnet.ops.parallel`` explains why and measures it).
 """
 
 import numpy as np
 
-from . import jit
-from .jit import njit, prange
+from . import jit, parallel
+from .jit import njit
 
 # ----------------------------------------------------------------------------- geometry
 
@@ -158,7 +160,7 @@ def conv2d_backward_reference(dz, x, kernel, strides, padding, dilation):
 # ----------------------------------------------------------------------------- numba kernels
 
 
-@njit(parallel=True)
+@njit
 def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
     """Copy every receptive field of ``x`` into one row of ``cols`` (filled in place).
 
@@ -170,10 +172,10 @@ def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
         and 0 where that position is padding. The column order (a, b, c) is the row order of the
         flattened kernel, so conv(x) = cols @ kernel.reshape(KH*KW*C_in, C_out).
 
-    Parallel over the batch: each image writes only its own rows.
+    Serial: the caller runs one chunk of images per core (see ``scratchnet.ops.parallel``).
     """
     N, H, W, C_in = x.shape
-    for n in prange(N):
+    for n in range(N):
         for i in range(H_out):
             for j in range(W_out):
                 row = (n * H_out + i) * W_out + j
@@ -187,7 +189,7 @@ def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
                             cols[row, start + c] = x[n, h, w, c] if inside else 0
 
 
-@njit(parallel=True)
+@njit
 def col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx):
     """The adjoint of ``im2col_kernel``: add each entry of ``dcols`` back where it was copied from.
 
@@ -198,12 +200,10 @@ def col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx):
         dx[n, h, w, c] = sum of dcols[row, col] over every (row, col) that im2col filled from
         x[n, h, w, c] (entries that came from padding are dropped). A pixel inside several
         receptive fields receives the sum of all their gradients.
-
-    Parallel over the batch: each image adds only into its own dx[n], so there are no races.
     """
     N, H, W, C_in = dx.shape
-    for n in prange(N):
-        dx[n, :, :, :] = 0
+    dx[:] = 0
+    for n in range(N):
         for i in range(H_out):
             for j in range(W_out):
                 row = (n * H_out + i) * W_out + j
@@ -220,15 +220,29 @@ def col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx):
                             dx[n, h, w, c] += dcols[row, start + c]
 
 
-# ----------------------------------------------------------------------------- public entry points
+# ----------------------------------------------------------------------------- chunking
+
+ROWS_PER_CHUNK = 2048  # im2col rows per chunk: ~2.4 MB at KH*KW*C_in = 288, so it stays in cache
+
+
+def batch_chunks(N, rows_per_image):
+    """Split N images into ``(start, stop)`` ranges of about ``ROWS_PER_CHUNK`` im2col rows.
+
+    Example:
+        >>> batch_chunks(10, 784)  # 28x28 outputs: 2 images (1,568 rows) per chunk
+        [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    """
+    per_chunk = max(1, ROWS_PER_CHUNK // rows_per_image)
+    return [(start, min(start + per_chunk, N)) for start in range(0, N, per_chunk)]
 
 
 def scratch(workspace, key, shape, dtype):
     """An array of ``shape`` to overwrite, reused from ``workspace`` (a dict the caller keeps).
 
-    The im2col matrices are the biggest arrays of a training step (tens of MB). A fresh one each
-    step costs a page fault per 4 KB page, which measured as a third of the matmul time, so a
-    layer keeps its own and passes it back in. With ``workspace=None`` a new array is made.
+    A fresh multi-MB array each step costs a page fault per 4 KB page, which measured as a third
+    of the matmul time, so a layer keeps its scratch matrices and passes them back in. With
+    ``workspace=None`` a new array is made. Not thread-safe: one workspace serves one call at a
+    time (one layer's forward or backward).
     """
     if workspace is None:
         return np.empty(shape, dtype)
@@ -238,6 +252,9 @@ def scratch(workspace, key, shape, dtype):
     return buf
 
 
+# ----------------------------------------------------------------------------- public entry points
+
+
 def conv2d_forward(
     x,
     kernel,
@@ -245,9 +262,11 @@ def conv2d_forward(
     strides=(1, 1),
     padding="valid",
     dilation=(1, 1),
+    activation=None,
+    keep_z=False,
     workspace=None,
 ):
-    """Conv2D's pre-activation output z = conv(x, kernel) + bias, plus what backward needs.
+    """Conv2D's output y = activation(conv(x, kernel) + bias), and optionally z = conv + bias.
 
     Args:
         x: input images, channels last.
@@ -256,104 +275,152 @@ def conv2d_forward(
         strides: ``(sh, sw)``.
         padding: 'valid' or 'same' (TensorFlow's split: the odd pixel goes bottom/right).
         dilation: ``(dh, dw)``; spacing between kernel taps.
-        workspace: optional dict in which the im2col matrix is kept and reused between calls
-            (see ``scratch``). The returned cache then points into it, so the next call with the
-            same workspace overwrites it: run the backward of one call before the next forward.
+        activation: an object from ``scratchnet.activations``, or None for none.
+        keep_z: also return the pre-activation z (a separate array from y). Otherwise the
+            activation overwrites z and only y exists.
+        workspace: optional dict in which each worker thread keeps its im2col scratch matrix
+            between calls (see ``scratch``).
 
     Returns:
-        ``(z, cache)``. ``cache`` is what ``conv2d_backward`` needs: with the numba kernels, the
-        im2col matrix (so backward is two matrix multiplies and a col2im); with the NumPy twin,
-        the input itself.
+        ``(y, z)``; z is None unless ``keep_z``. The backward pass needs only x and y.
 
     Shapes:
-        x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,) -> z (N, H_out, W_out, C_out)
+        x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,)
+        -> y, z (N, H_out, W_out, C_out)
 
     Math:
         z[n, i, j, f] = bias[f]
                         + sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]
-        numba path:  cols = im2col(x)   (N*H_out*W_out, KH*KW*C_in)
-                     z = cols @ kernel.reshape(KH*KW*C_in, C_out) + bias
+        numba path, per chunk of images (one chunk per core at a time, see
+        ``scratchnet.ops.parallel``):
+            cols = im2col(x[chunk])          (rows, KH*KW*C_in), rows = images * H_out * W_out
+            z[chunk] = cols @ kernel.reshape(KH*KW*C_in, C_out) + bias
+            y[chunk] = activation(z[chunk])  while the chunk is still in the core's cache
 
     Example:
         >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
-        >>> z, _ = conv2d_forward(x, np.ones((2, 2, 1, 1)), strides=(2, 2))
-        >>> z[0, :, :, 0]  # each output sums one 2x2 block
+        >>> y, _ = conv2d_forward(x, np.ones((2, 2, 1, 1)), strides=(2, 2))
+        >>> y[0, :, :, 0]  # each output sums one 2x2 block
         array([[10., 18.],
                [42., 50.]])
     """
     N, H, W, C_in = x.shape
     KH, KW, _, C_out = kernel.shape
     H_out, W_out, pt, _, pl, _ = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)
+    z = np.empty((N, H_out, W_out, C_out), dtype=np.result_type(x, kernel))
+    y = np.empty_like(z) if keep_z and activation is not None else z
+
+    def finish(z_part, y_part):  # bias and activation, in place
+        if bias is not None:
+            z_part += bias
+        if activation is not None:
+            result = activation.forward(z_part, out=y_part)
+            if result is not y_part:  # an activation that ignores ``out`` (linear returns z)
+                y_part[...] = result
+
     if jit.kernels() == "numpy":
-        # z (N, H_out, W_out, C_out); backward re-pads x, so x is all it needs
-        z = conv2d_forward_reference(x, kernel, strides, padding, dilation)
-        cache = ("numpy", x)
-    else:
-        cols = scratch(workspace, "cols", (N * H_out * W_out, KH * KW * C_in), x.dtype)
-        im2col_kernel(x, KH, KW, *strides, *dilation, pt, pl, H_out, W_out, cols)
-        z = cols @ kernel.reshape(KH * KW * C_in, C_out)  # (M, C_out), M = N*H_out*W_out
-        z = z.reshape(N, H_out, W_out, C_out)  # (N, H_out, W_out, C_out), no copy
-        cache = ("numba", cols)
-    if bias is not None:
-        z += bias  # in place: z is a fresh array
-    return z, cache
+        z[...] = conv2d_forward_reference(x, kernel, strides, padding, dilation)
+        finish(z, y)
+        return y, (z if keep_z else None)
+
+    K = kernel.reshape(KH * KW * C_in, C_out)  # (KH*KW*C_in, C_out), no copy
+    chunks = batch_chunks(N, H_out * W_out)
+    max_rows = (chunks[0][1] - chunks[0][0]) * H_out * W_out
+
+    def one_chunk(worker, c):
+        start, stop = chunks[c]
+        rows = (stop - start) * H_out * W_out
+        cols = scratch(workspace, ("cols", worker), (max_rows, K.shape[0]), z.dtype)[:rows]
+        im2col_kernel(x[start:stop], KH, KW, *strides, *dilation, pt, pl, H_out, W_out, cols)
+        z_part = z[start:stop].reshape(rows, C_out)  # a view: the matmul writes straight into z
+        np.matmul(cols, K, out=z_part)
+        finish(z_part, y[start:stop].reshape(rows, C_out))
+
+    parallel.parallel_for(len(chunks), one_chunk)
+    return y, (z if keep_z else None)
 
 
 def conv2d_backward(
-    dz,
-    cache,
+    dy,
+    x,
+    y,
     kernel,
-    x_shape,
     strides=(1, 1),
     padding="valid",
     dilation=(1, 1),
+    activation=None,
     need_dx=True,
     workspace=None,
 ):
-    """Gradients of ``conv2d_forward``: dL/dx, dL/dkernel and dL/dbias from dL/dz.
+    """Gradients of ``conv2d_forward``: dL/dx, dL/dkernel and dL/dbias from dL/dy.
 
     Args:
-        dz: dL/dz, the gradient of the forward output z (not modified).
-        cache: the second value returned by ``conv2d_forward``.
+        dy: dL/dy, the gradient of the forward output (not modified).
+        x: the forward input.
+        y: the forward output (the activation's backward reads it; unused without activation).
         kernel: the filters used in the forward pass.
-        x_shape: the forward input's shape.
         strides, padding, dilation: as in the forward pass.
+        activation: the activation to backpropagate through, or None when ``dy`` already is
+            dL/dz (no activation, or a cross-entropy loss fused with softmax/sigmoid).
         need_dx: False skips dx (the first layer: nobody needs dL/d(image)) and returns None.
-        workspace: optional dict for reusing the dcols scratch matrix (see ``scratch``).
+        workspace: optional dict for reusing the scratch matrices (see ``scratch``).
 
     Returns:
         ``(dx, dkernel, dbias)``.
 
     Shapes:
-        dz (N, H_out, W_out, C_out) -> dx (N, H, W, C_in), dkernel (KH, KW, C_in, C_out),
-        dbias (C_out,)
+        dy, y (N, H_out, W_out, C_out), x (N, H, W, C_in) -> dx (N, H, W, C_in),
+        dkernel (KH, KW, C_in, C_out), dbias (C_out,)
 
-    Math (numba path; z = cols @ K + bias with K = kernel as a (KH*KW*C_in, C_out) matrix):
-        dkernel = cols^T @ dz         one BLAS call; it also sums over the batch, so no races
+    Math (z = cols @ K + bias with K = kernel as a (KH*KW*C_in, C_out) matrix):
+        dz      = activation'(dy)                      (the chain rule through the activation)
+        dkernel = cols^T @ dz                           summed over chunks
         dbias   = sum of dz over n, i, j   (as ones^T @ dz)
-        dcols   = dz @ K^T,   dx = col2im(dcols)   (the adjoint of im2col)
+        dcols   = dz @ K^T,   dx = col2im(dcols)     (the adjoint of im2col)
+        The numba path rebuilds each chunk's im2col matrix instead of keeping the whole batch's
+        from the forward pass: rebuilding a chunk in cache is cheaper than storing tens of MB and
+        reading them back from memory. Each chunk writes its own dkernel and dbias terms, which
+        are added in chunk order at the end, so the result does not depend on thread timing.
     """
-    backend, saved = cache
-    if backend == "numpy":
-        dx, dkernel, dbias = conv2d_backward_reference(
-            dz, saved, kernel, strides, padding, dilation
-        )
-        return (dx if need_dx else None), dkernel, dbias
+    N = x.shape[0]
     KH, KW, C_in, C_out = kernel.shape
-    H_out, W_out, pt, _, pl, _ = conv2d_geometry(x_shape, kernel.shape, strides, padding, dilation)
-    cols = saved  # (M, KH*KW*C_in)
-    dz2 = dz.reshape(-1, C_out)  # (M, C_out)
-    if cols.shape[1] < C_out:
-        # A thin cols (the first layer: KH*KW*C_in = 9) runs faster through BLAS as (dz^T cols)^T.
-        dkernel = (dz2.T @ cols).T.reshape(KH, KW, C_in, C_out)  # (KH, KW, C_in, C_out)
-    else:
-        dkernel = (cols.T @ dz2).reshape(KH, KW, C_in, C_out)  # (KH, KW, C_in, C_out)
-    # dbias as a matrix-vector product: same sum, but BLAS runs it ~10x faster than .sum(axis=0)
-    dbias = np.ones(dz2.shape[0], dtype=dz2.dtype) @ dz2  # (C_out,)
-    if not need_dx:
-        return None, dkernel, dbias
-    dcols = scratch(workspace, "dcols", cols.shape, dz2.dtype)  # (M, KH*KW*C_in)
-    np.matmul(dz2, kernel.reshape(KH * KW * C_in, C_out).T, out=dcols)
-    dx = np.empty(x_shape, dtype=dcols.dtype)  # (N, H, W, C_in), zeroed by the kernel
-    col2im_kernel(dcols, KH, KW, *strides, *dilation, pt, pl, H_out, W_out, dx)
+    H_out, W_out, pt, _, pl, _ = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)
+    if jit.kernels() == "numpy":
+        dz = dy if activation is None else activation.backward(dy, y)  # (N, H_out, W_out, C_out)
+        dx, dkernel, dbias = conv2d_backward_reference(dz, x, kernel, strides, padding, dilation)
+        return (dx if need_dx else None), dkernel, dbias
+
+    K = kernel.reshape(KH * KW * C_in, C_out)  # (KH*KW*C_in, C_out)
+    chunks = batch_chunks(N, H_out * W_out)
+    max_rows = (chunks[0][1] - chunks[0][0]) * H_out * W_out
+    dkernel_terms = np.empty((len(chunks), K.shape[0], C_out), dtype=dy.dtype)
+    dbias_terms = np.empty((len(chunks), C_out), dtype=dy.dtype)
+    ones = np.ones(max_rows, dtype=dy.dtype)
+    dx = np.empty(x.shape, dtype=dy.dtype) if need_dx else None  # (N, H, W, C_in)
+
+    def one_chunk(worker, c):
+        start, stop = chunks[c]
+        rows = (stop - start) * H_out * W_out
+        cols = scratch(workspace, ("cols", worker), (max_rows, K.shape[0]), dy.dtype)[:rows]
+        im2col_kernel(x[start:stop], KH, KW, *strides, *dilation, pt, pl, H_out, W_out, cols)
+        dz = dy[start:stop].reshape(rows, C_out)  # (rows, C_out)
+        if activation is not None:
+            dz = activation.backward(dz, y[start:stop].reshape(rows, C_out))
+        if K.shape[0] < C_out:
+            # A thin cols (the first layer: KH*KW*C_in = 9) runs faster through BLAS as
+            # (dz^T cols)^T.
+            dkernel_terms[c] = (dz.T @ cols).T
+        else:
+            np.matmul(cols.T, dz, out=dkernel_terms[c])
+        np.matmul(ones[:rows], dz, out=dbias_terms[c])  # BLAS sums ~10x faster than .sum(axis=0)
+        if need_dx:
+            dcols = scratch(workspace, ("dcols", worker), (max_rows, K.shape[0]), dy.dtype)
+            np.matmul(dz, K.T, out=dcols[:rows])
+            col2im_kernel(
+                dcols[:rows], KH, KW, *strides, *dilation, pt, pl, H_out, W_out, dx[start:stop]
+            )
+
+    parallel.parallel_for(len(chunks), one_chunk)
+    dkernel = dkernel_terms.sum(axis=0).reshape(KH, KW, C_in, C_out)
+    dbias = dbias_terms.sum(axis=0)
     return dx, dkernel, dbias

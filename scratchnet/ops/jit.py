@@ -10,14 +10,16 @@ project's options, so:
   threads spinning after each parallel loop, and those spinning threads starve the BLAS threads
   of NumPy's matrix multiplies that run right after on the same 2 cores: measured on a seminar
   CNN training step, OpenMP was up to 25x slower. Set ``NUMBA_THREADING_LAYER`` to override;
-* small batches run NumPy's BLAS on one thread (``blas_threads``): handing a tiny matrix product
-  to a second OpenBLAS thread stalled each single-image prediction by about 8 ms.
+* NumPy's BLAS runs on one thread while a model computes (``one_thread_blas``). OpenBLAS's own
+  worker threads keep spinning for a long time after each multi-threaded call, and on 2 cores
+  that spinning took most of a core away from the convolution's chunk threads
+  (``scratchnet.ops.parallel``), which already keep both cores busy. One thread is also faster
+  for the tiny products of single-image prediction.
 
 The switch between the numba kernels and their pure-NumPy reference twins also lives here: set the
 environment variable ``SCRATCHNET_KERNELS=numpy`` or call ``use_kernels("numpy")``.
 """
 
-import contextlib
 import os
 
 import numba
@@ -60,24 +62,26 @@ def kernels():
 
 
 def set_num_threads(n):
-    """Limit the numba thread pool (used by the benchmark's 1-vs-2-thread scaling row)."""
+    """Use ``n`` threads: numba's parallel loops and ``scratchnet.ops.parallel`` follow this."""
     numba.set_num_threads(int(n))
 
 
-SMALL_BATCH = 16  # up to this many samples, one BLAS thread is faster (measured on 2 cores)
+def num_threads():
+    """The number of threads kernels run on (by default, the number of cores)."""
+    return numba.get_num_threads()
+
+
 _blas_pools = None  # threadpoolctl's view of the loaded BLAS, made on first use
 
 
-def blas_threads(batch_size):
-    """A context manager: BLAS on one thread for a batch of up to ``SMALL_BATCH`` samples.
+def one_thread_blas():
+    """A context manager: NumPy's BLAS runs each matrix product on the calling thread alone.
 
     Example:
-        >>> with blas_threads(1):
+        >>> with one_thread_blas():
         ...     pass
     """
     global _blas_pools
-    if batch_size > SMALL_BATCH:
-        return contextlib.nullcontext()
     if _blas_pools is None:
         _blas_pools = ThreadpoolController()
     return _blas_pools.limit(limits=1, user_api="blas")
