@@ -141,13 +141,13 @@ def test_numba_conv_matches_numpy_twin(case, activation, keep_z):
 @settings(max_examples=25)
 def test_numba_conv_matches_twin_with_one_image_per_chunk(case, activation):
     """Many chunks shared by both worker threads: the chunk edges must not show in the result."""
-    saved = conv_ops.ROWS_PER_CHUNK
-    conv_ops.ROWS_PER_CHUNK = 1  # every image is a chunk of its own
+    saved = conv_ops.CHUNK_FLOATS
+    conv_ops.CHUNK_FLOATS = 1  # every image is a chunk of its own
     try:
         assert len(conv_ops.batch_chunks(len(case["x"]), 4)) == len(case["x"])
         assert_numba_matches_twin(case, activation, keep_z=True)
     finally:
-        conv_ops.ROWS_PER_CHUNK = saved
+        conv_ops.CHUNK_FLOATS = saved
 
 
 def test_conv_of_a_real_batch_spans_several_chunks_and_matches_twin(numba_kernels):
@@ -162,13 +162,13 @@ def test_conv_of_a_real_batch_spans_several_chunks_and_matches_twin(numba_kernel
         padding="valid",
         dilation=(1, 1),
     )
-    assert len(conv_ops.batch_chunks(64, 24 * 24)) >= 8
+    assert len(conv_ops.batch_chunks(64, 24 * 24 * (288 + 32))) >= 8
     assert_numba_matches_twin(case, activations.sigmoid, keep_z=True)
 
 
 def test_conv_results_do_not_depend_on_thread_timing(numba_kernels, monkeypatch):
     """dkernel is summed from per-chunk terms in chunk order: every run gives the same bits."""
-    monkeypatch.setattr(conv_ops, "ROWS_PER_CHUNK", 1)  # one image per chunk: 16 chunks
+    monkeypatch.setattr(conv_ops, "CHUNK_FLOATS", 1)  # one image per chunk: 16 chunks
     rng = np.random.default_rng(3)
     case = dict(
         x=rng.normal(size=(16, 9, 9, 3)).astype(np.float32),

@@ -222,17 +222,24 @@ def col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx):
 
 # ----------------------------------------------------------------------------- chunking
 
-ROWS_PER_CHUNK = 2048  # im2col rows per chunk: ~2.4 MB at KH*KW*C_in = 288, so it stays in cache
+CHUNK_FLOATS = 2048 * (288 + 32)  # im2col + output values per chunk: ~2.6 MB, stays in cache
 
 
-def batch_chunks(N, rows_per_image):
-    """Split N images into ``(start, stop)`` ranges of about ``ROWS_PER_CHUNK`` im2col rows.
+def batch_chunks(N, floats_per_image):
+    """Split N images into ``(start, stop)`` ranges of about ``CHUNK_FLOATS`` working values.
+
+    ``floats_per_image`` is what one image needs while its chunk is processed: its im2col rows
+    and its outputs, H_out * W_out * (KH*KW*C_in + C_out). A first layer (KH*KW*C_in = 9) thus
+    gets many more images per chunk than a deep one (288), and fewer chunks mean less Python work.
+    But every thread gets at least two chunks when the batch allows, so that both cores work and
+    one that finishes early can take over the other's last chunk.
 
     Example:
-        >>> batch_chunks(10, 784)  # 28x28 outputs: 2 images (1,568 rows) per chunk
-        [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+        >>> batch_chunks(10, 200_000)  # 3 images per chunk
+        [(0, 3), (3, 6), (6, 9), (9, 10)]
     """
-    per_chunk = max(1, ROWS_PER_CHUNK // rows_per_image)
+    per_chunk = max(1, CHUNK_FLOATS // floats_per_image)
+    per_chunk = min(per_chunk, -(-N // (2 * jit.num_threads())))  # ceil(N / (2 * threads))
     return [(start, min(start + per_chunk, N)) for start in range(0, N, per_chunk)]
 
 
@@ -324,7 +331,7 @@ def conv2d_forward(
         return y, (z if keep_z else None)
 
     K = kernel.reshape(KH * KW * C_in, C_out)  # (KH*KW*C_in, C_out), no copy
-    chunks = batch_chunks(N, H_out * W_out)
+    chunks = batch_chunks(N, H_out * W_out * (KH * KW * C_in + C_out))
     max_rows = (chunks[0][1] - chunks[0][0]) * H_out * W_out
 
     def one_chunk(worker, c):
@@ -391,7 +398,7 @@ def conv2d_backward(
         return (dx if need_dx else None), dkernel, dbias
 
     K = kernel.reshape(KH * KW * C_in, C_out)  # (KH*KW*C_in, C_out)
-    chunks = batch_chunks(N, H_out * W_out)
+    chunks = batch_chunks(N, H_out * W_out * (KH * KW * C_in + C_out))
     max_rows = (chunks[0][1] - chunks[0][0]) * H_out * W_out
     dkernel_terms = np.empty((len(chunks), K.shape[0], C_out), dtype=dy.dtype)
     dbias_terms = np.empty((len(chunks), C_out), dtype=dy.dtype)

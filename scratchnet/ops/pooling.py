@@ -94,29 +94,32 @@ def max_pool2d_forward_kernel(x, PH, PW, sh, sw, pt, pl, y, argmax):
     Shapes:
         x (N, H, W, C) -> y, argmax (N, H_out, W_out, C), filled in place
 
-    Channels are the innermost loop (contiguous in memory): each window position updates the
-    running maximum of all C channels at once. Parallel over the batch.
+    Each window is first clipped to the image (rows h0..h1-1, columns w0..w1-1), so the scan
+    needs no bounds tests. Its first pixel starts the running maximum of all C channels; every
+    other pixel updates it channel by channel. Channels are the innermost loop (contiguous in
+    memory), which the compiler turns into vector instructions. Parallel over the batch.
     """
     N, H, W, C = x.shape
     _, H_out, W_out, _ = y.shape
     for n in prange(N):
         for i in range(H_out):
+            h0, h1 = max(i * sh - pt, 0), min(i * sh - pt + PH, H)
             for j in range(W_out):
-                first = True
-                for a in range(PH):
-                    h = i * sh - pt + a
-                    if h < 0 or h >= H:
-                        continue
-                    for b in range(PW):
-                        w = j * sw - pl + b
-                        if w < 0 or w >= W:
+                w0, w1 = max(j * sw - pl, 0), min(j * sw - pl + PW, W)
+                best, where = y[n, i, j], argmax[n, i, j]  # (C,) views being filled
+                first = x[n, h0, w0]  # (C,)
+                for c in range(C):
+                    best[c] = first[c]
+                    where[c] = (h0 * W + w0) * C + c
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        if h == h0 and w == w0:
                             continue
+                        pixel, offset = x[n, h, w], (h * W + w) * C  # (C,), flat index of c=0
                         for c in range(C):
-                            v = x[n, h, w, c]
-                            if first or v > y[n, i, j, c]:
-                                y[n, i, j, c] = v
-                                argmax[n, i, j, c] = (h * W + w) * C + c
-                        first = False
+                            if pixel[c] > best[c]:
+                                best[c] = pixel[c]
+                                where[c] = offset + c
 
 
 @njit(parallel=True)
