@@ -58,3 +58,24 @@ def test_an_error_in_a_chunk_is_raised_after_all_threads_stop():
     with pytest.raises(ValueError, match="chunk 3 failed"):
         parallel.parallel_for(8, body)
     assert sorted(done) == [0, 1, 2, 4, 5, 6, 7]  # the other chunks still ran to the end
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (64, 4608, 128), (4608, 64, 128), (128, 64, 4608)])
+def test_matmul_splits_big_products_and_matches_numpy(shape):
+    M, K, N = shape
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(M, K)).astype(np.float32)
+    b = rng.normal(size=(N, K)).astype(np.float32).T  # a transposed view, as Dense passes
+    out = parallel.matmul(a, b)
+    assert out.shape == (M, N) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_matmul_really_splits_between_threads(monkeypatch):
+    if jit.num_threads() < 2:
+        pytest.skip("one core: nothing to split")
+    calls = []
+    monkeypatch.setattr(parallel, "parallel_for", lambda n, body: calls.append(n) or None)
+    parallel.matmul(np.ones((64, 4608)), np.ones((4608, 128)))
+    parallel.matmul(np.ones((3, 4)), np.ones((4, 5)))  # too small to be worth a thread
+    assert calls == [jit.num_threads()]

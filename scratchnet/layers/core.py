@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import activations, initializers
 from .. import random as sn_random
+from ..ops import parallel
 from .base import ActivationMixin, Layer
 
 
@@ -71,7 +72,9 @@ class Dense(ActivationMixin, Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False):
-        z = x @ self.params["kernel"]  # (N, D_out)
+        kernel = self.params["kernel"]
+        # (N, D_out); a big product is split between the cores (see ops.parallel.matmul)
+        z = parallel.matmul(x, kernel) if x.ndim == 2 else x @ kernel
         if self.use_bias:
             z += self.params["bias"]
         if training:
@@ -83,12 +86,13 @@ class Dense(ActivationMixin, Layer):
         x = self._x
         x2 = x.reshape(-1, x.shape[-1])  # (N, D_in), a view
         dz2 = dz.reshape(-1, self.units)  # (N, D_out), a view
-        self.grads["kernel"] = x2.T @ dz2  # (D_in, D_out)
+        self.grads["kernel"] = parallel.matmul(x2.T, dz2)  # (D_in, D_out)
         if self.use_bias:
             self.grads["bias"] = dz2.sum(axis=0)  # (D_out,)
         if not need_dx:
             return None
-        return dz @ self.params["kernel"].T  # (N, D_in)
+        dx = parallel.matmul(dz2, self.params["kernel"].T)  # (N, D_in)
+        return dx.reshape(x.shape)
 
     def get_config(self):
         return {

@@ -29,6 +29,8 @@ already has its own chunk: OpenBLAS's own threads would only fight over the same
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from .jit import num_threads, one_thread_blas
 
 _executor = None  # the helper threads, started on first use
@@ -79,3 +81,41 @@ def parallel_for(n, body):
                 helper.exception()  # wait for it, whatever happened here
         for helper in helpers:
             helper.result()  # re-raise a helper's exception
+
+
+MIN_PARALLEL_FLOPS = 4_000_000  # below this a product is over before a second thread wakes up
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays, with the output's longer side split between the threads.
+
+    Used by Dense. BLAS runs on one thread while a model computes (see ``scratchnet.ops.jit``),
+    so a big product is cut into one block of output rows (or columns) per thread. Each block is
+    a complete matrix product of its own, so nothing has to be added up afterwards.
+
+    Shapes:
+        a (M, K), b (K, N) -> (M, N)
+
+    Example:
+        >>> import numpy as np
+        >>> matmul(np.ones((2, 3)), np.ones((3, 4)))
+        array([[3., 3., 3., 3.],
+               [3., 3., 3., 3.]])
+    """
+    (M, K), N = a.shape, b.shape[1]
+    out = np.empty((M, N), dtype=np.result_type(a, b))
+    parts = num_threads()
+    if parts == 1 or 2 * M * K * N < MIN_PARALLEL_FLOPS:
+        return np.matmul(a, b, out=out)
+    by_columns = N >= M
+    edges = np.linspace(0, N if by_columns else M, parts + 1).astype(int)
+
+    def block(worker, i):
+        s, e = edges[i], edges[i + 1]
+        if by_columns:
+            np.matmul(a, b[:, s:e], out=out[:, s:e])
+        else:
+            np.matmul(a[s:e], b, out=out[s:e])
+
+    parallel_for(parts, block)
+    return out
