@@ -79,3 +79,18 @@ def test_matmul_really_splits_between_threads(monkeypatch):
     parallel.matmul(np.ones((64, 4608)), np.ones((4608, 128)))
     parallel.matmul(np.ones((3, 4)), np.ones((4, 5)))  # too small to be worth a thread
     assert calls == [jit.num_threads()]
+
+
+def test_one_thread_blas_sets_one_thread_and_restores_the_count():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with jit.one_thread_blas():
+        assert set(blas_threads()) == {1}
+        with jit.one_thread_blas():  # nested, as parallel_for inside a training step
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before

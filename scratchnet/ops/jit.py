@@ -24,6 +24,7 @@ The switch between the numba kernels and their pure-NumPy reference twins also l
 environment variable ``SCRATCHNET_KERNELS=numpy`` or call ``use_kernels("numpy")``.
 """
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -97,17 +98,30 @@ def num_threads():
     return numba.get_num_threads()
 
 
-_blas_pools = None  # threadpoolctl's view of the loaded BLAS, made on first use
+_blas_libraries = None  # threadpoolctl's handles on the loaded BLAS libraries, found on first use
 
 
+@contextlib.contextmanager
 def one_thread_blas():
     """A context manager: NumPy's BLAS runs each matrix product on the calling thread alone.
+
+    Entered once per training step and per chunked operation, so it only flips the thread count
+    (a C call of about a microsecond) when it is not already 1, and restores it on exit.
 
     Example:
         >>> with one_thread_blas():
         ...     pass
     """
-    global _blas_pools
-    if _blas_pools is None:
-        _blas_pools = ThreadpoolController()
-    return _blas_pools.limit(limits=1, user_api="blas")
+    global _blas_libraries
+    if _blas_libraries is None:
+        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    previous = [lib.get_num_threads() for lib in _blas_libraries]
+    for lib, n in zip(_blas_libraries, previous, strict=True):
+        if n != 1:
+            lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(_blas_libraries, previous, strict=True):
+            if n != 1:
+                lib.set_num_threads(n)
