@@ -341,7 +341,8 @@ class Layer:
 
 
 class ActivationMixin:
-    """Shared by layers that end with an activation (Dense, Conv2D, Activation).
+    """Shared by Dense and Activation, which end with an activation (Conv2D applies its own per
+    chunk, see ``scratchnet.ops.conv``).
 
     ``_activate`` runs the activation and caches what its backward needs; ``_activation_backward``
     is the chain rule through it. When a cross-entropy loss is fused with this layer's softmax or
