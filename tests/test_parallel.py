@@ -23,8 +23,7 @@ def test_every_chunk_runs_exactly_once(n):
 
 
 def test_work_is_shared_between_threads():
-    if jit.num_threads() < 2:
-        pytest.skip("one core: nothing to share")
+    assert jit.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
     seen = set()
     barrier = threading.Barrier(2, timeout=10)
 
@@ -72,8 +71,7 @@ def test_matmul_splits_big_products_and_matches_numpy(shape):
 
 
 def test_matmul_really_splits_between_threads(monkeypatch):
-    if jit.num_threads() < 2:
-        pytest.skip("one core: nothing to split")
+    assert jit.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
     calls = []
     monkeypatch.setattr(parallel, "parallel_for", lambda n, body: calls.append(n) or None)
     parallel.matmul(np.ones((64, 4608)), np.ones((4608, 128)))

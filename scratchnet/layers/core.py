@@ -72,9 +72,9 @@ class Dense(ActivationMixin, Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False):
-        kernel = self.params["kernel"]
-        # (N, D_out); a big product is split between the cores (see ops.parallel.matmul)
-        z = parallel.matmul(x, kernel) if x.ndim == 2 else x @ kernel
+        # x (..., D_in) as a matrix (N, D_in); a big product is split between the cores
+        z = parallel.matmul(x.reshape(-1, x.shape[-1]), self.params["kernel"])  # (N, D_out)
+        z = z.reshape(x.shape[:-1] + (self.units,))  # (..., D_out), a view
         if self.use_bias:
             z += self.params["bias"]
         if training:

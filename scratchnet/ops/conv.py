@@ -314,7 +314,11 @@ def conv2d_forward(
     N, H, W, C_in = x.shape
     KH, KW, _, C_out = kernel.shape
     H_out, W_out, pt, _, pl, _ = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)
-    z = np.empty((N, H_out, W_out, C_out), dtype=np.result_type(x, kernel))
+    twin = jit.kernels() == "numpy"
+    if twin:
+        z = conv2d_forward_reference(x, kernel, strides, padding, dilation)
+    else:
+        z = np.empty((N, H_out, W_out, C_out), dtype=np.result_type(x, kernel))  # filled per chunk
     y = np.empty_like(z) if keep_z and activation is not None else z
 
     def finish(z_part, y_part):  # bias and activation, in place
@@ -325,8 +329,7 @@ def conv2d_forward(
             if result is not y_part:  # an activation that ignores ``out`` (linear returns z)
                 y_part[...] = result
 
-    if jit.kernels() == "numpy":
-        z[...] = conv2d_forward_reference(x, kernel, strides, padding, dilation)
+    if twin:
         finish(z, y)
         return y, (z if keep_z else None)
 

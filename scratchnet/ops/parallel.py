@@ -34,6 +34,7 @@ import numpy as np
 from .jit import num_threads, one_thread_blas
 
 _executor = None  # the helper threads, started on first use
+_executor_size = 0  # how many helper threads it has
 
 
 def parallel_for(n, body):
@@ -56,7 +57,7 @@ def parallel_for(n, body):
         >>> out
         [0, 1, 4, 9]
     """
-    global _executor
+    global _executor, _executor_size
     n_threads = min(num_threads(), n)
     with one_thread_blas():
         if n_threads <= 1:
@@ -71,8 +72,9 @@ def parallel_for(n, body):
                 body(worker, i)
                 i = next(counter)
 
-        if _executor is None or _executor._max_workers < n_threads - 1:
-            _executor = ThreadPoolExecutor(n_threads - 1, thread_name_prefix="scratchnet")
+        if _executor is None or _executor_size < n_threads - 1:
+            _executor_size = n_threads - 1
+            _executor = ThreadPoolExecutor(_executor_size, thread_name_prefix="scratchnet")
         helpers = [_executor.submit(run, worker) for worker in range(1, n_threads)]
         try:
             run(0)
