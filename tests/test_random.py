@@ -64,9 +64,39 @@ def test_stateless_uniform_matches_tensorflow_known_answers(
 def test_philox_numba_kernel_equals_numpy_twin(n_blocks, seed):
     key_counter = sn_random._key_and_counter(seed)
     expected = sn_random.philox_words_numpy(n_blocks, key_counter)
-    got = sn_random._philox_words_kernel(np.int64(n_blocks), *key_counter)
-    assert got.dtype == np.uint32 and got.shape == (n_blocks, 4)
-    np.testing.assert_array_equal(got, expected)
+    with_numba = sn_random.philox_words(n_blocks, key_counter)
+    assert with_numba.dtype == np.uint32 and with_numba.shape == (n_blocks, 4)
+    np.testing.assert_array_equal(with_numba, expected)
+
+
+@given(seed=st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1)))
+def test_key_and_counter_is_the_same_with_both_kernel_families(seed):
+    previous = jit.kernels()
+    try:
+        jit.use_kernels("numpy")
+        expected = sn_random._key_and_counter(seed)
+        jit.use_kernels("numba")
+        assert sn_random._key_and_counter(seed) == expected
+    finally:
+        jit.use_kernels(previous)
+
+
+@given(
+    size=st.integers(0, 2000),
+    seed=st.tuples(st.integers(0, 2**31 - 3), st.integers(0, 2**31 - 3)),
+    dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_stateless_uniform_is_bit_identical_with_both_kernel_families(size, seed, dtype):
+    previous = jit.kernels()
+    try:
+        jit.use_kernels("numpy")
+        expected = sn_random.stateless_uniform((size,), seed, dtype)
+        jit.use_kernels("numba")
+        got = sn_random.stateless_uniform((size,), seed, dtype)
+    finally:
+        jit.use_kernels(previous)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
 
 
 def test_uniform_values_lie_in_range_and_look_uniform(kernels):
