@@ -129,7 +129,7 @@ def philox_words_numpy(n_blocks, key_counter):
 
 
 # ---------------------------------------------------------------------------------------------
-# Philox-4x32-10, numba kernel: one block per loop iteration, blocks split across threads.
+# Philox-4x32-10, numba kernel: one block per loop iteration, several iterations per vector op.
 # ---------------------------------------------------------------------------------------------
 
 
