@@ -172,21 +172,30 @@ def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
         and 0 where that position is padding. The column order (a, b, c) is the row order of the
         flattened kernel, so conv(x) = cols @ kernel.reshape(KH*KW*C_in, C_out).
 
-    Serial: the caller runs one chunk of images per core (see ``scratchnet.ops.parallel``).
+    Serial: the caller runs one chunk of images per core (see ``scratchnet.ops.parallel``). The
+    loops run over one kernel tap (a, b) at a time for a whole output row, with the padding test
+    outside the channel loop: measured 25-35% faster than one receptive field at a time. Plain
+    indices, no row views: with views numba's output ran 4x slower or not, depending on variable
+    names.
     """
     N, H, W, C_in = x.shape
     for n in range(N):
         for i in range(H_out):
-            for j in range(W_out):
-                row = (n * H_out + i) * W_out + j
-                for a in range(KH):
-                    h = i * sh + a * dh - pt
-                    for b in range(KW):
-                        w = j * sw + b * dw - pl
-                        start = (a * KW + b) * C_in
-                        inside = 0 <= h < H and 0 <= w < W
-                        for c in range(C_in):
-                            cols[row, start + c] = x[n, h, w, c] if inside else 0
+            first_row = (n * H_out + i) * W_out  # the row of output pixel (n, i, 0)
+            for a in range(KH):
+                h = i * sh + a * dh - pt
+                h_inside = 0 <= h < H
+                for b in range(KW):
+                    start = (a * KW + b) * C_in
+                    shift = b * dw - pl
+                    for j in range(W_out):
+                        w = j * sw + shift
+                        if h_inside and 0 <= w < W:
+                            for c in range(C_in):
+                                cols[first_row + j, start + c] = x[n, h, w, c]
+                        else:
+                            for c in range(C_in):
+                                cols[first_row + j, start + c] = 0
 
 
 @njit

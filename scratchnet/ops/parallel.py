@@ -85,7 +85,11 @@ def parallel_for(n, body):
             helper.result()  # re-raise a helper's exception
 
 
-MIN_PARALLEL_FLOPS = 4_000_000  # below this a product is over before a second thread wakes up
+# Below this a product is better done by one thread: handing work to a second thread and waiting
+# for it costs 40-100 us on this VM (thread wake-ups), which one core needs for ~4-9 MFLOP.
+# Measured: a 4.1 MFLOP Dense product took 0.089 ms on one thread and 0.137 ms on two; a 25.7
+# MFLOP one 0.286 and 0.247 ms.
+MIN_PARALLEL_FLOPS = 20_000_000
 
 
 def matmul(a, b):
