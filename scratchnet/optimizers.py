@@ -11,10 +11,11 @@ Two details that make the numbers Keras's, not just close (keras-behaviour.md se
 * Keras casts some Python-float hyper-parameters (SGD's momentum, Adam's beta_1/beta_2 in the bias
   corrections) through a float32 tensor even in float64 mode; ``_f32`` reproduces that.
 
+Big parameters are updated in two halves at once, one per core: every formula is elementwise, so
+the numbers are the same as in one piece.
+
 Example:
     >>> import numpy as np
-
-from . import config
     >>> w = np.array([1.0, 2.0]); opt = SGD(learning_rate=0.1)
     >>> opt.apply([np.array([1.0, 1.0])], [w]); w
     array([0.9, 1.9])
@@ -23,6 +24,7 @@ from . import config
 import numpy as np
 
 from . import config
+from .ops import jit, parallel
 
 
 def _f32(value, dtype):
@@ -78,15 +80,43 @@ class Optimizer:
         for i, (g, w) in enumerate(zip(grads, variables)):
             # The learning rate lives in a floatx variable, then is cast to the weight's dtype.
             lr = w.dtype.type(self.dtype.type(self.learning_rate))
-            self.update_step(i, g.astype(w.dtype, copy=False), w, lr)
+            g = g.astype(w.dtype, copy=False)
+            slots = {name: self.slots[name][i] for name in self.active_slots()}
+            self._update_in_parts(g, w, lr, slots)
         self.iterations += 1  # Keras increments after the update
+
+    PARALLEL_MIN_SIZE = 131_072  # smaller arrays: one core is done before a second one starts
+
+    def _update_in_parts(self, g, w, lr, slots):
+        """``update_step`` on the whole array, or on one slice of it per core for big arrays.
+
+        A slice of a flattened array is a view, so each part updates ``w`` and its slots in
+        place. Measured on the hanoi CNN's 590k-weight Dense kernel: Adam 1.5 -> 0.8 ms.
+        """
+        arrays = [w, *slots.values()]
+        parts = jit.num_threads()
+        if parts == 1 or w.size < self.PARALLEL_MIN_SIZE:
+            return self.update_step(g, w, lr, slots)
+        if not all(a.flags.c_contiguous for a in arrays):  # reshape(-1) would copy, not view
+            return self.update_step(g, w, lr, slots)
+        edges = np.linspace(0, w.size, parts + 1).astype(int)
+        g_flat = g.reshape(-1)  # a copy if g is not contiguous: only read
+        flat = {name: a.reshape(-1) for name, a in slots.items()}
+        w_flat = w.reshape(-1)
+
+        def part(worker, k):
+            s, e = edges[k], edges[k + 1]
+            self.update_step(g_flat[s:e], w_flat[s:e], lr, {n: a[s:e] for n, a in flat.items()})
+
+        parallel.parallel_for(parts, part)
 
     def apply_gradients(self, grads_and_vars):
         """Keras's spelling: ``apply_gradients(zip(grads, variables))``."""
         grads, variables = zip(*grads_and_vars)
         self.apply(list(grads), list(variables))
 
-    def update_step(self, i, g, w, lr):
+    def update_step(self, g, w, lr, slots):
+        """Update ``w`` (and the arrays in ``slots``, by slot name) in place from gradient ``g``."""
         raise NotImplementedError
 
     @property
@@ -151,12 +181,12 @@ class SGD(Optimizer):
     def active_slots(self):
         return ("momentum",) if self.momentum != 0 else ()
 
-    def update_step(self, i, g, w, lr):
+    def update_step(self, g, w, lr, slots):
         if self.momentum == 0:
             w -= g * lr
             return
         mu = _f32(self.momentum, w.dtype)
-        m = self.slots["momentum"][i]
+        m = slots["momentum"]
         m[...] = m * mu - g * lr
         if self.nesterov:
             w += m * mu - g * lr
@@ -197,17 +227,17 @@ class Adam(Optimizer):
             ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
         )
 
-    def update_step(self, i, g, w, lr):
+    def update_step(self, g, w, lr, slots):
         dt = w.dtype.type
         t = dt(self.iterations + 1)
         beta_1_power = np.power(_f32(self.beta_1, w.dtype), t)
         beta_2_power = np.power(_f32(self.beta_2, w.dtype), t)
         alpha = lr * np.sqrt(dt(1) - beta_2_power) / (dt(1) - beta_1_power)
-        m, v = self.slots["momentum"][i], self.slots["velocity"][i]
+        m, v = slots["momentum"], slots["velocity"]
         m += (g - m) * (1 - self.beta_1)  # Python-double (1 - beta_1), as Keras
         v += (np.square(g) - v) * (1 - self.beta_2)
         if self.amsgrad:
-            v_hat = self.slots["velocity_hat"][i]
+            v_hat = slots["velocity_hat"]
             np.maximum(v_hat, v, out=v_hat)
             v = v_hat
         w -= (m * alpha) / (np.sqrt(v) + self.epsilon)
@@ -262,19 +292,19 @@ class RMSprop(Optimizer):
             names.append("average_gradient")
         return tuple(names)
 
-    def update_step(self, i, g, w, lr):
+    def update_step(self, g, w, lr, slots):
         rho = self.rho
-        v = self.slots["velocity"][i]
+        v = slots["velocity"]
         v[...] = rho * v + (1 - rho) * np.square(g)
         if self.centered:
-            a = self.slots["average_gradient"][i]
+            a = slots["average_gradient"]
             a[...] = rho * a + (1 - rho) * g
             denominator = v - np.square(a) + self.epsilon
         else:
             denominator = v + self.epsilon
         increment = (lr * g) / np.sqrt(denominator)
         if self.momentum > 0:
-            mom = self.slots["momentum"][i]
+            mom = slots["momentum"]
             mom[...] = self.momentum * mom + increment
             w -= mom
         else:

@@ -135,3 +135,40 @@ def test_string_names_give_class_defaults():
 def test_sgd_momentum_must_be_a_float_like_keras():
     with pytest.raises(ValueError, match="momentum must be a float"):
         optimizers.SGD(momentum=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: optimizers.SGD(0.1),
+        lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        lambda: optimizers.Adam(amsgrad=True),
+        lambda: optimizers.RMSprop(momentum=0.5, centered=True),
+    ],
+)
+def test_big_parameters_updated_in_parts_equal_one_piece(make):
+    """Above PARALLEL_MIN_SIZE each core updates a slice; the numbers must not change at all."""
+    from scratchnet.ops import jit
+
+    if jit.num_threads() < 2:
+        pytest.skip("needs two kernel threads")
+    rng = np.random.default_rng(0)
+    shape = (700, 400)  # 280k values: split between the cores
+    assert np.prod(shape) >= optimizers.Optimizer.PARALLEL_MIN_SIZE
+    w0 = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
+    grads[1] = np.asfortranarray(grads[1])  # a non-contiguous gradient is read correctly too
+    results = []
+    for threads in (1, 2):
+        previous = jit.num_threads()
+        jit.set_num_threads(threads)
+        try:
+            opt, w = make(), w0.copy()
+            for g in grads:
+                opt.apply([g], [w])
+        finally:
+            jit.set_num_threads(previous)
+        results.append((w, [a.copy() for a in opt.slot_order()]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
