@@ -2,7 +2,8 @@
 
 Reading order for a learner: ``base`` (Layer and the backprop tape), ``core`` (Dense, Flatten,
 Dropout, Activation), ``conv`` (Conv2D), ``pooling`` (MaxPooling2D), then for the Functional API
-``reshaping`` (ZeroPadding2D, Cropping2D) and ``merging`` (Concatenate, Add).
+``reshaping`` (ZeroPadding2D, Cropping2D) and ``merging`` (Concatenate, Add). ``fused`` is not a
+layer you use: it is how Sequential runs a Conv2D + MaxPooling2D pair as one faster step.
 """
 
 from ..graph import Input

@@ -268,6 +268,97 @@ def scratch(workspace, key, shape, dtype):
     return buf
 
 
+class ChunkPlan:
+    """How one convolution is cut into chunks, and the per-chunk steps shared by every entry point.
+
+    Args:
+        x_shape, kernel_shape: the input's and the kernel's shapes.
+        strides, padding, dilation: as in ``conv2d_forward``.
+        workspace: the caller's dict of scratch buffers (see ``scratch``), or None.
+    """
+
+    def __init__(self, x_shape, kernel_shape, strides, padding, dilation, workspace):
+        self.KH, self.KW, self.C_in, self.C_out = kernel_shape
+        self.H_out, self.W_out, self.pt, _, self.pl, _ = conv2d_geometry(
+            x_shape, kernel_shape, strides, padding, dilation
+        )
+        self.strides, self.dilation, self.workspace = strides, dilation, workspace
+        self.K_rows = self.KH * self.KW * self.C_in  # im2col columns = rows of the kernel matrix
+        pixels = self.H_out * self.W_out  # output pixels per image
+        self.chunks = batch_chunks(x_shape[0], pixels * (self.K_rows + self.C_out))
+        self.max_rows = (self.chunks[0][1] - self.chunks[0][0]) * pixels
+
+    def rows(self, c):
+        """The number of im2col rows (output pixels) of chunk ``c``."""
+        start, stop = self.chunks[c]
+        return (stop - start) * self.H_out * self.W_out
+
+    def scratch(self, name, worker, columns, dtype):
+        """The worker's (rows, columns) scratch matrix ``name``, sized for the largest chunk."""
+        return scratch(self.workspace, (name, worker), (self.max_rows, columns), dtype)
+
+    def im2col(self, x, c, worker):
+        """The im2col matrix of chunk ``c`` of ``x``, in the worker's scratch buffer."""
+        start, stop = self.chunks[c]
+        cols = self.scratch("cols", worker, self.K_rows, x.dtype)[: self.rows(c)]
+        im2col_kernel(
+            x[start:stop], self.KH, self.KW, *self.strides, *self.dilation, self.pt, self.pl,
+            self.H_out, self.W_out, cols,
+        )  # fmt: skip
+        return cols
+
+    def forward(self, x, kernel, c, worker, z_part):
+        """z_part = im2col(chunk c of x) @ K, the chunk's convolution without bias.
+
+        Shapes: z_part (rows(c), C_out).
+        """
+        cols = self.im2col(x, c, worker)  # (rows, KH*KW*C_in)
+        np.matmul(cols, kernel.reshape(self.K_rows, self.C_out), out=z_part)
+
+    def backward(self, x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms):
+        """Chunk c's share of the gradients, from its dL/dz (rows(c), C_out).
+
+        Writes dkernel_terms[c] (KH*KW*C_in, C_out), dbias_terms[c] (C_out,) and, if need_dx,
+        the chunk's images of dx.
+        """
+        start, stop = self.chunks[c]
+        cols = self.im2col(x, c, worker)  # rebuilt: cheaper than keeping the batch's
+        if self.K_rows < self.C_out:
+            # A thin cols (the first layer: KH*KW*C_in = 9) runs faster through BLAS as
+            # (dz^T cols)^T.
+            dkernel_terms[c] = (dz.T @ cols).T
+        else:
+            np.matmul(cols.T, dz, out=dkernel_terms[c])
+        ones = np.ones(dz.shape[0], dtype=dz.dtype)
+        np.matmul(ones, dz, out=dbias_terms[c])  # BLAS sums ~10x faster than .sum(axis=0)
+        if need_dx:
+            dcols = self.scratch("dcols", worker, self.K_rows, dz.dtype)[: dz.shape[0]]
+            np.matmul(dz, kernel.reshape(self.K_rows, self.C_out).T, out=dcols)
+            col2im_kernel(
+                dcols, self.KH, self.KW, *self.strides, *self.dilation, self.pt, self.pl,
+                self.H_out, self.W_out, dx[start:stop],
+            )  # fmt: skip
+
+    def run_backward(self, x, kernel, dz_of_chunk, need_dx, dtype):
+        """All chunks' backward on all cores; ``dz_of_chunk(worker, c)`` gives each chunk's dz.
+
+        Returns ``(dx or None, dkernel, dbias)``. The per-chunk dkernel and dbias terms are added
+        in chunk order, so the result does not depend on which thread ran which chunk.
+        """
+        n = len(self.chunks)
+        dkernel_terms = np.empty((n, self.K_rows, self.C_out), dtype=dtype)
+        dbias_terms = np.empty((n, self.C_out), dtype=dtype)
+        dx = np.empty(x.shape, dtype=dtype) if need_dx else None  # (N, H, W, C_in)
+
+        def one_chunk(worker, c):
+            dz = dz_of_chunk(worker, c)  # (rows, C_out)
+            self.backward(x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms)
+
+        parallel.parallel_for(n, one_chunk)
+        dkernel = dkernel_terms.sum(axis=0).reshape(self.KH, self.KW, self.C_in, self.C_out)
+        return dx, dkernel, dbias_terms.sum(axis=0)
+
+
 # ----------------------------------------------------------------------------- public entry points
 
 
@@ -320,9 +411,9 @@ def conv2d_forward(
         array([[10., 18.],
                [42., 50.]])
     """
-    N, H, W, C_in = x.shape
-    KH, KW, _, C_out = kernel.shape
-    H_out, W_out, pt, _, pl, _ = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)
+    N = x.shape[0]
+    C_out = kernel.shape[3]
+    H_out, W_out = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)[:2]
     twin = jit.kernels() == "numpy"
     if twin:
         z = conv2d_forward_reference(x, kernel, strides, padding, dilation)
@@ -342,20 +433,15 @@ def conv2d_forward(
         finish(z, y)
         return y, (z if keep_z else None)
 
-    K = kernel.reshape(KH * KW * C_in, C_out)  # (KH*KW*C_in, C_out), no copy
-    chunks = batch_chunks(N, H_out * W_out * (KH * KW * C_in + C_out))
-    max_rows = (chunks[0][1] - chunks[0][0]) * H_out * W_out
+    plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
 
     def one_chunk(worker, c):
-        start, stop = chunks[c]
-        rows = (stop - start) * H_out * W_out
-        cols = scratch(workspace, ("cols", worker), (max_rows, K.shape[0]), z.dtype)[:rows]
-        im2col_kernel(x[start:stop], KH, KW, *strides, *dilation, pt, pl, H_out, W_out, cols)
-        z_part = z[start:stop].reshape(rows, C_out)  # a view: the matmul writes straight into z
-        np.matmul(cols, K, out=z_part)
-        finish(z_part, y[start:stop].reshape(rows, C_out))
+        start, stop = plan.chunks[c]
+        z_part = z[start:stop].reshape(plan.rows(c), C_out)  # a view: the matmul writes into z
+        plan.forward(x, kernel, c, worker, z_part)
+        finish(z_part, y[start:stop].reshape(plan.rows(c), C_out))
 
-    parallel.parallel_for(len(chunks), one_chunk)
+    parallel.parallel_for(len(plan.chunks), one_chunk)
     return y, (z if keep_z else None)
 
 
@@ -401,45 +487,19 @@ def conv2d_backward(
         reading them back from memory. Each chunk writes its own dkernel and dbias terms, which
         are added in chunk order at the end, so the result does not depend on thread timing.
     """
-    N = x.shape[0]
-    KH, KW, C_in, C_out = kernel.shape
-    H_out, W_out, pt, _, pl, _ = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)
+    C_out = kernel.shape[3]
     if jit.kernels() == "numpy":
         dz = dy if activation is None else activation.backward(dy, y)  # (N, H_out, W_out, C_out)
         dx, dkernel, dbias = conv2d_backward_reference(dz, x, kernel, strides, padding, dilation)
         return (dx if need_dx else None), dkernel, dbias
 
-    K = kernel.reshape(KH * KW * C_in, C_out)  # (KH*KW*C_in, C_out)
-    chunks = batch_chunks(N, H_out * W_out * (KH * KW * C_in + C_out))
-    max_rows = (chunks[0][1] - chunks[0][0]) * H_out * W_out
-    dkernel_terms = np.empty((len(chunks), K.shape[0], C_out), dtype=dy.dtype)
-    dbias_terms = np.empty((len(chunks), C_out), dtype=dy.dtype)
-    ones = np.ones(max_rows, dtype=dy.dtype)
-    dx = np.empty(x.shape, dtype=dy.dtype) if need_dx else None  # (N, H, W, C_in)
+    plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
 
-    def one_chunk(worker, c):
-        start, stop = chunks[c]
-        rows = (stop - start) * H_out * W_out
-        cols = scratch(workspace, ("cols", worker), (max_rows, K.shape[0]), dy.dtype)[:rows]
-        im2col_kernel(x[start:stop], KH, KW, *strides, *dilation, pt, pl, H_out, W_out, cols)
-        dz = dy[start:stop].reshape(rows, C_out)  # (rows, C_out)
+    def dz_of_chunk(worker, c):
+        start, stop = plan.chunks[c]
+        dz = dy[start:stop].reshape(plan.rows(c), C_out)  # (rows, C_out)
         if activation is not None:
-            dz = activation.backward(dz, y[start:stop].reshape(rows, C_out))
-        if K.shape[0] < C_out:
-            # A thin cols (the first layer: KH*KW*C_in = 9) runs faster through BLAS as
-            # (dz^T cols)^T.
-            dkernel_terms[c] = (dz.T @ cols).T
-        else:
-            np.matmul(cols.T, dz, out=dkernel_terms[c])
-        np.matmul(ones[:rows], dz, out=dbias_terms[c])  # BLAS sums ~10x faster than .sum(axis=0)
-        if need_dx:
-            dcols = scratch(workspace, ("dcols", worker), (max_rows, K.shape[0]), dy.dtype)
-            np.matmul(dz, K.T, out=dcols[:rows])
-            col2im_kernel(
-                dcols[:rows], KH, KW, *strides, *dilation, pt, pl, H_out, W_out, dx[start:stop]
-            )
+            dz = activation.backward(dz, y[start:stop].reshape(plan.rows(c), C_out))
+        return dz
 
-    parallel.parallel_for(len(chunks), one_chunk)
-    dkernel = dkernel_terms.sum(axis=0).reshape(KH, KW, C_in, C_out)
-    dbias = dbias_terms.sum(axis=0)
-    return dx, dkernel, dbias
+    return plan.run_backward(x, kernel, dz_of_chunk, need_dx, dy.dtype)

@@ -1,0 +1,110 @@
+"""Conv2D + MaxPooling2D run as one step: what Sequential does with such a pair by itself.
+
+A user never creates this class. ``Sequential`` looks at its layers before each call and runs a
+``Conv2D`` directly followed by a ``MaxPooling2D`` as one ``ConvPool`` step (``fuse``), because
+pooling each chunk of the convolution's output while it is still in cache is much faster than
+writing the whole output to memory and reading it back (``scratchnet.ops.conv_pool`` explains
+and measures it). The two layers keep their weights, names, configs and gradients: the model,
+``summary()`` and saved files look exactly the same, and the numbers are the same bit for bit
+(a test runs every tutorial model both ways).
+
+Pairs are left alone, and run layer by layer, when:
+
+* the pooling windows overlap (strides smaller than the pool), or the activation is softmax;
+* either layer is a subclass (its forward could do something else);
+* the two layers compute in different dtypes;
+* the NumPy reference kernels are selected (``SCRATCHNET_KERNELS=numpy``): the readable path.
+"""
+
+from ..ops import conv_pool, jit
+from .base import Layer
+from .conv import Conv2D
+from .pooling import MaxPooling2D
+
+
+def can_fuse(first, second):
+    """True if ``first`` then ``second`` can run as one ``ConvPool`` step (see module docstring)."""
+    return (
+        type(first) is Conv2D
+        and type(second) is MaxPooling2D
+        and first.activation.name != "softmax"
+        and first.dtype == second.dtype
+        and not conv_pool.windows_overlap(second.pool_size, second.strides)
+        and jit.kernels() == "numba"
+    )
+
+
+def fuse(layers):
+    """``layers`` with every fusable (Conv2D, MaxPooling2D) pair replaced by one ConvPool step."""
+    steps, i = [], 0
+    while i < len(layers):
+        if i + 1 < len(layers) and can_fuse(layers[i], layers[i + 1]):
+            steps.append(ConvPool(layers[i], layers[i + 1]))
+            i += 2
+        else:
+            steps.append(layers[i])
+            i += 1
+    return steps
+
+
+class ConvPool(Layer):
+    """``pool(conv(x))`` in one pass; weights and gradients stay in the ``conv`` layer.
+
+    Args:
+        conv: a Conv2D layer.
+        pool: the MaxPooling2D layer that follows it.
+
+    Shapes:
+        x (N, H, W, C_in) -> p (N, P_out, Q_out, filters), as ``pool(conv(x))``
+
+    Math:
+        forward:  p, argmax = max_pool(activation(conv(x) + bias)), chunk by chunk
+        backward: dz = activation'(dp) sent to each window's winner, then Conv2D's backward
+    """
+
+    input_ndim = 4
+
+    def __init__(self, conv, pool):
+        super().__init__(name=f"{conv.name}+{pool.name}", dtype=conv.dtype)
+        self.conv, self.pool = conv, pool
+        self.built = conv.built and pool.built
+        self.input_shape = conv.input_shape
+
+    def check_input_shape(self, shape):
+        self.conv.check_input_shape(shape)
+
+    def build(self, input_shape):
+        if not self.conv.built:
+            self.conv.build(input_shape)
+        middle = self.conv.compute_output_shape(input_shape)
+        self.pool.check_input_shape(middle)
+        if not self.pool.built:
+            self.pool.build(middle)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return self.pool.compute_output_shape(self.conv.compute_output_shape(input_shape))
+
+    def forward(self, x, training=False):
+        conv, pool = self.conv, self.pool
+        p, argmax = conv_pool.conv2d_maxpool_forward(
+            x, conv.params["kernel"], conv.params.get("bias"), conv.strides, conv.padding,
+            conv.dilation_rate, conv.activation, pool.pool_size, pool.strides, pool._padding,
+            workspace=conv._workspace,
+        )  # fmt: skip
+        conv.logits = None  # the convolution's output is never stored
+        if training:
+            self._x, self._p, self._argmax = x, p, argmax
+        return p  # (N, P_out, Q_out, filters)
+
+    def backward(self, dy, need_dx=True):
+        conv = self.conv
+        dx, dkernel, dbias = conv_pool.conv2d_maxpool_backward(
+            dy, self._argmax, self._p, self._x, conv.params["kernel"], conv.strides,
+            conv.padding, conv.dilation_rate, conv.activation, need_dx=need_dx,
+            workspace=conv._workspace,
+        )  # fmt: skip
+        conv.grads["kernel"] = dkernel  # (KH, KW, C_in, C_out)
+        if conv.use_bias:
+            conv.grads["bias"] = dbias  # (C_out,)
+        return dx  # (N, H, W, C_in), or None when need_dx is False

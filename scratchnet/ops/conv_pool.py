@@ -1,0 +1,123 @@
+"""Conv2D then MaxPooling2D in one pass: each chunk is pooled while it is still in cache.
+
+Every CNN in the tutorials has ``Conv2D(...)`` directly followed by ``MaxPooling2D(2)``. Run as
+two layers, the convolution writes its whole output (the biggest array of the network: 11 MB
+for the keras.io convnet's first layer at batch 128) to memory, the pooling reads it back, and
+backward does the same again with the gradients. On this machine that traffic, not arithmetic,
+was most of the time of those two layers.
+
+Here the convolution runs chunk by chunk as in ``scratchnet.ops.conv`` and each chunk is pooled
+right away, from the core's cache; the convolution's output never exists as a whole. The
+numbers are the same, bit for bit, as the two layers':
+
+forward, per chunk of images:
+    z = im2col(x) @ K + bias,   y = activation(z)       in a scratch buffer
+    p, argmax = max_pool(y)                             written out (a quarter of the size)
+
+backward:
+    Without overlapping windows (pool strides >= pool size, as in every tutorial) each output
+    of the convolution is the winner of at most one window, so
+        dz = activation'(dp) at the winners (activation' read from y = p there), 0 elsewhere
+    which is exactly what pooling's backward followed by the activation's gives. Per chunk, dz
+    is built in a scratch buffer from dp and argmax; then the convolution's backward as usual.
+
+``scratchnet.models.Sequential`` uses this by itself for such pairs of layers; see
+``scratchnet.layers.fused``.
+"""
+
+import numpy as np
+
+from . import parallel
+from .conv import ChunkPlan
+from .pooling import max_pool2d_backward_kernel, max_pool2d_forward_kernel, pool2d_geometry
+
+
+def windows_overlap(pool_size, pool_strides):
+    """True if some input pixel lies in two pooling windows (then the pair is not fused)."""
+    return any(s < p for p, s in zip(pool_size, pool_strides, strict=True))
+
+
+def conv2d_maxpool_forward(
+    x, kernel, bias, strides, padding, dilation, activation, pool_size, pool_strides, pool_padding,
+    workspace=None,
+):  # fmt: skip
+    """max_pool(activation(conv(x) + bias)) without materialising the convolution's output.
+
+    Args:
+        x, kernel, bias, strides, padding, dilation, activation: as in
+            ``scratchnet.ops.conv.conv2d_forward`` (an elementwise activation or None).
+        pool_size, pool_strides, pool_padding: as in
+            ``scratchnet.ops.pooling.max_pool2d_forward``.
+        workspace: the Conv2D layer's dict of scratch buffers.
+
+    Returns:
+        ``(p, argmax)`` exactly as ``max_pool2d_forward`` would return them for the
+        convolution's output: argmax holds flat indices into one image of that output.
+
+    Shapes:
+        x (N, H, W, C_in) -> conv output (N, H_out, W_out, C_out), never stored
+        -> p, argmax (N, P_out, Q_out, C_out)
+    """
+    plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
+    N, (H_out, W_out, C_out) = x.shape[0], (plan.H_out, plan.W_out, plan.C_out)
+    P_out, Q_out, ppt, _, ppl, _ = pool2d_geometry(
+        (N, H_out, W_out, C_out), pool_size, pool_strides, pool_padding
+    )
+    dtype = np.result_type(x, kernel)
+    p = np.empty((N, P_out, Q_out, C_out), dtype=dtype)  # (N, P_out, Q_out, C_out)
+    argmax = np.empty((N, P_out, Q_out, C_out), dtype=np.int32)
+
+    def one_chunk(worker, c):
+        start, stop = plan.chunks[c]
+        y = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
+        plan.forward(x, kernel, c, worker, y)  # y = z without bias, for now
+        if bias is not None:
+            y += bias
+        if activation is not None:
+            result = activation.forward(y, out=y)
+            if result is not y:  # an activation that ignores ``out`` (linear returns z)
+                y[...] = result
+        max_pool2d_forward_kernel(
+            y.reshape(stop - start, H_out, W_out, C_out), *pool_size, *pool_strides, ppt, ppl,
+            p[start:stop], argmax[start:stop],
+        )  # fmt: skip
+
+    parallel.parallel_for(len(plan.chunks), one_chunk)
+    return p, argmax
+
+
+def conv2d_maxpool_backward(
+    dp, argmax, p, x, kernel, strides, padding, dilation, activation, need_dx=True, workspace=None
+):
+    """Gradients of ``conv2d_maxpool_forward``: ``(dx or None, dkernel, dbias)``.
+
+    Args:
+        dp: dL/dp, the gradient of the pooled output.
+        argmax, p: what the forward pass returned.
+        x, kernel, strides, padding, dilation, activation: as in the forward pass.
+        need_dx: False skips dx (the first layer).
+        workspace: the Conv2D layer's dict of scratch buffers.
+
+    Shapes:
+        dp, argmax, p (N, P_out, Q_out, C_out), x (N, H, W, C_in) -> dx (N, H, W, C_in),
+        dkernel (KH, KW, C_in, C_out), dbias (C_out,)
+
+    Math (windows do not overlap, see the module docstring):
+        dp_z = activation'(dp) using y = p        (pooled size: a quarter of the work)
+        dz[n, argmax[n, o]] = dp_z[n, o], 0 elsewhere      per chunk, in a scratch buffer
+        then dkernel, dbias, dx from dz as in ``scratchnet.ops.conv.conv2d_backward``.
+    """
+    plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
+    dp_z = dp if activation is None else activation.backward(dp, p)  # (N, P_out, Q_out, C_out)
+
+    def dz_of_chunk(worker, c):
+        start, stop = plan.chunks[c]
+        dz = plan.scratch("dz", worker, plan.C_out, dp.dtype)[: plan.rows(c)]  # (rows, C_out)
+        n = stop - start
+        # pooling's backward kernel: zero the chunk, then each window's gradient to its winner
+        max_pool2d_backward_kernel(
+            dp_z[start:stop].reshape(n, -1), argmax[start:stop].reshape(n, -1), dz.reshape(n, -1)
+        )
+        return dz
+
+    return plan.run_backward(x, kernel, dz_of_chunk, need_dx, dp.dtype)

@@ -1,0 +1,133 @@
+"""Conv2D + MaxPooling2D fused into one step must give exactly the two layers' numbers."""
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from keras_impl.architectures import NAMES, build
+from scratchnet import activations
+from scratchnet.layers import fused
+from scratchnet.ops import conv as conv_ops
+from scratchnet.ops import conv_pool, jit
+from scratchnet.ops import pooling as pool_ops
+
+CASES = [
+    # (x shape, kernel shape, strides, padding, activation, pool size, pool strides, pool padding)
+    ((5, 12, 12, 1), (3, 3, 1, 8), (1, 1), "valid", "relu", (2, 2), (2, 2), "valid"),
+    ((4, 11, 9, 3), (3, 3, 3, 6), (1, 1), "same", "sigmoid", (2, 2), (2, 2), "valid"),
+    ((3, 13, 13, 2), (2, 3, 2, 5), (2, 1), "same", "tanh", (3, 3), (3, 3), "same"),
+    ((6, 10, 10, 4), (3, 3, 4, 4), (1, 1), "valid", "linear", (2, 2), (3, 3), "valid"),
+    ((2, 9, 9, 3), (1, 1, 3, 7), (1, 1), "valid", "relu", (2, 3), (2, 3), "same"),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype):
+    x_shape, k_shape, strides, padding, act_name, pool_size, pool_strides, pool_padding = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x[:, ::2, ::3] = 0.25  # flat regions: ties inside pooling windows
+    kernel = (rng.standard_normal(k_shape) * 0.5).astype(dtype)
+    bias = rng.standard_normal(k_shape[3]).astype(dtype)
+    act = activations.get(act_name)
+
+    y, _ = conv_ops.conv2d_forward(x, kernel, bias, strides, padding, (1, 1), act)
+    p, argmax = pool_ops.max_pool2d_forward(y, pool_size, pool_strides, pool_padding)
+    p_f, argmax_f = conv_pool.conv2d_maxpool_forward(
+        x, kernel, bias, strides, padding, (1, 1), act, pool_size, pool_strides, pool_padding, {}
+    )
+    np.testing.assert_array_equal(p_f, p)
+    np.testing.assert_array_equal(argmax_f, argmax)
+
+    dp = rng.standard_normal(p.shape).astype(dtype)
+    dy = pool_ops.max_pool2d_backward(dp, argmax, y.shape)
+    expected = conv_ops.conv2d_backward(dy, x, y, kernel, strides, padding, (1, 1), act)
+    got = conv_pool.conv2d_maxpool_backward(
+        dp, argmax_f, p_f, x, kernel, strides, padding, (1, 1), act, workspace={}
+    )
+    for g, e in zip(got, expected, strict=True):
+        assert g.dtype == e.dtype
+        np.testing.assert_array_equal(g, e)
+    _, dk, db = conv_pool.conv2d_maxpool_backward(
+        dp, argmax_f, p_f, x, kernel, strides, padding, (1, 1), act, need_dx=False
+    )
+    np.testing.assert_array_equal(dk, expected[1])
+    np.testing.assert_array_equal(db, expected[2])
+
+
+OPTIMIZERS = {
+    "seminar": "sgd",
+    "zhou": "rmsprop",
+    "hanoi": "adam",
+    "torres": "sgd",
+    "convnet": "adam",
+}
+
+
+def _train(name, fuse, monkeypatch):
+    """Two epochs of fit and a predict, with fusion on or off; returns everything that came out."""
+    if not fuse:
+        monkeypatch.setattr(fused, "can_fuse", lambda first, second: False)
+    sn.utils.set_random_seed(3)
+    model = build(name, sn)
+    model.compile(optimizer=OPTIMIZERS[name], loss="categorical_crossentropy")
+    rng = np.random.default_rng(1)
+    shape = (784,) if name == "torres" else (28, 28, 1)
+    x = rng.random((48, *shape), dtype=np.float32)
+    y = sn.utils.to_categorical(rng.integers(0, 10, 48), 10)
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    steps = [type(step).__name__ for step in model._steps()]
+    monkeypatch.undo()
+    return history.history["loss"], model.predict(x, verbose=0), model.get_weights(), steps
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tutorial_models_train_the_same_fused_and_unfused(name, monkeypatch):
+    loss_f, pred_f, weights_f, steps_f = _train(name, True, monkeypatch)
+    loss_u, pred_u, weights_u, steps_u = _train(name, False, monkeypatch)
+    assert "ConvPool" not in steps_u
+    if name != "torres":
+        assert "ConvPool" in steps_f  # every tutorial CNN has a fusable pair
+    assert loss_f == loss_u
+    np.testing.assert_array_equal(pred_f, pred_u)
+    for a, b in zip(weights_f, weights_u, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_which_pairs_are_fused():
+    conv, pool = sn.layers.Conv2D(4, 3, activation="relu"), sn.layers.MaxPooling2D(2)
+    assert fused.can_fuse(conv, pool)
+    assert not fused.can_fuse(pool, conv)
+    assert not fused.can_fuse(conv, sn.layers.MaxPooling2D(3, strides=2))  # windows overlap
+    assert not fused.can_fuse(sn.layers.Conv2D(4, 3, activation="softmax"), pool)
+    assert not fused.can_fuse(conv, sn.layers.MaxPooling2D(2, dtype="float64"))
+
+    class MyConv(sn.layers.Conv2D):
+        pass
+
+    assert not fused.can_fuse(MyConv(4, 3), pool)
+    previous = jit.kernels()
+    jit.use_kernels("numpy")
+    try:
+        assert not fused.can_fuse(conv, pool)  # the reference twins stay layer by layer
+    finally:
+        jit.use_kernels(previous)
+
+
+def test_a_fused_model_looks_the_same_from_outside():
+    model = build("convnet", sn)
+    names = [layer.name for layer in model.layers]
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    model.fit(x, sn.utils.to_categorical([1, 2, 3, 4], 10), verbose=0)
+    assert [layer.name for layer in model.layers] == names
+    assert len(model.gradients()) == len(model.trainable_weights)
+    assert all(g.shape == w.shape for g, w in zip(model.gradients(), model.trainable_weights))
+    assert model(x).shape == (4, 10)
+
+
+def test_a_fused_pair_still_reports_bad_input_in_the_conv_layers_words():
+    model = build("zhou", sn)
+    with pytest.raises(ValueError, match="Conv2D|conv2d"):
+        model.predict(np.zeros((2, 28, 28, 3), dtype=np.float32), verbose=0)
