@@ -85,7 +85,8 @@ class Optimizer:
             self._update_in_parts(g, w, lr, slots)
         self.iterations += 1  # Keras increments after the update
 
-    PARALLEL_MIN_SIZE = 131_072  # smaller arrays: one core is done before a second one starts
+    # Smaller arrays are updated on one core, which is done before a second one would start.
+    PARALLEL_MIN_SIZE = 131_072
 
     def _update_in_parts(self, g, w, lr, slots):
         """``update_step`` on the whole array, or on one slice of it per core for big arrays.
@@ -177,6 +178,10 @@ class SGD(Optimizer):
             )
         self.momentum = momentum
         self.nesterov = nesterov
+
+    # One or two passes per value: measured, the 401k-value seminar kernel took 0.075 ms on one
+    # core and 0.137 ms split in two.
+    PARALLEL_MIN_SIZE = 2_000_000
 
     def active_slots(self):
         return ("momentum",) if self.momentum != 0 else ()

@@ -153,8 +153,8 @@ def test_big_parameters_updated_in_parts_equal_one_piece(make):
     if jit.num_threads() < 2:
         pytest.skip("needs two kernel threads")
     rng = np.random.default_rng(0)
-    shape = (700, 400)  # 280k values: split between the cores
-    assert np.prod(shape) >= optimizers.Optimizer.PARALLEL_MIN_SIZE
+    shape = (1500, 1400)  # 2.1M values: split between the cores
+    assert np.prod(shape) >= make().PARALLEL_MIN_SIZE
     w0 = rng.standard_normal(shape).astype(np.float32)
     grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
     grads[1] = np.asfortranarray(grads[1])  # a non-contiguous gradient is read correctly too
