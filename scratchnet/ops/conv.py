@@ -231,7 +231,9 @@ def col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx):
 
 # ----------------------------------------------------------------------------- chunking
 
-CHUNK_FLOATS = 2048 * (288 + 32)  # im2col + output values per chunk: ~2.6 MB, stays in cache
+# im2col + output values per chunk: 640 KB, well inside a core's 2 MB L2 cache next to the
+# scratch buffers. Swept over 40k-1.3M values on the four tutorial CNNs: this was fastest.
+CHUNK_FLOATS = 512 * (288 + 32)
 
 
 def batch_chunks(N, floats_per_image):
