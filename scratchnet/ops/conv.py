@@ -188,6 +188,12 @@ def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
                 for b in range(KW):
                     start = (a * KW + b) * C_in
                     shift = b * dw - pl
+                    if C_in == 1:  # first layers on grey images: no channel loop (2x faster)
+                        for j in range(W_out):
+                            w = j * sw + shift
+                            inside = h_inside and 0 <= w < W
+                            cols[first_row + j, start] = x[n, h, w, 0] if inside else 0
+                        continue
                     for j in range(W_out):
                         w = j * sw + shift
                         if h_inside and 0 <= w < W:
@@ -325,12 +331,7 @@ class ChunkPlan:
         """
         start, stop = self.chunks[c]
         cols = self.im2col(x, c, worker)  # rebuilt: cheaper than keeping the batch's
-        if self.K_rows < self.C_out:
-            # A thin cols (the first layer: KH*KW*C_in = 9) runs faster through BLAS as
-            # (dz^T cols)^T.
-            dkernel_terms[c] = (dz.T @ cols).T
-        else:
-            np.matmul(cols.T, dz, out=dkernel_terms[c])
+        np.matmul(cols.T, dz, out=dkernel_terms[c])
         ones = np.ones(dz.shape[0], dtype=dz.dtype)
         np.matmul(ones, dz, out=dbias_terms[c])  # BLAS sums ~10x faster than .sum(axis=0)
         if need_dx:
