@@ -23,13 +23,15 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype):
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype, use_bias):
     x_shape, k_shape, strides, padding, act_name, pool_size, pool_strides, pool_padding = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     x[:, ::2, ::3] = 0.25  # flat regions: ties inside pooling windows
+    x[:, 1::4] = 0.0  # whole rows of zero: relu ties at 0 after a zero bias
     kernel = (rng.standard_normal(k_shape) * 0.5).astype(dtype)
-    bias = rng.standard_normal(k_shape[3]).astype(dtype)
+    bias = rng.standard_normal(k_shape[3]).astype(dtype) if use_bias else None
     act = activations.get(act_name)
 
     y, _ = conv_ops.conv2d_forward(x, kernel, bias, strides, padding, (1, 1), act)

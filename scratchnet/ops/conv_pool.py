@@ -11,8 +11,10 @@ right away, from the core's cache; the convolution's output never exists as a wh
 numbers are the same, bit for bit, as the two layers':
 
 forward, per chunk of images:
-    z = im2col(x) @ K + bias,   y = activation(z)       in a scratch buffer
-    p, argmax = max_pool(y)                             written out (a quarter of the size)
+    z = im2col(x) @ K                                   in a scratch buffer
+    p, argmax = max_pool(activation(z + bias))          written out (a quarter of the size)
+    For relu and no activation, bias, relu and pooling are one numba pass over z
+    (``bias_relu_max_pool_kernel``); sigmoid and tanh run in NumPy first, in place.
 
 backward:
     Without overlapping windows (pool strides >= pool size, as in every tutorial) each output
@@ -29,12 +31,46 @@ import numpy as np
 
 from . import parallel
 from .conv import ChunkPlan
+from .jit import njit
 from .pooling import max_pool2d_backward_kernel, max_pool2d_forward_kernel, pool2d_geometry
 
 
 def windows_overlap(pool_size, pool_strides):
     """True if some input pixel lies in two pooling windows (then the pair is not fused)."""
     return any(s < p for p, s in zip(pool_size, pool_strides, strict=True))
+
+
+@njit
+def bias_relu_max_pool_kernel(z, bias, use_bias, relu, zero, PH, PW, sh, sw, pt, pl, p, argmax):
+    """Max pooling of relu(z + bias), computing each value as the window scan reaches it.
+
+    Shapes:
+        z (N, H, W, C) the convolution without bias, bias (C,) -> p, argmax (N, P, Q, C)
+
+    The same numbers as ``z += bias``, ``np.maximum(z, 0, out=z)`` then
+    ``max_pool2d_forward_kernel``, in one pass instead of three: each value is one float add
+    (when ``use_bias``) and, when ``relu``, set to ``zero`` if below 0 (NaN and -0.0 stay, as in
+    np.maximum). The scan is pooling's: windows clipped to the image, row by row, a later value
+    wins only if strictly greater.
+    """
+    N, H, W, C = z.shape
+    _, P, Q, _ = p.shape
+    for n in range(N):
+        for i in range(P):
+            h0, h1 = max(i * sh - pt, 0), min(i * sh - pt + PH, H)
+            for j in range(Q):
+                w0, w1 = max(j * sw - pl, 0), min(j * sw - pl + PW, W)
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        first = h == h0 and w == w0
+                        offset = (h * W + w) * C  # flat index of (h, w, 0)
+                        for c in range(C):
+                            v = z[n, h, w, c] + bias[c] if use_bias else z[n, h, w, c]
+                            if relu and v < 0:
+                                v = zero
+                            if first or v > p[n, i, j, c]:
+                                p[n, i, j, c] = v
+                                argmax[n, i, j, c] = offset + c
 
 
 def conv2d_maxpool_forward(
@@ -66,21 +102,27 @@ def conv2d_maxpool_forward(
     dtype = np.result_type(x, kernel)
     p = np.empty((N, P_out, Q_out, C_out), dtype=dtype)  # (N, P_out, Q_out, C_out)
     argmax = np.empty((N, P_out, Q_out, C_out), dtype=np.int32)
+    act_name = "linear" if activation is None else activation.name
+    no_bias = np.zeros(C_out, dtype=dtype)  # a placeholder the kernel does not read
 
     def one_chunk(worker, c):
         start, stop = plan.chunks[c]
         y = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
         plan.forward(x, kernel, c, worker, y)  # y = z without bias, for now
+        images = y.reshape(stop - start, H_out, W_out, C_out)  # a view
+        if act_name in ("linear", "relu"):  # bias, relu and pooling in one pass
+            bias_relu_max_pool_kernel(
+                images, no_bias if bias is None else bias, bias is not None, act_name == "relu",
+                dtype.type(0), *pool_size, *pool_strides, ppt, ppl, p[start:stop],
+                argmax[start:stop],
+            )  # fmt: skip
+            return
         if bias is not None:
             y += bias
-        if activation is not None:
-            result = activation.forward(y, out=y)
-            if result is not y:  # an activation that ignores ``out`` (linear returns z)
-                y[...] = result
+        activation.forward(y, out=y)  # sigmoid, tanh: in place
         max_pool2d_forward_kernel(
-            y.reshape(stop - start, H_out, W_out, C_out), *pool_size, *pool_strides, ppt, ppl,
-            p[start:stop], argmax[start:stop],
-        )  # fmt: skip
+            images, *pool_size, *pool_strides, ppt, ppl, p[start:stop], argmax[start:stop]
+        )
 
     parallel.parallel_for(len(plan.chunks), one_chunk)
     return p, argmax
