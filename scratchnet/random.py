@@ -278,6 +278,44 @@ def stateless_uniform(shape, seed, dtype="float32", minval=0.0, maxval=1.0):
     return u * (dtype.type(maxval) - lo) + lo
 
 
+def dropout_mask(shape, seed, rate, scale, dtype="float32"):
+    """Keras's dropout mask: ``scale`` where ``u >= rate``, 0 elsewhere, u = stateless_uniform.
+
+    Args:
+        shape: the shape of the layer's input.
+        seed: two ints, as for ``stateless_uniform``.
+        rate: the drop probability (compared in ``dtype``, as TensorFlow compares).
+        scale: 1 / (1 - rate), already rounded to ``dtype``.
+        dtype: "float32" or "float64".
+
+    Returns:
+        An array of ``shape`` and ``dtype`` holding 0 or ``scale``.
+
+    Math:
+        mask = (u >= rate) * scale,   u = stateless_uniform(shape, seed, dtype)
+        The numba path computes it straight from the Philox words in one pass (float32), where
+        NumPy needs four (words to floats, compare, multiply).
+    """
+    dtype = np.dtype(dtype)
+    if jit.kernels() != "numba" or dtype != np.float32:
+        u = stateless_uniform(shape, seed, dtype)
+        return np.multiply(u >= dtype.type(rate), scale, dtype=dtype)
+    size = int(np.prod(shape, dtype=np.int64))
+    words = philox_words(-(-size // 4), _key_and_counter(seed)).T  # (4, B), the kernel's rows
+    mask = np.empty(size, dtype=np.float32)
+    _dropout_mask_kernel(words, np.float32(rate), np.float32(scale), mask)
+    return mask.reshape(shape)
+
+
+@njit
+def _dropout_mask_kernel(words, rate, scale, mask):
+    """mask[i] = scale if u[i] >= rate else 0, with u[i] made as in ``_unit_floats_kernel``."""
+    zero = scale * np.float32(0)
+    for i in range(mask.shape[0]):
+        u = np.float32(words[i & 3, i >> 2] & np.uint32(0x7FFFFF)) * np.float32(2.0**-23)
+        mask[i] = scale if u >= rate else zero
+
+
 # ---------------------------------------------------------------------------------------------
 # Seeds: where each draw's (s, k) comes from, as in keras.random.
 # ---------------------------------------------------------------------------------------------

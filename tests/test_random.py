@@ -162,3 +162,24 @@ def test_draw_seed_int_is_fixed_and_generator_advances():
     assert sn_random.draw_seed(gen) == (9, 0) and sn_random.draw_seed(gen) == (9, 1)
     with pytest.raises(ValueError):
         sn_random.draw_seed(None)
+
+
+@given(
+    shape=st.lists(st.integers(1, 40), min_size=1, max_size=3).map(tuple),
+    seed=st.tuples(st.integers(0, 2**31 - 3), st.integers(0, 2**31 - 3)),
+    rate=st.floats(0.0, 0.95),
+)
+def test_dropout_mask_is_the_same_with_both_kernel_families(shape, seed, rate):
+    scale = np.float32(1.0 / (1.0 - rate))
+    previous = jit.kernels()
+    try:
+        jit.use_kernels("numpy")
+        expected = sn_random.dropout_mask(shape, seed, rate, scale)
+        jit.use_kernels("numba")
+        got = sn_random.dropout_mask(shape, seed, rate, scale)
+    finally:
+        jit.use_kernels(previous)
+    assert got.shape == expected.shape == shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    u = sn_random.stateless_uniform(shape, seed)
+    np.testing.assert_array_equal(got, np.where(u >= np.float32(rate), scale, np.float32(0)))

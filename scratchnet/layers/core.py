@@ -182,9 +182,9 @@ class Dropout(Layer):
         self._mask = None
         if not training or self.rate == 0:
             return x
-        u = sn_random.stateless_uniform(x.shape, seed=self.seed_generator.next(), dtype=x.dtype)
         scale = x.dtype.type(1.0 / (1.0 - self.rate))  # Python double rounded to x's dtype, as TF
-        self._mask = np.multiply(u >= self.rate, scale, dtype=x.dtype)  # (same as x): 0 or scale
+        seed = self.seed_generator.next()
+        self._mask = sn_random.dropout_mask(x.shape, seed, self.rate, scale, x.dtype)  # 0 or scale
         return x * self._mask
 
     def backward(self, dy, need_dx=True):
