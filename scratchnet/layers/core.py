@@ -86,12 +86,13 @@ class Dense(ActivationMixin, Layer):
         x = self._x
         x2 = x.reshape(-1, x.shape[-1])  # (N, D_in), a view
         dz2 = dz.reshape(-1, self.units)  # (N, D_out), a view
-        self.grads["kernel"] = parallel.matmul(x2.T, dz2)  # (D_in, D_out)
         if self.use_bias:
             self.grads["bias"] = dz2.sum(axis=0)  # (D_out,)
         if not need_dx:
+            self.grads["kernel"] = parallel.matmul(x2.T, dz2)  # (D_in, D_out)
             return None
-        dx = parallel.matmul(dz2, self.params["kernel"].T)  # (N, D_in)
+        # dkernel (D_in, D_out) and dx (N, D_in): two products, computed side by side
+        self.grads["kernel"], dx = parallel.matmul_two(x2.T, dz2, dz2, self.params["kernel"].T)
         return dx.reshape(x.shape)
 
     def get_config(self):
