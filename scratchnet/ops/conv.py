@@ -305,6 +305,16 @@ class ChunkPlan:
         """The worker's (rows, columns) scratch matrix ``name``, sized for the largest chunk."""
         return scratch(self.workspace, (name, worker), (self.max_rows, columns), dtype)
 
+    def ones(self, dtype):
+        """A vector of max_rows ones, kept in the workspace (it is only ever read)."""
+        key = ("ones", dtype.str)
+        ones = None if self.workspace is None else self.workspace.get(key)
+        if ones is None or ones.shape[0] < self.max_rows:
+            ones = np.ones(self.max_rows, dtype=dtype)
+            if self.workspace is not None:
+                self.workspace[key] = ones
+        return ones
+
     def im2col(self, x, c, worker):
         """The im2col matrix of chunk ``c`` of ``x``, in the worker's scratch buffer."""
         start, stop = self.chunks[c]
@@ -332,7 +342,7 @@ class ChunkPlan:
         start, stop = self.chunks[c]
         cols = self.im2col(x, c, worker)  # rebuilt: cheaper than keeping the batch's
         np.matmul(cols.T, dz, out=dkernel_terms[c])
-        ones = np.ones(dz.shape[0], dtype=dz.dtype)
+        ones = self.ones(dz.dtype)[: dz.shape[0]]
         np.matmul(ones, dz, out=dbias_terms[c])  # BLAS sums ~10x faster than .sum(axis=0)
         if need_dx:
             dcols = self.scratch("dcols", worker, self.K_rows, dz.dtype)[: dz.shape[0]]

@@ -6,10 +6,12 @@ project's options, so:
 * ``NUMBA_DISABLE_JIT=1`` still runs everything (slowly) as plain Python;
 * compiled machine code is cached on disk (``cache=True``), so a second run skips the JIT;
 * fastmath stays off: the parity tests hold the kernels to Keras at tight tolerances;
-* parallel kernels run on numba's ``workqueue`` threading layer. The OpenMP layer keeps its
-  threads spinning after each parallel loop, and those spinning threads starve the BLAS threads
-  of NumPy's matrix multiplies that run right after on the same 2 cores: measured on a seminar
-  CNN training step, OpenMP was up to 25x slower. Set ``NUMBA_THREADING_LAYER`` to override;
+* no kernel uses numba's own parallel loops (``prange``): the cores share work through
+  ``scratchnet.ops.parallel``, whose threads start in tens of microseconds where a numba
+  parallel loop took about 100. Should one be added, numba is set to its ``workqueue``
+  threading layer: the OpenMP layer keeps its threads spinning after each loop, which starved
+  the rest of a training step on 2 cores (up to 25x slower, measured). Set
+  ``NUMBA_THREADING_LAYER`` to override;
 * NumPy's BLAS runs on one thread while a model computes (``one_thread_blas``). OpenBLAS's own
   worker threads keep spinning for a long time after each multi-threaded call, and on 2 cores
   that spinning took most of a core away from the convolution's chunk threads
@@ -71,9 +73,6 @@ def njit(fn=None, *, parallel=False):
     return numba.njit(**options)(fn)
 
 
-prange = numba.prange
-
-
 def use_kernels(name):
     """Select 'numba' (default, fast) or 'numpy' (reference twins) for every op at run time."""
     global _BACKEND
@@ -88,40 +87,60 @@ def kernels():
     return _BACKEND
 
 
+_num_threads = numba.config.NUMBA_NUM_THREADS  # NUMBA_NUM_THREADS if set, else the core count
+
+
 def set_num_threads(n):
-    """Use ``n`` threads: numba's parallel loops and ``scratchnet.ops.parallel`` follow this."""
-    numba.set_num_threads(int(n))
+    """Use ``n`` threads (1 up to the core count) for ``scratchnet.ops.parallel``'s chunks."""
+    global _num_threads
+    numba.set_num_threads(int(n))  # checks the range, and keeps numba's own count in step
+    _num_threads = int(n)
 
 
 def num_threads():
-    """The number of threads kernels run on (by default, the number of cores)."""
-    return numba.get_num_threads()
+    """The number of threads kernels run on (by default, the number of cores).
+
+    Kept here rather than asked from numba each time: ``numba.get_num_threads()`` costs a few
+    microseconds, and a training step asks about 15 times.
+    """
+    return _num_threads
 
 
 _blas_libraries = None  # threadpoolctl's handles on the loaded BLAS libraries, found on first use
+_blas_depth = 0  # open one_thread_blas blocks: a step opens one, each chunked op one more
 
 
 @contextlib.contextmanager
 def one_thread_blas():
     """A context manager: NumPy's BLAS runs each matrix product on the calling thread alone.
 
-    Entered once per training step and per chunked operation, so it only flips the thread count
-    (a C call of about a microsecond) when it is not already 1, and restores it on exit.
+    Entered once per training step and per chunked operation. Only the outermost block does
+    anything: it flips the thread count (a C call of about a microsecond) when it is not
+    already 1, and restores it on exit. Process-wide, like BLAS's own setting.
 
     Example:
         >>> with one_thread_blas():
         ...     pass
     """
-    global _blas_libraries
+    global _blas_libraries, _blas_depth
+    if _blas_depth:
+        _blas_depth += 1
+        try:
+            yield
+        finally:
+            _blas_depth -= 1
+        return
     if _blas_libraries is None:
         _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
     previous = [lib.get_num_threads() for lib in _blas_libraries]
     for lib, n in zip(_blas_libraries, previous, strict=True):
         if n != 1:
             lib.set_num_threads(1)
+    _blas_depth = 1
     try:
         yield
     finally:
+        _blas_depth = 0
         for lib, n in zip(_blas_libraries, previous, strict=True):
             if n != 1:
                 lib.set_num_threads(n)
