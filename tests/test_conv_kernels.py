@@ -398,3 +398,32 @@ def test_bad_arguments_are_rejected(bad):
     kwargs = dict(filters=4, kernel_size=3) | bad
     with pytest.raises(ValueError):
         Conv2D(**kwargs)
+
+
+def test_a_kept_first_layer_im2col_gives_the_same_gradients_and_never_stale_outputs():
+    """Training forward passes of narrow layers keep their im2col for backward (ChunkPlan)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 9, 8, 1)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 1, 4)).astype(np.float32)
+    dy_shape = (6, 9, 8, 4)
+    dy = rng.standard_normal(dy_shape).astype(np.float32)
+    workspace = {}
+    y, _ = conv_ops.conv2d_forward(
+        x, kernel, None, padding="same", workspace=workspace, keep_cols=True
+    )
+    assert workspace["kept_cols_of"] is x and workspace["kept_cols"].shape == (6 * 9 * 8, 9)
+    kept = conv_ops.conv2d_backward(dy, x, y, kernel, padding="same", workspace=workspace)
+    fresh = conv_ops.conv2d_backward(dy, x, y, kernel, padding="same")
+    for a, b in zip(kept, fresh, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # an inference pass on the same array, changed in place, must not read the kept matrix
+    x[...] = rng.standard_normal(x.shape)
+    y_after, _ = conv_ops.conv2d_forward(x, kernel, None, padding="same", workspace=workspace)
+    expected, _ = conv_ops.conv2d_forward(x, kernel, None, padding="same")
+    np.testing.assert_array_equal(y_after, expected)
+    # a backward pass on another array builds its own
+    x2 = x.copy()
+    again = conv_ops.conv2d_backward(dy, x2, y, kernel, padding="same", workspace=workspace)
+    np.testing.assert_array_equal(
+        again[1], conv_ops.conv2d_backward(dy, x2, y, kernel, padding="same")[1]
+    )

@@ -179,6 +179,7 @@ class Conv2D(Layer):
             activation=self.activation,
             keep_z=keep_z,
             workspace=self._workspace,
+            keep_cols=training,  # a first layer keeps its narrow im2col for backward
         )  # y, z (N, H_out, W_out, C_out)
         self.logits = z
         if training:

@@ -90,7 +90,7 @@ class ConvPool(Layer):
         p, argmax = conv_pool.conv2d_maxpool_forward(
             x, conv.params["kernel"], conv.params.get("bias"), conv.strides, conv.padding,
             conv.dilation_rate, conv.activation, pool.pool_size, pool.strides, pool._padding,
-            workspace=conv._workspace,
+            workspace=conv._workspace, keep_cols=training,
         )  # fmt: skip
         conv.logits = None  # the convolution's output is never stored
         if training:

@@ -295,6 +295,30 @@ class ChunkPlan:
         pixels = self.H_out * self.W_out  # output pixels per image
         self.chunks = batch_chunks(x_shape[0], pixels * (self.K_rows + self.C_out))
         self.max_rows = (self.chunks[0][1] - self.chunks[0][0]) * pixels
+        self.filling_kept = False  # True in a training forward pass that keeps its im2col
+
+    # A first layer's im2col matrix is narrow (3x3 kernel, one channel: 9 columns), so a
+    # training forward pass keeps it for backward instead of backward building it again.
+    KEEP_COLS_MAX_WIDTH = 16
+
+    def keep_cols(self, x):
+        """In a training forward pass: keep the batch's im2col for the backward pass on ``x``.
+
+        The matrix is stored in the workspace with ``x`` itself; backward uses it only when it
+        is called with that very array (the layer's cached input).
+        """
+        if self.workspace is None or self.K_rows > self.KEEP_COLS_MAX_WIDTH:
+            return
+        rows = x.shape[0] * self.H_out * self.W_out
+        scratch(self.workspace, "kept_cols", (rows, self.K_rows), x.dtype)  # made or reused
+        self.workspace["kept_cols_of"] = x
+        self.filling_kept = True
+
+    def _kept_cols(self, x):
+        """The whole batch's kept im2col if it was made from ``x``, else None."""
+        if self.workspace is None or self.workspace.get("kept_cols_of") is not x:
+            return None
+        return self.workspace["kept_cols"]
 
     def rows(self, c):
         """The number of im2col rows (output pixels) of chunk ``c``."""
@@ -315,10 +339,19 @@ class ChunkPlan:
                 self.workspace[key] = ones
         return ones
 
-    def im2col(self, x, c, worker):
-        """The im2col matrix of chunk ``c`` of ``x``, in the worker's scratch buffer."""
+    def im2col(self, x, c, worker, reuse_kept=False):
+        """The im2col matrix of chunk ``c`` of ``x``, built in the worker's scratch buffer, or
+        in the batch's kept matrix (after ``keep_cols``). With ``reuse_kept`` (backward), a
+        matrix the forward pass kept for this very ``x`` is returned as it is."""
         start, stop = self.chunks[c]
-        cols = self.scratch("cols", worker, self.K_rows, x.dtype)[: self.rows(c)]
+        rows = slice(start * self.H_out * self.W_out, stop * self.H_out * self.W_out)
+        kept = self._kept_cols(x)
+        if kept is not None and reuse_kept:
+            return kept[rows]
+        if kept is not None and self.filling_kept:
+            cols = kept[rows]
+        else:
+            cols = self.scratch("cols", worker, self.K_rows, x.dtype)[: self.rows(c)]
         im2col_kernel(
             x[start:stop], self.KH, self.KW, *self.strides, *self.dilation, self.pt, self.pl,
             self.H_out, self.W_out, cols,
@@ -340,7 +373,7 @@ class ChunkPlan:
         the chunk's images of dx.
         """
         start, stop = self.chunks[c]
-        cols = self.im2col(x, c, worker)  # rebuilt: cheaper than keeping the batch's
+        cols = self.im2col(x, c, worker, reuse_kept=True)  # else rebuilt: cheaper than stored
         np.matmul(cols.T, dz, out=dkernel_terms[c])
         ones = self.ones(dz.dtype)[: dz.shape[0]]
         np.matmul(ones, dz, out=dbias_terms[c])  # BLAS sums ~10x faster than .sum(axis=0)
@@ -385,6 +418,7 @@ def conv2d_forward(
     activation=None,
     keep_z=False,
     workspace=None,
+    keep_cols=False,
 ):
     """Conv2D's output y = activation(conv(x, kernel) + bias), and optionally z = conv + bias.
 
@@ -400,6 +434,8 @@ def conv2d_forward(
             activation overwrites z and only y exists.
         workspace: optional dict in which each worker thread keeps its im2col scratch matrix
             between calls (see ``scratch``).
+        keep_cols: a training pass: keep a narrow im2col matrix in ``workspace`` for
+            ``conv2d_backward`` on this same ``x`` (``ChunkPlan.keep_cols``).
 
     Returns:
         ``(y, z)``; z is None unless ``keep_z``. The backward pass needs only x and y.
@@ -447,6 +483,8 @@ def conv2d_forward(
         return y, (z if keep_z else None)
 
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
+    if keep_cols:
+        plan.keep_cols(x)
 
     def one_chunk(worker, c):
         start, stop = plan.chunks[c]

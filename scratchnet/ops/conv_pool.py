@@ -75,7 +75,7 @@ def bias_relu_max_pool_kernel(z, bias, use_bias, relu, zero, PH, PW, sh, sw, pt,
 
 def conv2d_maxpool_forward(
     x, kernel, bias, strides, padding, dilation, activation, pool_size, pool_strides, pool_padding,
-    workspace=None,
+    workspace=None, keep_cols=False,
 ):  # fmt: skip
     """max_pool(activation(conv(x) + bias)) without materialising the convolution's output.
 
@@ -85,6 +85,7 @@ def conv2d_maxpool_forward(
         pool_size, pool_strides, pool_padding: as in
             ``scratchnet.ops.pooling.max_pool2d_forward``.
         workspace: the Conv2D layer's dict of scratch buffers.
+        keep_cols: a training pass (see ``scratchnet.ops.conv.conv2d_forward``).
 
     Returns:
         ``(p, argmax)`` exactly as ``max_pool2d_forward`` would return them for the
@@ -95,6 +96,8 @@ def conv2d_maxpool_forward(
         -> p, argmax (N, P_out, Q_out, C_out)
     """
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
+    if keep_cols:
+        plan.keep_cols(x)
     N, (H_out, W_out, C_out) = x.shape[0], (plan.H_out, plan.W_out, plan.C_out)
     P_out, Q_out, ppt, _, ppl, _ = pool2d_geometry(
         (N, H_out, W_out, C_out), pool_size, pool_strides, pool_padding
