@@ -159,12 +159,20 @@ def memory_section(results):
         )
     if not rows:
         return ""
+    entries = [e for entry in results.get("memory", {}).values() for e in entry.values()]
+    if entries and all(e.get("hwm_reset") for e in entries):
+        when = (
+            "reset just before `fit` (`5` written to /proc/self/clear_refs), so it is the peak "
+            "of the training epoch: interpreter, libraries, the training data already in "
+            "memory, and training; temporaries of preparing the data, freed by then, do not count"
+        )
+    else:
+        when = "over the whole process, data preparation included (the reset was not available)"
     return (
         "## Peak resident memory of one training epoch (MiB, one process per run)\n\n"
         "Peak = `VmHWM` of the child process (/proc/self/status: the kernel's high-water mark of "
-        "its resident set: interpreter, libraries, data, training). Growth = peak minus the "
-        "resident size just before `fit`. The epoch time includes first-epoch costs (JIT, "
-        "tracing).\n\n"
+        f"its resident set), {when}. Growth = peak minus the resident size just before `fit`. "
+        "The epoch time includes first-epoch costs (JIT, tracing).\n\n"
         + table(
             [
                 "model",
