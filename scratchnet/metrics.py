@@ -7,10 +7,13 @@ Keras resolves ``metrics=["accuracy"]`` from the shapes of labels and outputs, n
   accuracy (argmax of the output equals the integer label);
 * otherwise                           -> categorical accuracy (argmaxes are equal).
 
+The resolved metric keeps the name the user wrote, as Keras logs it ("accuracy").
+
 Example:
     >>> import numpy as np
-    >>> get("accuracy").resolve(np.zeros((2, 3)), np.zeros((2, 3))).name
-    'categorical_accuracy'
+    >>> resolved = get("accuracy").resolve(np.zeros((2, 3)), np.zeros((2, 3)))
+    >>> resolved.name, resolved.fn.__name__
+    ('accuracy', 'categorical_accuracy')
 """
 
 import numpy as np
