@@ -96,8 +96,17 @@ def main_section(results):
     for model, entry in results.get("main", {}).items():
         train, infer = _pair(entry, "train"), _pair(entry, "infer")
         predict, call = _pair(entry, "predict_ms"), _pair(entry, "call_ms")
+        spread = entry.get("train_range", {})
         train_rows.append(
-            [model, entry["batch"], number(train[0]), number(train[1]), ratio(*train)]
+            [
+                model,
+                entry["batch"],
+                number(train[0]),
+                number(train[1]),
+                ratio(*train),
+                _range(spread.get("scratchnet")),
+                _range(spread.get("keras")),
+            ]
         )
         infer_rows.append([model, number(infer[0]), number(infer[1]), ratio(*infer)])
         latency_rows.append(
@@ -116,8 +125,20 @@ def main_section(results):
         [
             f"## Training throughput (images/s, steady state)\n\n"
             f"`fit` epochs of {config['steps']} batches, first epoch discarded, median of "
-            f"{config['repeats']}; higher is better.\n\n"
-            + table(["model", "batch", "scratchnet", "Keras", "scratchnet/Keras"], train_rows),
+            f"{config['repeats']}; higher is better. The range columns give the slowest and the "
+            "fastest round: on this VM both libraries' speed drifts from minute to minute.\n\n"
+            + table(
+                [
+                    "model",
+                    "batch",
+                    "scratchnet",
+                    "Keras",
+                    "scratchnet/Keras",
+                    "scratchnet range",
+                    "Keras range",
+                ],
+                train_rows,
+            ),
             f"## Inference throughput (images/s, `predict` with batch_size=1000)\n\n"
             f"{config['infer_images']} test images per call, median of {config['repeats']}.\n\n"
             + table(["model", "scratchnet", "Keras", "scratchnet/Keras"], infer_rows),
@@ -137,6 +158,13 @@ def main_section(results):
             ),
         ]
     )
+
+
+def _range(low_high):
+    """'3,000-4,100' from [low, high], or an empty cell."""
+    if not low_high:
+        return ""
+    return f"{number(low_high[0])}-{number(low_high[1])}"
 
 
 def memory_section(results):
@@ -348,9 +376,9 @@ def render(results):
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores usable, load average "
         f"{machine['load_before']} before the run and {machine['load_after']} after; Python "
-        f"{machine['python']}, NumPy {machine['numpy']}, numba {machine['numba']} (threading "
-        f"layer {machine['threading_layer']}), TensorFlow {machine['tensorflow']}, Keras "
-        f"{machine['keras']}.",
+        f"{machine['python']}, NumPy {machine['numpy']}, numba {machine['numba']} "
+        f"(scratchnet on {machine.get('threads', '?')} threads), TensorFlow "
+        f"{machine['tensorflow']}, Keras {machine['keras']}.",
         "",
         "Ratios are scratchnet/Keras. Same MNIST images, float32, the tutorial's batch size, "
         "optimizer and loss on both sides; Keras with its defaults (no XLA on CPU, oneDNN on).",

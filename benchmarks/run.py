@@ -140,24 +140,14 @@ def machine_info():
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,
-        "threading_layer": _numba_threading_layer(),
+        "threads": _threads(),
     }
 
 
-def _numba_threading_layer():
-    import numba
-
+def _threads():
     from scratchnet.ops import jit
 
-    @jit.njit(parallel=True)
-    def touch(n):  # the layer is chosen on the first parallel call
-        total = 0
-        for i in jit.prange(n):
-            total += i
-        return total
-
-    touch(4)
-    return numba.threading_layer()
+    return jit.num_threads()
 
 
 def _load_avg():
@@ -201,6 +191,8 @@ def measure_main(libs, data, cfg):
         results[name] = {
             "batch": batch,
             "train": {impl: _throughput(n, train[impl]) for impl in IMPLS},
+            # slowest and fastest round: this VM's speed drifts by 20% and more between minutes
+            "train_range": {impl: [n / max(train[impl]), n / min(train[impl])] for impl in IMPLS},
             "infer": {impl: _throughput(len(xt), infer[impl]) for impl in IMPLS},
             "predict_ms": {impl: 1e3 * statistics.median(predict[impl]) for impl in IMPLS},
             "call_ms": {impl: 1e3 * statistics.median(call[impl]) for impl in IMPLS},

@@ -5,8 +5,6 @@ Everything here works on a scratchnet model and a Keras model alike, through the
 
 Example:
     >>> import numpy as np
-
-from examples.common import epoch_timer
     >>> seconds = median_seconds(lambda: np.zeros(10), repeats=3)
     >>> seconds >= 0
     True

@@ -1,4 +1,8 @@
-"""Every example in scratchnet's docstrings runs and prints what it says (doctest)."""
+"""Every example in the docstrings runs and prints what it says (doctest).
+
+Covers the library and the code around it that a learner reads: the benchmark, the examples and
+the Keras twins.
+"""
 
 import doctest
 import importlib
@@ -6,9 +10,17 @@ import pkgutil
 
 import pytest
 
+import benchmarks
+import examples
+import keras_impl
 import scratchnet
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(scratchnet.__path__, "scratchnet."))
+PACKAGES = (scratchnet, benchmarks, examples, keras_impl)
+MODULES = sorted(
+    m.name
+    for package in PACKAGES
+    for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
