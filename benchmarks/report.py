@@ -12,6 +12,7 @@ Example:
 """
 
 import math
+import statistics
 
 # Targets from issue 5: (what, test on the ratio or value, text). Reported, never asserted.
 TRAIN_TARGET = {"zhou": 2.0, "torres": 2.0}  # the rest: 1.0
@@ -97,6 +98,7 @@ def main_section(results):
         train, infer = _pair(entry, "train"), _pair(entry, "infer")
         predict, call = _pair(entry, "predict_ms"), _pair(entry, "call_ms")
         spread = entry.get("train_range", {})
+        paired = entry.get("train_round_ratios") or []
         train_rows.append(
             [
                 model,
@@ -106,6 +108,9 @@ def main_section(results):
                 ratio(*train),
                 _range(spread.get("scratchnet")),
                 _range(spread.get("keras")),
+                f"{statistics.median(paired):.2f}x ({min(paired):.2f}-{max(paired):.2f})"
+                if paired
+                else "",
             ]
         )
         infer_rows.append([model, number(infer[0]), number(infer[1]), ratio(*infer)])
@@ -126,7 +131,9 @@ def main_section(results):
             f"## Training throughput (images/s, steady state)\n\n"
             f"`fit` epochs of {config['steps']} batches, first epoch discarded, median of "
             f"{config['repeats']}; higher is better. The range columns give the slowest and the "
-            "fastest round: on this VM both libraries' speed drifts from minute to minute.\n\n"
+            "fastest round: on this VM both libraries' speed drifts from minute to minute. The "
+            "last column pairs each scratchnet round with the Keras round run right next to it "
+            "(same drift) and gives the median of those ratios, with their range.\n\n"
             + table(
                 [
                     "model",
@@ -136,6 +143,7 @@ def main_section(results):
                     "scratchnet/Keras",
                     "scratchnet range",
                     "Keras range",
+                    "paired rounds",
                 ],
                 train_rows,
             ),

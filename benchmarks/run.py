@@ -1,6 +1,6 @@
 """Benchmark scratchnet against Keras 3 + TensorFlow on the five MNIST tutorials (issue 5).
 
-    python -m benchmarks.run                      # everything, about 15-30 minutes
+    python -m benchmarks.run                      # everything, about 8 minutes here
     python -m benchmarks.run --quick              # a few steps, a subset of rows (CI)
     python -m benchmarks.run --models zhou torres --out /tmp/bench.md
 
@@ -62,7 +62,7 @@ SECTIONS = ("main", "memory", "kernels", "startup", "scaling", "threads")
 FULL = dict(
     models=workloads.NAMES,
     steps=200,
-    repeats=5,
+    repeats=7,
     infer_images=10000,
     latency_calls=50,
     memory_images=60000,
@@ -193,6 +193,8 @@ def measure_main(libs, data, cfg):
             "train": {impl: _throughput(n, train[impl]) for impl in IMPLS},
             # slowest and fastest round: this VM's speed drifts by 20% and more between minutes
             "train_range": {impl: [n / max(train[impl]), n / min(train[impl])] for impl in IMPLS},
+            # each round's scratchnet/Keras ratio: the two ran back to back, under the same drift
+            "train_round_ratios": [k / s for s, k in zip(train["scratchnet"], train["keras"])],
             "infer": {impl: _throughput(len(xt), infer[impl]) for impl in IMPLS},
             "predict_ms": {impl: 1e3 * statistics.median(predict[impl]) for impl in IMPLS},
             "call_ms": {impl: 1e3 * statistics.median(call[impl]) for impl in IMPLS},
