@@ -237,7 +237,7 @@ def col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx):
 
 # ----------------------------------------------------------------------------- chunking
 
-# im2col + output values per chunk: 640 KB, well inside a core's 2 MB L2 cache next to the
+# im2col + output values per chunk: 640 KB, inside a core's 1 MB L2 cache next to the
 # scratch buffers. Swept over 40k-1.3M values on the four tutorial CNNs: this was fastest.
 CHUNK_FLOATS = 512 * (288 + 32)
 
