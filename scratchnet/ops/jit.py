@@ -12,6 +12,9 @@ project's options, so:
   threading layer: the OpenMP layer keeps its threads spinning after each loop, which starved
   the rest of a training step on 2 cores (up to 25x slower, measured). Set
   ``NUMBA_THREADING_LAYER`` to override;
+* matrix products inside kernels (``np.dot`` in numba) call BLAS through SciPy's
+  ``scipy.linalg.cython_blas``, which is imported here, up front, so that ``one_thread_blas``
+  finds SciPy's OpenBLAS next to NumPy's;
 * NumPy's BLAS runs on one thread while a model computes (``one_thread_blas``). OpenBLAS's own
   worker threads keep spinning for a long time after each multi-threaded call, and on 2 cores
   that spinning took most of a core away from the convolution's chunk threads
@@ -32,6 +35,7 @@ import os
 import platform
 
 import numba
+import scipy.linalg.cython_blas  # noqa: F401  (see below)
 from threadpoolctl import ThreadpoolController
 
 
