@@ -150,8 +150,7 @@ def test_big_parameters_updated_in_parts_equal_one_piece(make):
     """Above PARALLEL_MIN_SIZE each core updates a slice; the numbers must not change at all."""
     from scratchnet.ops import jit
 
-    if jit.num_threads() < 2:
-        pytest.skip("needs two kernel threads")
+    assert jit.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
     rng = np.random.default_rng(0)
     shape = (1500, 1400)  # 2.1M values: split between the cores
     assert np.prod(shape) >= make().PARALLEL_MIN_SIZE
