@@ -293,35 +293,32 @@ def startup_section(results):
     )
 
 
+def _both_rows(by_setting):
+    """Table rows ``[setting, scratchnet, Keras, ratio]`` from ``{setting: {impl: img/s}}``."""
+    return [
+        [
+            setting,
+            number(v.get("scratchnet")),
+            number(v.get("keras")),
+            ratio(v.get("scratchnet"), v.get("keras")),
+        ]
+        for setting, v in by_setting.items()
+    ]
+
+
 def scaling_section(results):
     scaling = results.get("scaling")
     if not scaling:
         return ""
     parts = []
     if scaling.get("batch"):
-        rows = [
-            [
-                b,
-                number(v.get("scratchnet")),
-                number(v.get("keras")),
-                ratio(v.get("scratchnet"), v.get("keras")),
-            ]
-            for b, v in scaling["batch"].items()
-        ]
+        rows = _both_rows(scaling["batch"])
         parts.append(
             f"## Scaling with batch size ({scaling['model']}, training images/s)\n\n"
             + table(["batch", "scratchnet", "Keras", "scratchnet/Keras"], rows)
         )
     if scaling.get("threads"):
-        rows = [
-            [
-                n,
-                number(v.get("scratchnet")),
-                number(v.get("keras")),
-                ratio(v.get("scratchnet"), v.get("keras")),
-            ]
-            for n, v in scaling["threads"].items()
-        ]
+        rows = _both_rows(scaling["threads"])
         parts.append(
             f"## Threads ({scaling['model']}, batch {scaling['threads_batch']}, training "
             "images/s, one process per run)\n\n"
