@@ -92,13 +92,12 @@ class Optimizer:
         """``update_step`` on the whole array, or on one slice of it per core for big arrays.
 
         A slice of a flattened array is a view, so each part updates ``w`` and its slots in
-        place. Measured on the hanoi CNN's 590k-weight Dense kernel: Adam 1.5 -> 0.8 ms.
+        place. Measured on the hanoi CNN's 590k-weight Dense kernel: Adam 0.94 -> 0.62 ms.
         """
-        arrays = [w, *slots.values()]
         parts = jit.num_threads()
-        if parts == 1 or w.size < self.PARALLEL_MIN_SIZE:
-            return self.update_step(g, w, lr, slots)
-        if not all(a.flags.c_contiguous for a in arrays):  # reshape(-1) would copy, not view
+        # reshape(-1) of a non-contiguous array is a copy: updating it would lose the update
+        contiguous = all(a.flags.c_contiguous for a in [w, *slots.values()])
+        if parts == 1 or w.size < self.PARALLEL_MIN_SIZE or not contiguous:
             return self.update_step(g, w, lr, slots)
         edges = np.linspace(0, w.size, parts + 1).astype(int)
         g_flat = g.reshape(-1)  # a copy if g is not contiguous: only read

@@ -8,10 +8,8 @@ project's options, so:
 * fastmath stays off: the parity tests hold the kernels to Keras at tight tolerances;
 * no kernel uses numba's own parallel loops (``prange``): the cores share work through
   ``scratchnet.ops.parallel``, whose threads start in tens of microseconds where a numba
-  parallel loop took about 100. Should one be added, numba is set to its ``workqueue``
-  threading layer: the OpenMP layer keeps its threads spinning after each loop, which starved
-  the rest of a training step on 2 cores (up to 25x slower, measured). Set
-  ``NUMBA_THREADING_LAYER`` to override;
+  parallel loop took about 100 (and numba's OpenMP threads, spinning after each loop, made a
+  training step up to 25x slower on 2 cores);
 * matrix products inside kernels (``np.dot`` in numba) call BLAS through SciPy's
   ``scipy.linalg.cython_blas``, which is imported here, up front, so that ``one_thread_blas``
   finds SciPy's OpenBLAS next to NumPy's;
@@ -58,9 +56,6 @@ def keep_freed_memory():
 if os.environ.get("SCRATCHNET_MALLOC", "keep").lower() != "default":
     keep_freed_memory()
 
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
-
 _BACKEND = os.environ.get("SCRATCHNET_KERNELS", "numba").lower()
 if _BACKEND not in ("numba", "numpy"):
     raise ValueError(
@@ -69,9 +64,10 @@ if _BACKEND not in ("numba", "numpy"):
     )
 
 
-def njit(fn=None, *, parallel=False):
-    """``numba.njit`` with scratchnet's options: cached to disk, no fastmath."""
-    options = dict(cache=True, fastmath=False, parallel=parallel, nogil=True)
+def njit(fn=None):
+    """``numba.njit`` with scratchnet's options: cached to disk, no fastmath, and without
+    Python's lock while a kernel runs (so kernels on two threads run at the same time)."""
+    options = dict(cache=True, fastmath=False, nogil=True)
     if fn is None:
         return lambda f: numba.njit(**options)(f)
     return numba.njit(**options)(fn)
