@@ -11,6 +11,10 @@ Each object has:
   written with the output ``y`` alone (relu'(z) = [y > 0], sigmoid' = y(1 - y), tanh' = 1 - y^2),
   so layers cache only ``y``. ``dy`` is never modified.
 
+With the numba kernels selected (the default), relu's backward and sigmoid run as the numba loops of
+``scratchnet.ops.elementwise`` (one pass instead of three or four; the same rules); the NumPy here
+is what they compute, and what runs with ``SCRATCHNET_KERNELS=numpy``.
+
 When softmax or sigmoid feeds a cross-entropy loss, the model skips ``backward`` and the loss hands
 back dL/dz directly: see ``scratchnet.losses``.
 
@@ -21,6 +25,27 @@ Example:
 """
 
 import numpy as np
+
+from .ops import elementwise, jit
+
+
+def _numba_ready(*arrays):
+    """True if the numba kernels are selected and take these arrays (one float dtype, C order)."""
+    return (
+        jit.kernels() == "numba"
+        and arrays[0].dtype in (np.float32, np.float64)
+        and all(a.dtype == arrays[0].dtype and a.flags.c_contiguous for a in arrays)
+        and all(a.shape == arrays[0].shape for a in arrays)
+    )
+
+
+def _kernel_backward(dy, y, code):
+    """dz from ``elementwise.activation_backward_kernel``, or None if it cannot take the arrays."""
+    if not (isinstance(dy, np.ndarray) and isinstance(y, np.ndarray) and _numba_ready(dy, y)):
+        return None
+    dz = np.empty_like(dy)
+    elementwise.activation_backward_kernel(dy, y, code, dz)
+    return dz
 
 
 class Activation:
@@ -62,7 +87,8 @@ class ReLU(Activation):
         return np.maximum(z, 0, out=out)
 
     def backward(self, dy, y):
-        return dy * (y > 0)
+        dz = _kernel_backward(dy, y, elementwise.RELU)
+        return dy * (y > 0) if dz is None else dz
 
 
 class Sigmoid(Activation):
@@ -76,6 +102,11 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, z, out=None):
+        z = np.asarray(z)
+        if _numba_ready(z) and (out is None or _numba_ready(z, out)):
+            y = np.empty_like(z) if out is None else out
+            elementwise.sigmoid_kernel(z, y)  # one pass, as exact (see its module docstring)
+            return y
         y = np.negative(z, out=out)  # (same as z)
         with np.errstate(over="ignore"):
             np.exp(y, out=y)
@@ -83,7 +114,8 @@ class Sigmoid(Activation):
         return np.divide(1, y, out=y)  # = np.reciprocal(y), bit for bit, and 2x faster here
 
     def backward(self, dy, y):
-        return dy * y * (1 - y)
+        dz = _kernel_backward(dy, y, elementwise.SIGMOID)
+        return dy * y * (1 - y) if dz is None else dz
 
 
 class Tanh(Activation):

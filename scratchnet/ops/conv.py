@@ -21,7 +21,8 @@ Keras's Conv2D is a cross-correlation (no kernel flip) of the zero-padded input:
 
 import numpy as np
 
-from . import jit, parallel
+from . import elementwise, jit, parallel
+from .elementwise import bias_activation_kernel
 from .jit import njit
 
 # ----------------------------------------------------------------------------- geometry
@@ -247,6 +248,46 @@ def first_layer_backward_kernel(cols, dz, ones, dkernel, dbias):
     np.dot(ones, dz, dbias)
 
 
+@njit
+def conv_chunk_kernel(
+    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, bias, use_bias,
+    activation, z, y,
+):  # fmt: skip
+    """One chunk of the forward pass in one call: z = im2col(x) @ kernel + bias, y = act(z).
+
+    Shapes: x (n, H, W, C_in), cols (rows, KH*KW*C_in), kernel (KH*KW*C_in, C_out),
+    z and y (rows, C_out) with rows = n * H_out * W_out.
+
+    ``fill`` False means cols already holds this chunk's im2col (a kept first layer);
+    ``activation`` is a code of ``scratchnet.ops.elementwise`` (OTHER: bias only, the caller
+    applies it). One call instead of five or six: each NumPy call in between gave up Python's
+    lock and had to take it back, often from the other chunk thread.
+    """
+    if fill:
+        im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols)
+    np.dot(cols, kernel, z)
+    bias_activation_kernel(z, bias, use_bias, activation, y)
+
+
+@njit
+def input_grad_chunk_kernel(
+    dz, ones, kernel_t, need_dx, dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dbias, dx,
+):  # fmt: skip
+    """The rest of a chunk's backward after dkernel, in one call: dbias and (if need_dx) dx.
+
+    Shapes: dz (rows, C_out), ones (rows,), kernel_t (C_out, KH*KW*C_in) (the kernel matrix's
+    transpose, a view), dcols (rows, KH*KW*C_in), dbias (C_out,), dx (n, H, W, C_in).
+
+    Math: dbias = ones^T dz (BLAS sums ~10x faster than a loop); dcols = dz @ K^T and
+    dx = col2im(dcols). (dkernel = cols^T dz stays a NumPy product: numba's np.dot runs that
+    transposed product 25% slower.)
+    """
+    np.dot(ones, dz, dbias)
+    if need_dx:
+        np.dot(dz, kernel_t, dcols)
+        col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx)
+
+
 # ----------------------------------------------------------------------------- chunking
 
 # im2col + output values per chunk: 640 KB, inside a core's 1 MB L2 cache next to the
@@ -287,6 +328,19 @@ def scratch(workspace, key, shape, dtype):
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = workspace[key] = np.empty(shape, dtype)
     return buf
+
+
+def bias_arguments(bias, C_out, dtype):
+    """``(bias, use_bias)`` as the chunk kernels take them: zeros stand in for a missing bias."""
+    if bias is None:
+        return np.zeros(C_out, dtype), False
+    return np.ascontiguousarray(bias, dtype=dtype), True
+
+
+def compute_dtype(x, kernel):
+    """The dtype a convolution computes in: NumPy's result type, at least float32 (the chunk
+    kernels' BLAS products take float32 and float64)."""
+    return np.promote_types(np.result_type(x, kernel), np.float32)
 
 
 class ChunkPlan:
@@ -375,16 +429,24 @@ class ChunkPlan:
             self.W_out,
         )  # fmt: skip
 
-    def forward(self, x, kernel, c, worker, z_part):
-        """z_part = im2col(chunk c of x) @ K, the chunk's convolution without bias.
-
-        Shapes: z_part (rows(c), C_out).
-        """
+    def im2col_args(self, x, c, worker):
+        """The arguments a chunk kernel starts with: chunk c's images, whether its im2col must
+        be built, the geometry, and the matrix the im2col goes in (see ``cols_for``)."""
         start, stop = self.chunks[c]
         cols, fill = self.cols_for(x, c, worker)  # (rows, KH*KW*C_in)
-        if fill:
-            im2col_kernel(x[start:stop], *self.geometry(), cols)
-        np.matmul(cols, kernel.reshape(self.K_rows, self.C_out), out=z_part)
+        return (x[start:stop], fill, *self.geometry(), cols)
+
+    def forward(self, x, kernel, c, worker, bias_args, activation, z_part, y_part):
+        """Chunk c's z_part = im2col(x) @ K + bias and y_part = activation(z_part), in one call.
+
+        ``bias_args`` is ``bias_arguments(bias, ...)`` and ``activation`` a code of
+        ``scratchnet.ops.elementwise``.
+        Shapes: z_part, y_part (rows(c), C_out); y_part may be z_part.
+        """
+        conv_chunk_kernel(
+            *self.im2col_args(x, c, worker), kernel.reshape(self.K_rows, self.C_out), *bias_args,
+            activation, z_part, y_part,
+        )  # fmt: skip
 
     def backward(self, x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms):
         """Chunk c's share of the gradients, from its dL/dz (rows(c), C_out).
@@ -395,23 +457,23 @@ class ChunkPlan:
         """
         start, stop = self.chunks[c]
         cols, fill = self.cols_for(x, c, worker, reuse_kept=True)
-        K = kernel.reshape(self.K_rows, self.C_out)  # (KH*KW*C_in, C_out)
         ones = self.ones(dz.dtype)[: dz.shape[0]]
+        dz = np.ascontiguousarray(dz)
         if not fill and not need_dx:
             # A first layer with its kept im2col: two thin products of tens of microseconds.
             # Called from numba, they take Python's lock back once, not twice (measured:
             # convnet's first layer backward 2.9 -> 1.2 ms on two threads).
-            dz = np.ascontiguousarray(dz)
             first_layer_backward_kernel(cols, dz, ones, dkernel_terms[c], dbias_terms[c])
             return
         if fill:
             im2col_kernel(x[start:stop], *self.geometry(), cols)
         np.matmul(cols.T, dz, out=dkernel_terms[c])
-        np.matmul(ones, dz, out=dbias_terms[c])  # BLAS sums ~10x faster than .sum(axis=0)
-        if need_dx:
-            dcols = self.scratch("dcols", worker, self.K_rows, dz.dtype)[: dz.shape[0]]
-            np.matmul(dz, K.T, out=dcols)
-            col2im_kernel(dcols, *self.geometry(), dx[start:stop])
+        dcols = self.scratch("dcols", worker, self.K_rows, dz.dtype)[: dz.shape[0]]
+        kernel_t = kernel.reshape(self.K_rows, self.C_out).T  # (C_out, KH*KW*C_in), a view
+        input_grad_chunk_kernel(
+            dz, ones, kernel_t, need_dx, dcols, *self.geometry(), dbias_terms[c],
+            dx[start:stop] if need_dx else np.empty((0, 0, 0, 0), dz.dtype),  # dx: not written
+        )  # fmt: skip
 
     def run_backward(self, x, kernel, dz_of_chunk, need_dx, dtype):
         """All chunks' backward on all cores; ``dz_of_chunk(worker, c)`` gives each chunk's dz.
@@ -491,34 +553,32 @@ def conv2d_forward(
     N = x.shape[0]
     C_out = kernel.shape[3]
     H_out, W_out = conv2d_geometry(x.shape, kernel.shape, strides, padding, dilation)[:2]
-    twin = jit.kernels() == "numpy"
-    if twin:
+    if jit.kernels() == "numpy":
         z = conv2d_forward_reference(x, kernel, strides, padding, dilation)
-    else:
-        z = np.empty((N, H_out, W_out, C_out), dtype=np.result_type(x, kernel))  # filled per chunk
-    y = np.empty_like(z) if keep_z and activation is not None else z
-
-    def finish(z_part, y_part):  # bias and activation, in place
         if bias is not None:
-            z_part += bias
-        if activation is not None:
-            result = activation.forward(z_part, out=y_part)
-            if result is not y_part:  # an activation that ignores ``out`` (linear returns z)
-                y_part[...] = result
-
-    if twin:
-        finish(z, y)
+            z += bias
+        y = z if activation is None else activation.forward(z, out=None if keep_z else z)
         return y, (z if keep_z else None)
 
+    dtype = compute_dtype(x, kernel)
+    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
+    z = np.empty((N, H_out, W_out, C_out), dtype=dtype)  # filled chunk by chunk
+    y = np.empty_like(z) if keep_z and activation is not None else z
+    bias_args = bias_arguments(bias, C_out, dtype)
+    code = elementwise.code(activation)
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
     if keep_cols:
         plan.keep_cols(x)
 
     def one_chunk(worker, c):
         start, stop = plan.chunks[c]
-        z_part = z[start:stop].reshape(plan.rows(c), C_out)  # a view: the matmul writes into z
-        plan.forward(x, kernel, c, worker, z_part)
-        finish(z_part, y[start:stop].reshape(plan.rows(c), C_out))
+        rows = (plan.rows(c), C_out)
+        z_part, y_part = z[start:stop].reshape(rows), y[start:stop].reshape(rows)  # views
+        plan.forward(x, kernel, c, worker, bias_args, code, z_part, y_part)
+        if code == elementwise.OTHER:  # tanh, softmax: NumPy, while the chunk is in cache
+            result = activation.forward(z_part, out=y_part)
+            if result is not y_part:
+                y_part[...] = result
 
     parallel.parallel_for(len(plan.chunks), one_chunk)
     return y, (z if keep_z else None)
@@ -572,13 +632,23 @@ def conv2d_backward(
         dx, dkernel, dbias = conv2d_backward_reference(dz, x, kernel, strides, padding, dilation)
         return (dx if need_dx else None), dkernel, dbias
 
+    dtype = compute_dtype(x, kernel)
+    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
+    dy = np.ascontiguousarray(dy, dtype=dtype)
+    code = elementwise.code(activation)
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
 
     def dz_of_chunk(worker, c):
         start, stop = plan.chunks[c]
-        dz = dy[start:stop].reshape(plan.rows(c), C_out)  # (rows, C_out)
-        if activation is not None:
-            dz = activation.backward(dz, y[start:stop].reshape(plan.rows(c), C_out))
+        rows = (plan.rows(c), C_out)
+        dy_part = dy[start:stop].reshape(rows)  # (rows, C_out)
+        if code == elementwise.LINEAR:
+            return dy_part
+        y_part = np.ascontiguousarray(y[start:stop], dtype=dtype).reshape(rows)
+        if code == elementwise.OTHER:
+            return activation.backward(dy_part, y_part)
+        dz = plan.scratch("dz", worker, C_out, dtype)[: rows[0]]
+        elementwise.activation_backward_kernel(dy_part, y_part, code, dz)
         return dz
 
-    return plan.run_backward(x, kernel, dz_of_chunk, need_dx, dy.dtype)
+    return plan.run_backward(x, kernel, dz_of_chunk, need_dx, dtype)

@@ -10,11 +10,12 @@ Here the convolution runs chunk by chunk as in ``scratchnet.ops.conv`` and each 
 right away, from the core's cache; the convolution's output never exists as a whole. The
 numbers are the same, bit for bit, as the two layers':
 
-forward, per chunk of images:
+forward, per chunk of images, in one numba call (``conv_pool_chunk_kernel``):
     z = im2col(x) @ K                                   in a scratch buffer
     p, argmax = max_pool(activation(z + bias))          written out (a quarter of the size)
-    For relu and no activation, bias, relu and pooling are one numba pass over z
-    (``bias_relu_max_pool_kernel``); sigmoid and tanh run in NumPy first, in place.
+    For relu and no activation, bias, relu and pooling are one pass over z
+    (``bias_relu_max_pool_kernel``); sigmoid is a pass of its own (``scratchnet.ops.elementwise``)
+    and tanh runs in NumPy after the call, in place.
 
 backward:
     Without overlapping windows (pool strides >= pool size, as in every tutorial) each output
@@ -29,8 +30,9 @@ backward:
 
 import numpy as np
 
-from . import parallel
-from .conv import ChunkPlan
+from . import elementwise, parallel
+from .conv import ChunkPlan, bias_arguments, compute_dtype, im2col_kernel
+from .elementwise import LINEAR, OTHER, RELU, SIGMOID, bias_activation_kernel
 from .jit import njit
 from .pooling import max_pool2d_backward_kernel, max_pool2d_forward_kernel, pool2d_geometry
 
@@ -73,6 +75,33 @@ def bias_relu_max_pool_kernel(z, bias, use_bias, relu, zero, PH, PW, sh, sw, pt,
                                 argmax[n, i, j, c] = offset + c
 
 
+@njit
+def conv_pool_chunk_kernel(
+    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, bias, use_bias,
+    activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
+):  # fmt: skip
+    """One chunk of ``conv2d_maxpool_forward`` in one call: im2col, product, bias, activation
+    and pooling, as ``scratchnet.ops.conv.conv_chunk_kernel`` then pooling.
+
+    Shapes: x (n, H, W, C_in), cols (rows, KH*KW*C_in), kernel (KH*KW*C_in, C_out),
+    z (rows, C_out) scratch, p and argmax (n, P_out, Q_out, C_out).
+    With an OTHER activation only the bias is added; the caller applies it and pools.
+    """
+    if fill:
+        im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols)
+    np.dot(cols, kernel, z)  # z without bias, for now
+    images = z.reshape(p.shape[0], H_out, W_out, z.shape[1])  # a view
+    if activation == LINEAR or activation == RELU:  # bias, relu and pooling in one pass
+        bias_relu_max_pool_kernel(
+            images, bias, use_bias, activation == RELU, zero, PH, PW, psh, psw, ppt, ppl, p,
+            argmax,
+        )  # fmt: skip
+        return
+    bias_activation_kernel(z, bias, use_bias, activation, z)
+    if activation == SIGMOID:
+        max_pool2d_forward_kernel(images, PH, PW, psh, psw, ppt, ppl, p, argmax)
+
+
 def conv2d_maxpool_forward(
     x, kernel, bias, strides, padding, dilation, activation, pool_size, pool_strides, pool_padding,
     workspace=None, keep_cols=False,
@@ -95,6 +124,8 @@ def conv2d_maxpool_forward(
         x (N, H, W, C_in) -> conv output (N, H_out, W_out, C_out), never stored
         -> p, argmax (N, P_out, Q_out, C_out)
     """
+    dtype = compute_dtype(x, kernel)
+    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
     if keep_cols:
         plan.keep_cols(x)
@@ -102,30 +133,24 @@ def conv2d_maxpool_forward(
     P_out, Q_out, ppt, _, ppl, _ = pool2d_geometry(
         (N, H_out, W_out, C_out), pool_size, pool_strides, pool_padding
     )
-    dtype = np.result_type(x, kernel)
     p = np.empty((N, P_out, Q_out, C_out), dtype=dtype)  # (N, P_out, Q_out, C_out)
     argmax = np.empty((N, P_out, Q_out, C_out), dtype=np.int32)
-    act_name = "linear" if activation is None else activation.name
-    no_bias = np.zeros(C_out, dtype=dtype)  # a placeholder the kernel does not read
+    bias_args = bias_arguments(bias, C_out, dtype)
+    code = elementwise.code(activation)
+    K = kernel.reshape(plan.K_rows, C_out)
+    pool_args = (*pool_size, *pool_strides, ppt, ppl)
 
     def one_chunk(worker, c):
         start, stop = plan.chunks[c]
-        y = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
-        plan.forward(x, kernel, c, worker, y)  # y = z without bias, for now
-        images = y.reshape(stop - start, H_out, W_out, C_out)  # a view
-        if act_name in ("linear", "relu"):  # bias, relu and pooling in one pass
-            bias_relu_max_pool_kernel(
-                images, no_bias if bias is None else bias, bias is not None, act_name == "relu",
-                dtype.type(0), *pool_size, *pool_strides, ppt, ppl, p[start:stop],
-                argmax[start:stop],
-            )  # fmt: skip
-            return
-        if bias is not None:
-            y += bias
-        activation.forward(y, out=y)  # sigmoid, tanh: in place
-        max_pool2d_forward_kernel(
-            images, *pool_size, *pool_strides, ppt, ppl, p[start:stop], argmax[start:stop]
-        )
+        z = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
+        conv_pool_chunk_kernel(
+            *plan.im2col_args(x, c, worker), K, *bias_args, code, dtype.type(0), *pool_args, z,
+            p[start:stop], argmax[start:stop],
+        )  # fmt: skip
+        if code == OTHER:  # tanh: NumPy, in place, then pooling
+            activation.forward(z, out=z)
+            images = z.reshape(stop - start, H_out, W_out, C_out)
+            max_pool2d_forward_kernel(images, *pool_args, p[start:stop], argmax[start:stop])
 
     parallel.parallel_for(len(plan.chunks), one_chunk)
     return p, argmax
