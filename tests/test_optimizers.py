@@ -142,7 +142,9 @@ def test_sgd_momentum_must_be_a_float_like_keras():
     [
         lambda: optimizers.SGD(0.1),
         lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        lambda: optimizers.Adam(),
         lambda: optimizers.Adam(amsgrad=True),
+        lambda: optimizers.RMSprop(),
         lambda: optimizers.RMSprop(momentum=0.5, centered=True),
     ],
 )
@@ -168,6 +170,33 @@ def test_big_parameters_updated_in_parts_equal_one_piece(make):
         finally:
             jit.set_num_threads(previous)
         results.append((w, [a.copy() for a in opt.slot_order()]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "make", [lambda: optimizers.Adam(0.01), lambda: optimizers.RMSprop(0.01)], ids=["adam", "rms"]
+)
+def test_numba_update_kernels_give_the_numpy_formulas_bits(make, dtype):
+    """Adam's and RMSprop's one-pass kernels against the NumPy lines they replace."""
+    from scratchnet.ops import jit
+
+    rng = np.random.default_rng(5)
+    w0 = rng.standard_normal((30, 17)).astype(dtype)
+    grads = [rng.standard_normal((30, 17)).astype(dtype) for _ in range(5)]
+    results = []
+    for family in ("numba", "numpy"):
+        previous = jit.kernels()
+        jit.use_kernels(family)
+        try:
+            opt, w = make(), w0.copy()
+            for g in grads:
+                opt.apply([g], [w])
+        finally:
+            jit.use_kernels(previous)
+        results.append((w, opt.slot_order()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     for a, b in zip(results[0][1], results[1][1], strict=True):
         np.testing.assert_array_equal(a, b)
