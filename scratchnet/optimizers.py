@@ -12,8 +12,8 @@ Two details that make the numbers Keras's, not just close (keras-behaviour.md se
   corrections) through a float32 tensor even in float64 mode; ``_f32`` reproduces that.
 
 Big parameters are updated in two halves at once, one per core: every formula is elementwise, so
-the numbers are the same as in one piece. With the numba kernels selected, Adam and RMSprop (in
-their default forms) run each formula below as one pass (``scratchnet.ops.updates``), with the
+the numbers are the same as in one piece. With the numba kernels selected, SGD, Adam and RMSprop
+(in their default forms) run each formula below as one pass (``scratchnet.ops.updates``), with the
 same arithmetic in the same order: the same numbers, bit for bit.
 
 Example:
@@ -199,6 +199,9 @@ class SGD(Optimizer):
         return ("momentum",) if self.momentum != 0 else ()
 
     def update_step(self, g, w, lr, slots):
+        if self.momentum == 0 and _kernel_ready(g, w):  # the line below in one pass
+            updates.sgd_kernel(g.reshape(-1), w.reshape(-1), lr)
+            return
         if self.momentum == 0:
             w -= g * lr
             return

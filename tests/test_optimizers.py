@@ -177,10 +177,12 @@ def test_big_parameters_updated_in_parts_equal_one_piece(make):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
-    "make", [lambda: optimizers.Adam(0.01), lambda: optimizers.RMSprop(0.01)], ids=["adam", "rms"]
+    "make",
+    [lambda: optimizers.SGD(0.01), lambda: optimizers.Adam(0.01), lambda: optimizers.RMSprop(0.01)],
+    ids=["sgd", "adam", "rms"],
 )
 def test_numba_update_kernels_give_the_numpy_formulas_bits(make, dtype):
-    """Adam's and RMSprop's one-pass kernels against the NumPy lines they replace."""
+    """The one-pass update kernels against the NumPy lines they replace."""
     from scratchnet.ops import jit
 
     rng = np.random.default_rng(5)
