@@ -11,8 +11,11 @@ Keras's Conv2D is a cross-correlation (no kernel flip) of the zero-padded input:
 2. The NumPy reference twin: a loop over the KH*KW kernel taps, each tap one matrix multiply of
    a strided slice of the input. Short, and obviously the formula above.
 3. The numba kernels: ``im2col`` copies every receptive field into one row of a matrix, so the
-   convolution becomes a matrix multiply done by NumPy's BLAS (about 30x faster than any
-   hand-written loop here); ``col2im`` scatters the gradient of that matrix back.
+   convolution becomes a matrix multiply done by BLAS (about 30x faster than any hand-written
+   loop here); ``col2im`` scatters the gradient of that matrix back. ``conv_chunk_kernel`` and
+   ``input_grad_chunk_kernel`` string them together for one chunk of images (``np.dot`` inside
+   numba calls the same BLAS), so a chunk's forward is one call and its backward two, without
+   stopping in Python between the steps.
 4. The public entry points ``conv2d_forward`` / ``conv2d_backward``, which pick the numba path or
    the twin according to ``scratchnet.ops.jit.kernels()``. The numba path works on chunks of a
    few images, one chunk per core at a time, so each chunk's im2col matrix stays in cache
