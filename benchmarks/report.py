@@ -151,7 +151,8 @@ def main_section(results):
             f"{config['infer_images']} test images per call, median of {config['repeats']}.\n\n"
             + table(["model", "scratchnet", "Keras", "scratchnet/Keras"], infer_rows),
             f"## Single-image latency (ms, median of {config['latency_calls']} calls)\n\n"
-            "Lower is better.\n\n"
+            "Lower is better. Blocks of back-to-back calls per library, the blocks taking turns "
+            "(a single call right after the other library's measured its threads winding down).\n\n"
             + table(
                 [
                     "model",

@@ -27,7 +27,12 @@ How each number is measured, and why that is fair:
   load from other processes on the machine hits both alike.
 * Inference: ``predict(x, batch_size=1000, verbose=0)`` on the first test images, median of rounds.
 * Latency: ``predict(one image, verbose=0)`` and the direct call ``model(one image)`` (Keras's
-  tensor is converted with ``np.asarray``), median over many calls after a warm-up.
+  tensor is converted with ``np.asarray``), median over many calls after a warm-up. The calls
+  come in blocks of ``LATENCY_BLOCK`` back-to-back calls, the two libraries' blocks taking turns,
+  as an app that predicts again and again makes them. Single calls taking turns measured the
+  other library instead: TensorFlow's worker threads keep spinning for about 2 ms after each
+  Keras call, and scratchnet's next three or four calls ran up to 2x slower while they did
+  (0.78, 0.53, 0.47, 0.43 ms, then 0.36 ms from the fifth on, for the hanoi CNN).
 * Peak memory: one full training epoch (60,000 images; fewer in --quick) per library, each in a
   fresh process; the child's ``VmHWM`` from /proc/self/status after ``fit`` (``benchmarks.child``
   explains why not ``ru_maxrss``).
@@ -180,14 +185,9 @@ def measure_main(libs, data, cfg):
             {impl: timing.timed(_predictor(models[impl], xt, 1000)) for impl in IMPLS},
             cfg["repeats"],
         )
-        predict = timing.interleaved(
-            {impl: timing.timed(_predictor(models[impl], one, 1)) for impl in IMPLS},
-            cfg["latency_calls"],
-        )
-        call = timing.interleaved(
-            {impl: timing.timed(_caller(models[impl], one)) for impl in IMPLS},
-            cfg["latency_calls"],
-        )
+        calls = cfg["latency_calls"]
+        predict = _latency({impl: _predictor(models[impl], one, 1) for impl in IMPLS}, calls)
+        call = _latency({impl: _caller(models[impl], one) for impl in IMPLS}, calls)
         results[name] = {
             "batch": batch,
             "train": {impl: _throughput(n, train[impl]) for impl in IMPLS},
@@ -201,6 +201,19 @@ def measure_main(libs, data, cfg):
         }
         _log(f"{name}: {results[name]['train']}")
     return results
+
+
+LATENCY_BLOCK = 25  # back-to-back calls per library turn (see the module docstring)
+
+
+def _latency(calls, total):
+    """``{impl: [seconds of each call]}``: ``total`` timed calls per library, in blocks."""
+    block = min(LATENCY_BLOCK, total)
+    rounds = timing.interleaved(
+        {impl: timing.timed_block(fn, block) for impl, fn in calls.items()},
+        -(-total // block),  # ceil: at least ``total`` calls
+    )
+    return {impl: [s for one_round in rounds[impl] for s in one_round] for impl in rounds}
 
 
 def _fit_round(model, lib, x, y, batch):

@@ -64,6 +64,21 @@ def median_seconds(fn, repeats, warmup=1):
     return statistics.median(times)
 
 
+def timed_block(fn, calls):
+    """``() -> [seconds, ...]``: ``calls`` timed calls of ``fn`` one after another, for
+    ``interleaved`` (each round is then a block of calls)."""
+
+    def run():
+        seconds = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - start)
+        return seconds
+
+    return run
+
+
 def timed(fn):
     """``() -> seconds``: one timed call of ``fn``, for ``interleaved``."""
 
