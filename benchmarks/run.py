@@ -1,6 +1,6 @@
 """Benchmark scratchnet against Keras 3 + TensorFlow on the five MNIST tutorials (issue 5).
 
-    python -m benchmarks.run                      # everything, about 8 minutes here
+    python -m benchmarks.run                      # everything, about 9 minutes here
     python -m benchmarks.run --quick              # a few steps, a subset of rows (CI)
     python -m benchmarks.run --models zhou torres --out /tmp/bench.md
 
