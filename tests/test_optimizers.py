@@ -137,6 +137,21 @@ def test_sgd_momentum_must_be_a_float_like_keras():
         optimizers.SGD(momentum=0)
 
 
+def trained_state(make, w0, grads):
+    """The weights and slot arrays after ``make()`` applies ``grads`` in turn to a copy of w0."""
+    opt, w = make(), w0.copy()
+    for g in grads:
+        opt.apply([g], [w])
+    return w, [a.copy() for a in opt.slot_order()]
+
+
+def assert_same_bits(state_a, state_b):
+    """Two ``trained_state`` results are equal bit for bit: weights and every slot."""
+    np.testing.assert_array_equal(state_a[0], state_b[0])
+    for a, b in zip(state_a[1], state_b[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -164,15 +179,10 @@ def test_big_parameters_updated_in_parts_equal_one_piece(make):
         previous = jit.num_threads()
         jit.set_num_threads(threads)
         try:
-            opt, w = make(), w0.copy()
-            for g in grads:
-                opt.apply([g], [w])
+            results.append(trained_state(make, w0, grads))
         finally:
             jit.set_num_threads(previous)
-        results.append((w, [a.copy() for a in opt.slot_order()]))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    for a, b in zip(results[0][1], results[1][1], strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_bits(*results)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -193,12 +203,7 @@ def test_numba_update_kernels_give_the_numpy_formulas_bits(make, dtype):
         previous = jit.kernels()
         jit.use_kernels(family)
         try:
-            opt, w = make(), w0.copy()
-            for g in grads:
-                opt.apply([g], [w])
+            results.append(trained_state(make, w0, grads))
         finally:
             jit.use_kernels(previous)
-        results.append((w, opt.slot_order()))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    for a, b in zip(results[0][1], results[1][1], strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_bits(*results)

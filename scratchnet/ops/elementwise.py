@@ -131,9 +131,10 @@ def activation_backward_kernel(dy, y, activation, dz):
     """
     dy, y, dz = dy.reshape(dy.size), y.reshape(y.size), dz.reshape(dz.size)
     one = np.ones(1, dtype=y.dtype)[0]  # 1 in y's precision, as NumPy's ``1 - y`` computes
+    zero = np.zeros(1, dtype=y.dtype)[0]  # (y > 0) as a number, as NumPy's ``dy * (y > 0)``
     for i in range(dy.size):
         if activation == RELU:
-            dz[i] = dy[i] * (one if y[i] > 0 else one - one)
+            dz[i] = dy[i] * (one if y[i] > 0 else zero)
         elif activation == SIGMOID:
             dz[i] = dy[i] * y[i] * (one - y[i])
         else:
