@@ -19,6 +19,7 @@ Example:
     10
 """
 
+import contextlib
 import math
 import shutil
 import sys
@@ -35,6 +36,24 @@ from .layers.base import Layer, Tape, shape_str, unique_name
 from .layers.merging import Merge
 from .ops import jit
 from .progbar import Progbar
+
+
+@contextlib.contextmanager
+def _inner_logits_off(layers):
+    """While a model runs, its inner ``layers`` keep no logits (``Layer.keep_logits``).
+
+    Only the output layer's logits can meet a fused loss. An inner softmax or sigmoid layer that
+    kept them would hold a second copy of its output: 5.5 MB a step for hanoi's first convolution.
+    Restored afterwards, so a layer called on its own, or later used as another model's output
+    layer, keeps its logits as before.
+    """
+    for layer in layers:
+        layer.keep_logits = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.keep_logits = True
 
 
 def _check_batch_size(batch_size, where):
@@ -184,6 +203,7 @@ class Model:
     def forward(self, x, training=True):
         """Run ``call`` with a tape recording every layer call, ready for ``backward``."""
         x = self._prepare_x(x)
+        self._tape = self._output = None  # let the last step's activations go before new ones come
         with Tape(training=training) as tape:
             tape.watch(x)
             y = self.call(x, training=training)
@@ -195,6 +215,12 @@ class Model:
                 "this model. Do that last step in a layer (layers.Activation, layers.Add, ...) "
                 "or leave it out of call()."
             )
+        # Only the output layer's logits can meet a fused loss. Sequential and Functional models
+        # do not even keep the others (_inner_logits_off); in a subclassed model's call() they are
+        # let go here rather than held through backward.
+        for node in tape.nodes:
+            if node.output is not y and getattr(node.layer, "logits", None) is not None:
+                node.layer.logits = None
         self._tape, self._output = tape, y
         return y
 
@@ -605,8 +631,10 @@ class Sequential(Model):
     def call(self, x, training=False):
         if self.input_spec is None and self.layers and not self.layers[0].built:
             self.input_spec = graph.Input(x.shape[1:])
-        for step in self._steps():
-            x = step(x, training=training)
+        steps = self._steps()
+        with _inner_logits_off(steps[:-1]):
+            for step in steps:
+                x = step(x, training=training)
         return x
 
     def _steps(self):
@@ -697,15 +725,18 @@ class Functional(Model):
                 f"Model '{self.name}' expects {len(self.inputs)} input(s), got {len(xs)}."
             )
         values = {id(t): v for t, v in zip(self.inputs, xs)}
-        for t in self._order:
-            if t.layer is None:
-                continue
-            args = [values[id(p)] for p in t.inputs]
-            values[id(t)] = t.layer(
-                args if len(args) > 1 or isinstance(t.layer, _MULTI_INPUT) else args[0],
-                training=training,
-            )
-        return values[id(self.outputs[0])]
+        output = self.outputs[0]
+        inner = [t.layer for t in self._order if t.layer is not None and t is not output]
+        with _inner_logits_off(inner):
+            for t in self._order:
+                if t.layer is None:
+                    continue
+                args = [values[id(p)] for p in t.inputs]
+                values[id(t)] = t.layer(
+                    args if len(args) > 1 or isinstance(t.layer, _MULTI_INPUT) else args[0],
+                    training=training,
+                )
+        return values[id(output)]
 
     @property
     def output_shape(self):

@@ -281,6 +281,73 @@ def test_compile_errors_name_the_unknown_piece():
         small_cnn().fit(*data(), verbose=0)
 
 
+class TwoSigmoidLayers(models.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(5, activation="sigmoid")
+        self.out = layers.Dense(4, activation="softmax")
+
+    def call(self, x, training=False):
+        return self.out(self.hidden(x))
+
+
+def two_sigmoid_layers(kind):
+    if kind == "subclassed":
+        return TwoSigmoidLayers()
+    hidden, out = layers.Dense(5, activation="sigmoid"), layers.Dense(4, activation="softmax")
+    if kind == "sequential":
+        return models.Sequential([Input((3,)), hidden, out])
+    inputs = Input((3,))
+    return models.Model(inputs, out(hidden(inputs)))
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional", "subclassed"])
+def test_only_the_output_layers_logits_outlive_the_forward_pass(kind):
+    """Inner sigmoid/softmax layers let their logits go (memory: hanoi's first convolution's are
+    5.5 MB a step); the output layer keeps them, and the loss still takes the fused path."""
+    model = two_sigmoid_layers(kind)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x, y = data(shape=(3,))
+    model.forward(x, training=True)
+    hidden, output = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
+    assert hidden.logits is None
+    assert output.logits is not None
+    assert model._fused_layer(model._output) is output
+    expected = model.loss.value_and_grad_from_logits(y, output.logits)[0]
+    assert model.train_on_batch(x, y) == pytest.approx(expected, rel=1e-6)
+    # Outside the model's run the hidden layer keeps its logits again, e.g. when called alone.
+    hidden(x.astype(np.float32))
+    assert hidden.logits is not None
+
+
+class LogitsProbe(layers.Layer):
+    """Passes its input through and notes whether ``watched`` holds logits at that moment."""
+
+    def __init__(self, watched):
+        super().__init__()
+        self.watched, self.seen = watched, []
+
+    def forward(self, x, training=False):
+        self.seen.append(self.watched.logits is not None)
+        return x
+
+    def backward(self, dy, need_dx=True):
+        return dy
+
+
+def test_an_inner_convolution_never_keeps_a_second_copy_of_its_output():
+    """Not even until the end of the forward pass: hanoi's peak memory is in that pass."""
+    conv = layers.Conv2D(2, 3, activation="sigmoid")
+    probe = LogitsProbe(conv)
+    model = models.Sequential(
+        [Input((6, 6, 1)), conv, probe, layers.Flatten(), layers.Dense(3, activation="softmax")]
+    )
+    model.forward(np.ones((2, 6, 6, 1)), training=True)
+    assert probe.seen == [False]
+    conv(np.ones((2, 6, 6, 1), dtype=np.float32))  # alone, it is an output layer again
+    assert conv.logits is not None
+
+
 def test_float64_models_compute_in_float64(float64):
     model = small_cnn()
     assert all(w.dtype == np.float64 for w in model.get_weights())

@@ -190,6 +190,9 @@ class Layer:
         self.params = {}  # name -> array, in Keras's weight order (kernel, then bias)
         self.grads = {}  # name -> dL/d(param), set by backward
         self.fused_with_loss = False  # set by compile(): the loss gives dL/dz directly
+        # A softmax or sigmoid layer keeps its logits z for a fused loss. Sequential and
+        # Functional models switch this off for their inner layers while they run.
+        self.keep_logits = True
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -353,7 +356,7 @@ class ActivationMixin:
 
     def _activate(self, z, training, owned=True):
         """y = activation(z). If ``owned``, z is this layer's fresh array and may be overwritten."""
-        if self.activation.name in ("softmax", "sigmoid"):
+        if self.keep_logits and self.activation.name in ("softmax", "sigmoid"):
             self.logits = z  # kept: a cross-entropy loss may fuse with this activation
             y = self.activation.forward(z)
         else:

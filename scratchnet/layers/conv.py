@@ -168,7 +168,7 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         # Bias and activation are applied chunk by chunk inside the convolution, while each chunk
         # is still in cache. Softmax and sigmoid also keep z (the logits) for a fused loss.
-        keep_z = self.activation.name in ("softmax", "sigmoid")
+        keep_z = self.keep_logits and self.activation.name in ("softmax", "sigmoid")
         y, z = conv_ops.conv2d_forward(
             x,
             self.params["kernel"],
