@@ -1,5 +1,8 @@
 """scratchnet.ops.parallel: every chunk runs exactly once, on every worker, errors come back."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -92,3 +95,32 @@ def test_one_thread_blas_sets_one_thread_and_restores_the_count():
             assert set(blas_threads()) == {1}
         assert set(blas_threads()) == {1}
     assert blas_threads() == before
+
+
+def test_scipys_blas_is_loaded_without_the_rest_of_scipy_linalg():
+    """numba's np.dot finds SciPy's BLAS, threadpoolctl sees it, and scipy.linalg still imports
+    normally afterwards. In a fresh interpreter: ``import scratchnet`` loads it once per process."""
+    code = """
+import sys
+import numba
+import numpy as np
+import scratchnet
+assert "scipy.linalg.cython_blas" in sys.modules
+assert "scipy.linalg" not in sys.modules, "import scratchnet loaded all of scipy.linalg"
+
+@numba.njit  # not scratchnet's njit: its disk cache needs a file
+def product(a, b):
+    return np.dot(a, b)
+
+a = np.arange(12, dtype=np.float32).reshape(3, 4)
+np.testing.assert_array_equal(product(a, a.T), a @ a.T)
+from threadpoolctl import threadpool_info
+assert len([i for i in threadpool_info() if i["user_api"] == "blas"]) >= 2, threadpool_info()
+import scipy.linalg
+np.testing.assert_allclose(scipy.linalg.blas.sgemm(1.0, a, a.T), a @ a.T)
+print("ok")
+"""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
