@@ -162,8 +162,9 @@ def weights_for(shapes, dtype, seed):
 def conv2d_cases(draw, max_extra=5):
     """Strategy: a valid ``Conv2D`` case.
 
-    Draws ``filters`` 1-4 (2-4 with softmax), a kernel 1-5 on each axis, strides 1-3, ``valid`` or ``same``, a
-    dilation 1-3 only when both strides are 1, every activation, with or without bias, then
+    Draws ``filters`` 1-4 (2-4 with softmax), a kernel 1-5 on each axis, strides 1-3, ``valid``
+    or ``same``, a dilation 1-3 only when both strides are 1, every activation, with or without
+    bias, then
     ``C_in`` 1-3, a batch of 1-3 and an input at least as large as the dilated kernel
     (``valid``) or any size 1-8 (``same``), plus up to ``max_extra`` pixels.
     """
