@@ -166,6 +166,60 @@ def test_conv_of_a_real_batch_spans_several_chunks_and_matches_twin(numba_kernel
     assert_numba_matches_twin(case, activations.sigmoid, keep_z=True)
 
 
+@st.composite
+def shifted_cases(draw):
+    """Cases the shifted products can take: stride 1, no dilation, 'valid' padding."""
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    H, W = draw(st.integers(KH, KH + 6)), draw(st.integers(KW, KW + 6))
+    N, C_in, C_out = draw(st.integers(1, 5)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    H_out, W_out = H - KH + 1, W - KW + 1
+    return dict(
+        x=rng.normal(size=(N, H, W, C_in)).astype(dtype),
+        kernel=rng.normal(size=(KH, KW, C_in, C_out)).astype(dtype),
+        bias=rng.normal(size=C_out).astype(dtype),
+        dz=rng.normal(size=(N, H_out, W_out, C_out)).astype(dtype),
+        strides=(1, 1),
+        padding="valid",
+        dilation=(1, 1),
+    )
+
+
+@given(shifted_cases(), st.sampled_from(ACTIVATIONS), st.booleans())
+@settings(max_examples=40)
+def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
+    """The shifted path, forced on for any channel count and image size (its thresholds are
+    about speed only), with whole-batch chunks or one image per chunk."""
+    limits = conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE, conv_ops.CHUNK_FLOATS
+    conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE = 1, float("inf")
+    if one_image_chunks:
+        conv_ops.CHUNK_FLOATS = 1
+    try:
+        x, kernel = case["x"], case["kernel"]
+        assert conv_ops.ChunkPlan(x.shape, kernel.shape, (1, 1), "valid", (1, 1), None).shifted
+        assert_numba_matches_twin(case, activation, keep_z=True)
+    finally:
+        conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE, conv_ops.CHUNK_FLOATS = limits
+
+
+@pytest.mark.parametrize(
+    "x_shape, kernel_shape, strides, padding, shifted",
+    [
+        ((64, 26, 26, 32), (3, 3, 32, 32), (1, 1), "valid", True),  # hanoi's second conv
+        ((128, 13, 13, 32), (3, 3, 32, 64), (1, 1), "valid", False),  # convnet's: 1.40x the rows
+        ((32, 16, 16, 32), (3, 3, 32, 64), (1, 1), "same", False),  # seminar's: padding
+        ((32, 28, 28, 1), (3, 3, 1, 32), (1, 1), "valid", False),  # a first layer: one channel
+        ((8, 26, 26, 32), (3, 3, 32, 32), (2, 2), "valid", False),  # strided
+    ],
+)
+def test_which_convolutions_take_the_shifted_products(
+    x_shape, kernel_shape, strides, padding, shifted
+):
+    plan = conv_ops.ChunkPlan(x_shape, kernel_shape, strides, padding, (1, 1), None)
+    assert plan.shifted == shifted
+
+
 def test_conv_results_do_not_depend_on_thread_timing(numba_kernels, monkeypatch):
     """dkernel is summed from per-chunk terms in chunk order: every run gives the same bits."""
     monkeypatch.setattr(conv_ops, "CHUNK_FLOATS", 1)  # one image per chunk: 16 chunks

@@ -24,8 +24,18 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype, use_bias):
+@pytest.mark.parametrize("shifted", [False, True])
+def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype, use_bias, shifted, monkeypatch):
+    """Both ways to compute the convolution: im2col, and (where the geometry allows it: stride
+    1, 'valid') shifted products, here even for few channels and small images."""
+    if shifted:
+        monkeypatch.setattr(conv_ops, "SHIFTED_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv_ops, "SHIFTED_MAX_WASTE", float("inf"))
+    else:
+        monkeypatch.setattr(conv_ops, "SHIFTED_MIN_CHANNELS", 10**9)
     x_shape, k_shape, strides, padding, act_name, pool_size, pool_strides, pool_padding = case
+    plan = conv_ops.ChunkPlan(x_shape, k_shape, strides, padding, (1, 1), None)
+    assert plan.shifted == (shifted and strides == (1, 1) and padding == "valid")
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
     x[:, ::2, ::3] = 0.25  # flat regions: ties inside pooling windows

@@ -31,7 +31,7 @@ backward:
 import numpy as np
 
 from . import elementwise, parallel
-from .conv import ChunkPlan, bias_arguments, compute_dtype, im2col_kernel
+from .conv import ChunkPlan, bias_arguments, chunk_product_kernel, compute_dtype
 from .elementwise import LINEAR, OTHER, RELU, SIGMOID, bias_activation_kernel
 from .jit import njit
 from .pooling import max_pool2d_backward_kernel, max_pool2d_forward_kernel, pool2d_geometry
@@ -77,19 +77,20 @@ def bias_relu_max_pool_kernel(z, bias, use_bias, relu, zero, PH, PW, sh, sw, pt,
 
 @njit
 def conv_pool_chunk_kernel(
-    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, bias, use_bias,
+    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias, use_bias,
     activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
 ):  # fmt: skip
     """One chunk of ``conv2d_maxpool_forward`` in one call: im2col, product, bias, activation
     and pooling, as ``scratchnet.ops.conv.conv_chunk_kernel`` then pooling.
 
     Shapes: x (n, H, W, C_in), cols (rows, KH*KW*C_in), kernel (KH*KW*C_in, C_out),
-    z (rows, C_out) scratch, p and argmax (n, P_out, Q_out, C_out).
+    wide (n*H*W, C_out) or (0, C_out) (see ``chunk_product_kernel``), z (rows, C_out) scratch,
+    p and argmax (n, P_out, Q_out, C_out).
     With an OTHER activation only the bias is added; the caller applies it and pools.
     """
-    if fill:
-        im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols)
-    np.dot(cols, kernel, z)  # z without bias, for now
+    chunk_product_kernel(
+        x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
+    )  # z without bias, for now
     images = z.reshape(p.shape[0], H_out, W_out, z.shape[1])  # a view
     if activation == LINEAR or activation == RELU:  # bias, relu and pooling in one pass
         bias_relu_max_pool_kernel(
@@ -144,8 +145,8 @@ def conv2d_maxpool_forward(
         start, stop = plan.chunks[c]
         z = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
         conv_pool_chunk_kernel(
-            *plan.im2col_args(x, c, worker), K, *bias_args, code, dtype.type(0), *pool_args, z,
-            p[start:stop], argmax[start:stop],
+            *plan.im2col_args(x, c, worker), K, plan.wide("wide", worker, dtype), *bias_args,
+            code, dtype.type(0), *pool_args, z, p[start:stop], argmax[start:stop],
         )  # fmt: skip
         if code == OTHER:  # tanh: NumPy, in place, then pooling
             activation.forward(z, out=z)
