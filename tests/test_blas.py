@@ -77,3 +77,16 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_gemm_takes_length_one_axes_with_any_stride():
+    """NumPy calls an array with a length-1 axis contiguous whatever its stride on that axis
+    (the transposed taps of a one-channel kernel are like this), so gemm must not care."""
+    from numpy.lib.stride_tricks import as_strided
+
+    values = np.arange(1.0, 4.0, dtype=np.float32)
+    column = as_strided(values, shape=(3, 1), strides=(4, 400))  # (3, 1), odd inner stride
+    row = as_strided(values, shape=(1, 3), strides=(4000, 4))  # (1, 3), odd row stride
+    out = np.zeros((3, 3), np.float32)
+    gemm(column, row, out, 0.0, False, False)
+    np.testing.assert_array_equal(out, np.outer(values, values))

@@ -36,6 +36,22 @@ _N, _T = ord("N"), ord("T")
 
 
 @njit
+def _rows_contiguous(m):
+    """Neighbours in a row are neighbours in memory (a length-1 axis may carry any stride:
+    NumPy calls such arrays contiguous whatever their stride there)."""
+    return m.shape[1] <= 1 or m.strides[1] == m.itemsize
+
+
+@njit
+def _leading(m):
+    """BLAS's leading dimension of a row-major matrix: its row stride in elements, at least the
+    row length (a single row may carry any stride)."""
+    if m.shape[0] <= 1:
+        return max(m.shape[1], 1)
+    return max(m.strides[0] // m.itemsize, 1)
+
+
+@njit
 def gemm(a, b, c, beta, trans_a, trans_b):
     """c = op(a) @ op(b) + beta * c, in place, for float32 or float64 matrices of one dtype.
 
@@ -52,7 +68,7 @@ def gemm(a, b, c, beta, trans_a, trans_b):
     item = c.itemsize
     if a.itemsize != item or b.itemsize != item:
         raise ValueError("gemm: the three matrices need one dtype.")
-    if a.strides[1] != item or b.strides[1] != item or c.strides[1] != item:
+    if not (_rows_contiguous(a) and _rows_contiguous(b) and _rows_contiguous(c)):
         raise ValueError("gemm: each matrix needs contiguous rows.")
     m, n = c.shape
     k = a.shape[0] if trans_a else a.shape[1]
@@ -65,8 +81,8 @@ def gemm(a, b, c, beta, trans_a, trans_b):
     alpha_beta = np.array([1.0, beta], dtype=c.dtype)
     status = _xxgemm(
         kind, _T if trans_b else _N, _T if trans_a else _N, n, m, k,
-        alpha_beta[0:].ctypes, b.ctypes, b.strides[0] // item, a.ctypes, a.strides[0] // item,
-        alpha_beta[1:].ctypes, c.ctypes, c.strides[0] // item,
+        alpha_beta[0:].ctypes, b.ctypes, _leading(b), a.ctypes, _leading(a),
+        alpha_beta[1:].ctypes, c.ctypes, _leading(c),
     )  # fmt: skip
     if status < 0:
         raise RuntimeError("gemm: numba found no BLAS (SciPy's cython_blas).")
