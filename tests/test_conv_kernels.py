@@ -193,6 +193,7 @@ def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
     about speed only), with whole-batch chunks or one image per chunk."""
     limits = conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE, conv_ops.CHUNK_FLOATS
     conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE = 1, float("inf")
+    assert case["kernel"].shape[3] <= conv_ops.SHIFTED_MAX_FILTERS  # 1-5 filters
     if one_image_chunks:
         conv_ops.CHUNK_FLOATS = 1
     try:
@@ -207,10 +208,13 @@ def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
     "x_shape, kernel_shape, strides, padding, shifted",
     [
         ((64, 26, 26, 32), (3, 3, 32, 32), (1, 1), "valid", True),  # hanoi's second conv
-        ((128, 13, 13, 32), (3, 3, 32, 64), (1, 1), "valid", False),  # convnet's: 1.40x the rows
+        ((128, 13, 13, 32), (3, 3, 32, 64), (1, 1), "valid", False),  # convnet's: 64 filters
+        ((128, 13, 13, 32), (3, 3, 32, 32), (1, 1), "valid", True),  # the same with 32
         ((32, 16, 16, 32), (3, 3, 32, 64), (1, 1), "same", False),  # seminar's: padding
         ((32, 28, 28, 1), (3, 3, 1, 32), (1, 1), "valid", False),  # a first layer: one channel
+        ((32, 13, 13, 8), (3, 3, 8, 8), (1, 1), "valid", False),  # zhou's: 8 channels
         ((8, 26, 26, 32), (3, 3, 32, 32), (2, 2), "valid", False),  # strided
+        ((8, 7, 7, 32), (5, 5, 32, 32), (1, 1), "valid", False),  # 5x5 on 7x7: 5.4x the rows
     ],
 )
 def test_which_convolutions_take_the_shifted_products(

@@ -262,15 +262,17 @@ def first_layer_backward_kernel(cols, dz, ones, dkernel, dbias):
 #     wide[r] = sum_{a, b} X[r + a*W + b] @ kernel[a, b]      for r < R = n*H*W - (KH-1)*W - (KW-1)
 # is KH*KW matrix products of shifted row ranges of X, which are views: nothing is copied.
 # Wide rows with j >= W_out (or i >= H_out) straddle two image rows (or images) and are dropped.
-# The products have only C_in as inner size, so this pays off from SHIFTED_MIN_CHANNELS input
-# channels, and the dropped rows are wasted work, so only while the wide output has at most
-# SHIFTED_MAX_WASTE times the rows of the real one. Measured on hanoi's second convolution
-# (26x26x32 to 32 filters, 1.17x the rows; one image): forward 124 us against 27 (im2col) + 130
-# (product), backward's dL/dkernel 114 us against 27 + 144; the training step 18% faster. On the
-# keras.io convnet's second (13x13x32 to 64 filters, 1.40x the rows) the step was 4% slower.
+# When it pays was measured, one 3x3 layer's forward + backward for one image, against im2col:
+# * 26x26x32 to 32 filters (hanoi's second convolution, 1.17x the rows): 339 against 489 us;
+#   hanoi's training step 18% faster, and 5% more once dL/dx got ready-transposed taps;
+# * 32 filters or fewer, 16 or more input channels: 1.10-1.46x faster, even with 1.49x the rows;
+# * 48, 64 or 128 filters: 0.76-0.88x. OpenBLAS runs these thin products (inner size C_in) well
+#   only for narrow outputs (the keras.io convnet's second convolution, 64 filters: step 4% slower);
+# * 8 input channels and 8 filters (zhou's): 0.62x.
 
-SHIFTED_MIN_CHANNELS = 16
-SHIFTED_MAX_WASTE = 1.25
+SHIFTED_MIN_CHANNELS = 16  # input channels, at least
+SHIFTED_MAX_FILTERS = 32  # output channels, at most
+SHIFTED_MAX_WASTE = 1.5  # rows of the wide output / rows of the real one, at most
 
 
 @njit
@@ -469,6 +471,7 @@ class ChunkPlan:
             and tuple(dilation) == (1, 1)
             and (self.pt, pb, self.pl, pr) == (0, 0, 0, 0)
             and self.C_in >= SHIFTED_MIN_CHANNELS
+            and self.C_out <= SHIFTED_MAX_FILTERS
             and self.H * self.W <= SHIFTED_MAX_WASTE * self.H_out * self.W_out
         )
         self.strides, self.dilation, self.workspace = strides, dilation, workspace
@@ -477,6 +480,7 @@ class ChunkPlan:
         self.chunks = batch_chunks(x_shape[0], pixels * (self.K_rows + self.C_out))
         self.max_rows = (self.chunks[0][1] - self.chunks[0][0]) * pixels
         self.filling_kept = False  # True in a training forward pass that keeps its im2col
+        self._taps_t = None  # the transposed taps of a shifted backward pass, made on first use
 
     # A first layer's im2col matrix is narrow (3x3 kernel, one channel: 9 columns), so a
     # training forward pass keeps it for backward instead of backward building it again.
@@ -551,7 +555,7 @@ class ChunkPlan:
     def transposed_taps(self, kernel, dtype):
         """The kernel as (KH*KW, C_out, C_in): each tap's matrix transposed, made once per plan
         (a backward pass) and shared by its chunks."""
-        if getattr(self, "_taps_t", None) is None:
+        if self._taps_t is None:
             taps = kernel.reshape(self.KH * self.KW, self.C_in, self.C_out)
             self._taps_t = np.ascontiguousarray(taps.transpose(0, 2, 1), dtype=dtype)
         return self._taps_t

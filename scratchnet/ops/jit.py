@@ -56,6 +56,9 @@ def load_scipy_blas():
     if name in sys.modules:
         return
     scipy_spec = importlib.util.find_spec("scipy")
+    if scipy_spec is None or scipy_spec.origin is None:  # no SciPy: let the import say so
+        importlib.import_module(name)
+        return
     folder = os.path.join(os.path.dirname(scipy_spec.origin), "linalg")
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = os.path.join(folder, "cython_blas" + suffix)
