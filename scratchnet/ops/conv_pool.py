@@ -11,7 +11,7 @@ right away, from the core's cache; the convolution's output never exists as a wh
 numbers are the same, bit for bit, as the two layers':
 
 forward, per chunk of images, in one numba call (``conv_pool_chunk_kernel``):
-    z = im2col(x) @ K                                   in a scratch buffer
+    z = im2col(x) @ K (or shifted products, see conv.py) in a scratch buffer
     p, argmax = max_pool(activation(z + bias))          written out (a quarter of the size)
     For relu and no activation, bias, relu and pooling are one pass over z
     (``bias_relu_max_pool_kernel``); sigmoid is a pass of its own (``scratchnet.ops.elementwise``)
