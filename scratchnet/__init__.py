@@ -25,6 +25,9 @@ from . import (
 )
 from .graph import Input
 from .models import Model, Sequential
+from .ops import jit as _jit
+
+_jit.drop_stale_kernel_cache()  # now that every kernel module is imported (see there)
 
 __version__ = "0.1.0"
 

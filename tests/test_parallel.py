@@ -124,3 +124,38 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_changed_kernel_source_drops_the_cached_kernels(tmp_path):
+    """numba stamps a cached kernel with its own file only; scratchnet's stamp of every kernel
+    file makes an edit of any of them (here: a stamp that no longer matches) clear the cache,
+    while an unchanged tree keeps it (a warm start)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    code = (
+        "import numpy as np, scratchnet\n"
+        "from scratchnet.ops import elementwise\n"
+        "elementwise.sigmoid_kernel(np.zeros(4, np.float32), np.zeros(4, np.float32))\n"
+    )
+
+    def run():
+        done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()
+
+    def cached():
+        return {p.name for p in tmp_path.rglob("elementwise.*.nbi")}
+
+    run()
+    (index,) = tmp_path.rglob("elementwise.sigmoid_kernel-*.nbi")
+    stamp = index.parent / "scratchnet-kernels.stamp"
+    kept = cached()
+    assert kept, "the kernel was not cached"
+    run()
+    assert cached() == kept  # unchanged sources: the cache stays
+    stamp.write_text("an older checkout")
+    (stamp.parent / "elementwise.old_kernel-1.py311.nbi").write_bytes(b"stale")
+    (stamp.parent / "someone_else.kernel-1.py311.nbi").write_bytes(b"not ours")
+    run()
+    assert "elementwise.old_kernel-1.py311.nbi" not in cached()
+    assert (stamp.parent / "someone_else.kernel-1.py311.nbi").exists()
+    assert stamp.read_text() != "an older checkout"
