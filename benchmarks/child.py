@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from scratchnet import config
+
 
 def _proc_status_kib(field):
     """``field`` (e.g. "VmRSS", "VmHWM") of /proc/self/status, in KiB."""
@@ -43,9 +45,8 @@ def _import(impl, threads=None):
         import scratchnet
 
         if threads:
-            from scratchnet.ops import jit
 
-            jit.set_num_threads(threads)
+            config.set_num_threads(threads)
         return scratchnet
     import keras
     import tensorflow as tf

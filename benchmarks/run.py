@@ -37,7 +37,7 @@ How each number is measured, and why that is fair:
   fresh process; the child's ``VmHWM`` from /proc/self/status after ``fit`` (``benchmarks.child``
   explains why not ``ru_maxrss``).
 * numba against the NumPy twins: scratchnet alone, training throughput as above, switching with
-  ``scratchnet.ops.jit.use_kernels``.
+  ``scratchnet.kernels.jit.use_kernels``.
 * JIT cost, threads: fresh processes (``benchmarks.child``). Scaling with batch size: in process,
   training throughput as above with ``clamp(1024 // batch, 4, steps)`` steps per epoch.
 * Roofline: analytic FLOPs per image (``workloads.flops_per_image``) times measured images/s,
@@ -60,6 +60,7 @@ import time
 import numpy as np
 
 from benchmarks import child, report, timing, workloads
+from scratchnet import config
 
 IMPLS = ("scratchnet", "keras")
 SECTIONS = ("main", "memory", "kernels", "startup", "scaling", "threads")
@@ -150,9 +151,8 @@ def machine_info():
 
 
 def _threads():
-    from scratchnet.ops import jit
 
-    return jit.num_threads()
+    return config.num_threads()
 
 
 def _load_avg():
@@ -240,11 +240,10 @@ def measure_memory(cfg):
 
 
 def measure_kernels(scratchnet, data, cfg):
-    from scratchnet.ops import jit
 
     (x_train, y_train), _ = data
     results = {}
-    previous = jit.kernels()
+    previous = config.kernels()
     try:
         for name in cfg["models"]:
             batch = workloads.TUTORIALS[name].batch_size
@@ -255,7 +254,7 @@ def measure_kernels(scratchnet, data, cfg):
 
             def round_with(kernels, model=model, x=x, y=y, batch=batch):
                 def run():
-                    jit.use_kernels(kernels)
+                    config.use_kernels(kernels)
                     return timing.fit_epoch_seconds(model, scratchnet, x, y, batch)[0]
 
                 return run
@@ -265,7 +264,7 @@ def measure_kernels(scratchnet, data, cfg):
             )
             results[name] = {k: _throughput(n, s) for k, s in seconds.items()}
     finally:
-        jit.use_kernels(previous)
+        config.use_kernels(previous)
     return results
 
 

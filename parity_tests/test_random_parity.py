@@ -21,9 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keras_impl.setup import keras, tf, use_floatx
-from scratchnet import initializers
+from scratchnet import config, initializers
 from scratchnet import random as sn_random
-from scratchnet.ops import jit
 
 
 def assert_bits_equal(ours, theirs, what):
@@ -43,12 +42,12 @@ def assert_bits_equal(ours, theirs, what):
 @contextlib.contextmanager
 def kernel_family(name):
     """Use the 'numpy' or 'numba' kernels inside the ``with`` block, then restore."""
-    previous = jit.kernels()
-    jit.use_kernels(name)
+    previous = config.kernels()
+    config.use_kernels(name)
     try:
         yield
     finally:
-        jit.use_kernels(previous)
+        config.use_kernels(previous)
 
 
 # ------------------------------------------------------------------------ stateless_uniform

@@ -24,8 +24,8 @@ from . import (
     utils,
 )
 from .graph import Input
+from .kernels import jit as _jit
 from .models import Model, Sequential
-from .ops import jit as _jit
 
 _jit.drop_stale_kernel_cache()  # now that every kernel module is imported (see there)
 

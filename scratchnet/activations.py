@@ -11,14 +11,12 @@ Each object has:
   written with the output ``y`` alone (relu'(z) = [y > 0], sigmoid' = y(1 - y), tanh' = 1 - y^2),
   so layers cache only ``y``. ``dy`` is never modified.
 
-With the numba kernels selected (the default), relu's backward and sigmoid's forward and backward
-run as the numba loops of ``scratchnet.ops.elementwise``: one pass instead of two to four. The
-backward rules give the same bits as the NumPy here; sigmoid computes its own exp, within 2.5 units
-in the last place of the exact value. The NumPy here is what runs with
-``SCRATCHNET_KERNELS=numpy``.
+Relu's backward and sigmoid's forward and backward have kernels: the line of math is written
+here, and computed one level down by the kernel family in use (``scratchnet.kernels.backend``:
+a numba loop, one pass instead of two to four, or the NumPy twin of exactly that line).
 
-When softmax or sigmoid feeds a cross-entropy loss, the model skips ``backward`` and the loss hands
-back dL/dz directly: see ``scratchnet.losses``.
+When softmax or sigmoid feeds a cross-entropy loss, the loss hands back dL/dz directly and this
+backward is not used: see ``scratchnet.losses.ActivationWithLoss``.
 
 Example:
     >>> import numpy as np
@@ -28,26 +26,7 @@ Example:
 
 import numpy as np
 
-from .ops import elementwise, jit
-
-
-def _numba_ready(*arrays):
-    """True if the numba kernels are selected and take these arrays (one float dtype, C order)."""
-    return (
-        jit.kernels() == "numba"
-        and arrays[0].dtype in (np.float32, np.float64)
-        and all(a.dtype == arrays[0].dtype and a.flags.c_contiguous for a in arrays)
-        and all(a.shape == arrays[0].shape for a in arrays)
-    )
-
-
-def _kernel_backward(dy, y, code):
-    """dz from ``elementwise.activation_backward_kernel``, or None if it cannot take the arrays."""
-    if not (isinstance(dy, np.ndarray) and isinstance(y, np.ndarray) and _numba_ready(dy, y)):
-        return None
-    dz = np.empty_like(dy)
-    elementwise.activation_backward_kernel(dy, y, code, dz)
-    return dz
+from .kernels import backend
 
 
 class Activation:
@@ -89,35 +68,23 @@ class ReLU(Activation):
         return np.maximum(z, 0, out=out)
 
     def backward(self, dy, y):
-        dz = _kernel_backward(dy, y, elementwise.RELU)
-        return dy * (y > 0) if dz is None else dz
+        return backend.current().relu_backward(dy, y)  # dy * (y > 0)
 
 
 class Sigmoid(Activation):
     """Math: y = 1 / (1 + exp(-z)).  dz = dy * y * (1 - y).
 
-    For z below about -88 (float32) exp(-z) overflows to inf and y becomes exactly 0, which is
-    the right limit, so the overflow warning is silenced. Computed in place: four passes over
-    one new array, several times faster than a branch-free ``np.where`` formulation.
+    The numba kernel computes its own exp, within 2.5 units in the last place of the exact value
+    (NumPy's formula: 3.2); see ``scratchnet.kernels.elementwise``.
     """
 
     name = "sigmoid"
 
     def forward(self, z, out=None):
-        z = np.asarray(z)
-        if _numba_ready(z) and (out is None or _numba_ready(z, out)):
-            y = np.empty_like(z) if out is None else out
-            elementwise.sigmoid_kernel(z, y)  # one pass, as exact (see its module docstring)
-            return y
-        y = np.negative(z, out=out)  # (same as z)
-        with np.errstate(over="ignore"):
-            np.exp(y, out=y)
-        y += 1
-        return np.divide(1, y, out=y)  # = np.reciprocal(y), bit for bit, and 2x faster here
+        return backend.current().sigmoid(z, out)  # 1 / (1 + exp(-z))
 
     def backward(self, dy, y):
-        dz = _kernel_backward(dy, y, elementwise.SIGMOID)
-        return dy * y * (1 - y) if dz is None else dz
+        return backend.current().sigmoid_backward(dy, y)  # dy * y * (1 - y)
 
 
 class Tanh(Activation):

@@ -12,6 +12,7 @@ Example:
 """
 
 from . import config
+from .naming import unique_name
 
 
 class SymbolicTensor:
@@ -39,8 +40,6 @@ def Input(shape, batch_size=None, name=None, dtype=None):
         shape: e.g. ``(28, 28, 1)`` for MNIST images.
         batch_size: optional fixed batch size; ``None`` allows any.
     """
-    from .layers.base import unique_name
-
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     for d in shape:
         if d is not None and (not isinstance(d, int) or d <= 0):

@@ -12,9 +12,10 @@ Two details that make the numbers Keras's, not just close (keras-behaviour.md se
   corrections) through a float32 tensor even in float64 mode; ``_f32`` reproduces that.
 
 Big parameters are updated in two halves at once, one per core: every formula is elementwise, so
-the numbers are the same as in one piece. With the numba kernels selected, SGD, Adam and RMSprop
-(in their default forms) run each formula below as one pass (``scratchnet.ops.updates``), with the
-same arithmetic in the same order: the same numbers, bit for bit.
+the numbers are the same as in one piece. SGD, Adam and RMSprop (in their default forms) call
+their update through the kernel family in use (``scratchnet.kernels.backend``): the NumPy lines,
+or a numba loop that runs them as one pass with the same arithmetic in the same order (the same
+numbers, bit for bit).
 
 Example:
     >>> import numpy as np
@@ -26,16 +27,7 @@ Example:
 import numpy as np
 
 from . import config
-from .ops import jit, parallel, updates
-
-
-def _kernel_ready(*arrays):
-    """True if the numba update kernels are selected and take these arrays (one float dtype,
-    1-D or C-contiguous: the kernels run over them flat)."""
-    return jit.kernels() == "numba" and all(
-        a.dtype == arrays[0].dtype and a.dtype in (np.float32, np.float64) and a.flags.c_contiguous
-        for a in arrays
-    )
+from .kernels import backend, parallel
 
 
 def _f32(value, dtype):
@@ -107,7 +99,7 @@ class Optimizer:
         A slice of a flattened array is a view, so each part updates ``w`` and its slots in
         place.
         """
-        parts = jit.num_threads()
+        parts = config.num_threads()
         # reshape(-1) of a non-contiguous array is a copy: updating it would lose the update
         contiguous = all(a.flags.c_contiguous for a in [w, *slots.values()])
         if parts == 1 or w.size < self.PARALLEL_MIN_SIZE or not contiguous:
@@ -199,11 +191,8 @@ class SGD(Optimizer):
         return ("momentum",) if self.momentum != 0 else ()
 
     def update_step(self, g, w, lr, slots):
-        if self.momentum == 0 and _kernel_ready(g, w):  # the line below in one pass
-            updates.sgd_kernel(g.reshape(-1), w.reshape(-1), lr)
-            return
         if self.momentum == 0:
-            w -= g * lr
+            backend.current().sgd_update(g, w, lr)  # w <- w - g * lr
             return
         mu = _f32(self.momentum, w.dtype)
         m = slots["momentum"]
@@ -254,10 +243,11 @@ class Adam(Optimizer):
         beta_2_power = np.power(_f32(self.beta_2, w.dtype), t)
         alpha = lr * np.sqrt(dt(1) - beta_2_power) / (dt(1) - beta_1_power)
         m, v = slots["momentum"], slots["velocity"]
-        if not self.amsgrad and _kernel_ready(g, w, m, v):  # the lines below in one pass
-            flat = [a.reshape(-1) for a in (g, w, m, v)]  # views: all are contiguous
-            updates.adam_kernel(
-                *flat, alpha, dt(1 - self.beta_1), dt(1 - self.beta_2), dt(self.epsilon)
+        if not self.amsgrad:
+            # m <- m + (g - m)(1 - beta_1);  v <- v + (g^2 - v)(1 - beta_2);
+            # w <- w - m alpha / (sqrt(v) + epsilon)    (the Python-double 1 - beta, as Keras)
+            backend.current().adam_update(
+                g, w, m, v, alpha, dt(1 - self.beta_1), dt(1 - self.beta_2), dt(self.epsilon)
             )
             return
         m += (g - m) * (1 - self.beta_1)  # Python-double (1 - beta_1), as Keras
@@ -322,10 +312,9 @@ class RMSprop(Optimizer):
         rho = self.rho
         v = slots["velocity"]
         plain = not self.centered and self.momentum == 0
-        if plain and _kernel_ready(g, w, v):  # the lines below in one pass
+        if plain:  # v <- rho v + (1 - rho) g^2;  w <- w - lr g / sqrt(v + epsilon)
             dt = w.dtype.type
-            flat = [a.reshape(-1) for a in (g, w, v)]  # views: all are contiguous
-            updates.rmsprop_kernel(*flat, lr, dt(rho), dt(1 - rho), dt(self.epsilon))
+            backend.current().rmsprop_update(g, w, v, lr, dt(rho), dt(1 - rho), dt(self.epsilon))
             return
         v[...] = rho * v + (1 - rho) * np.square(g)
         if self.centered:

@@ -55,9 +55,10 @@ from . import graph
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
-from .layers.base import Layer, to_snake_case
+from .layers.base import Layer
 from .layers.merging import Merge
 from .models import Functional, Model, Sequential
+from .naming import to_snake_case
 from .utils import atomic_write
 
 KERAS_VERSION = "3.15.1"  # the version whose format this module writes (and was tested against)

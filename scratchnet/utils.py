@@ -12,7 +12,7 @@ import uuid
 
 import numpy as np
 
-from .layers.base import clear_session  # noqa: F401  (keras.utils.clear_session)
+from .naming import clear_session  # noqa: F401  (keras.utils.clear_session)
 
 _GLOBAL_SEED = None
 

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import settings
 
 from scratchnet import config
-from scratchnet.ops import jit
 
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True)
@@ -30,10 +29,19 @@ def float64():
 @pytest.fixture
 def numba_kernels():
     """Run the test with the numba kernels (the default); restore the previous choice afterwards."""
-    previous = jit.kernels()
-    jit.use_kernels("numba")
+    previous = config.kernels()
+    config.use_kernels("numba")
     yield
-    jit.use_kernels(previous)
+    config.use_kernels(previous)
+
+
+@pytest.fixture
+def numpy_kernels():
+    """Run the test with the NumPy reference twins; restore the previous choice afterwards."""
+    previous = config.kernels()
+    config.use_kernels("numpy")
+    yield
+    config.use_kernels(previous)
 
 
 def check_finite_differences(layer, x, rng, eps=1e-6, rtol=1e-6, atol=1e-8):

@@ -1,4 +1,4 @@
-"""scratchnet.ops.blas.gemm: c = op(a) @ op(b) + beta * c through numba's BLAS helper."""
+"""scratchnet.kernels.blas.gemm: c = op(a) @ op(b) + beta * c through numba's BLAS helper."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from scratchnet.ops.blas import gemm
+from scratchnet.kernels.blas import gemm
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -49,23 +49,24 @@ def test_gemm_refuses_mixed_dtypes_and_strided_rows():
 
 
 def test_gemm_and_the_shifted_convolution_run_as_plain_python():
-    """NUMBA_DISABLE_JIT=1 runs every kernel as Python (see scratchnet.ops.jit); gemm then has
+    """NUMBA_DISABLE_JIT=1 runs every kernel as Python (see scratchnet.kernels.jit); gemm then has
     no BLAS helper to call and uses NumPy."""
     code = """
 import numpy as np
 from scratchnet import activations
-from scratchnet.ops import conv, jit
+from scratchnet.kernels import backend
+from scratchnet.kernels.conv import chunks, shifted
+from scratchnet.kernels.elementwise import Deferred
 rng = np.random.default_rng(0)
 x = rng.normal(size=(2, 6, 6, 16)).astype(np.float32)
 kernel = rng.normal(size=(3, 3, 16, 4)).astype(np.float32)
-conv.SHIFTED_MAX_WASTE = float("inf")
-assert conv.ChunkPlan(x.shape, kernel.shape, (1, 1), "valid", (1, 1), None).shifted
+shifted.SHIFTED_MAX_WASTE = float("inf")
+assert chunks.ChunkPlan(x.shape, kernel.shape, (1, 1), "valid", (1, 1), None).shifted
 results = []
-for family in ("numba", "numpy"):
-    jit.use_kernels(family)
-    y, _ = conv.conv2d_forward(x, kernel, activation=activations.tanh)
-    dy = np.ones_like(y)
-    results.append((y, *conv.conv2d_backward(dy, x, y, kernel, activation=activations.tanh)))
+for K in (backend.NumbaKernels, backend.NumpyKernels):
+    y, _ = K.conv2d_forward(x, kernel, activation=activations.tanh)
+    dz = Deferred(activations.tanh.backward, np.ones_like(y), y)
+    results.append((y, *K.conv2d_backward(dz, x, kernel)))
 for got, want in zip(*results):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 print("ok")

@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchnet import activations
+from scratchnet.kernels import backend
+from scratchnet.kernels import conv as conv_ops
+from scratchnet.kernels.conv import chunks, reference, shifted
+from scratchnet.kernels.elementwise import Deferred
 from scratchnet.layers.conv import Conv2D, Convolution2D
-from scratchnet.ops import conv as conv_ops
-from scratchnet.ops import jit
 
 # ----------------------------------------------------------------------------- strategies
 
@@ -36,7 +38,7 @@ def conv_cases(draw):
     N, C_in, C_out = draw(st.integers(1, 5)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    H_out, W_out, *_ = conv_ops.conv2d_geometry(
+    H_out, W_out, *_ = reference.conv2d_geometry(
         (N, H, W, C_in), (KH, KW), strides, padding, dilation
     )
     return dict(
@@ -53,7 +55,7 @@ def conv_cases(draw):
 @given(conv_cases())
 @settings(max_examples=30)
 def test_strategy_builds_valid_cases(case):
-    H_out, W_out, pt, pb, pl, pr = conv_ops.conv2d_geometry(
+    H_out, W_out, pt, pb, pl, pr = reference.conv2d_geometry(
         case["x"].shape, case["kernel"].shape, case["strides"], case["padding"], case["dilation"]
     )
     assert H_out >= 1 and W_out >= 1
@@ -69,7 +71,7 @@ def naive_conv2d(x, kernel, bias, strides, padding, dilation):
     """Seven nested loops straight from the formula: the slowest, most obvious conv there is."""
     N, H, W, C_in = x.shape
     KH, KW, _, C_out = kernel.shape
-    H_out, W_out, pt, _, pl, _ = conv_ops.conv2d_geometry(
+    H_out, W_out, pt, _, pl, _ = reference.conv2d_geometry(
         x.shape, kernel.shape, strides, padding, dilation
     )
     z = np.zeros((N, H_out, W_out, C_out))
@@ -97,20 +99,16 @@ def tolerance(dtype):
 
 
 def run_conv(kernels, case, activation=None, keep_z=False, need_dx=True):
-    """Forward and backward with the given kernel family: ``(y, z, dx, dkernel, dbias)``."""
+    """Forward and backward with the given kernel family: ``(y, z, dx, dkernel, dbias)``.
+
+    Backward goes through the activation as Conv2D's does: dz = activation'(dy), deferred, so
+    the numba kernels compute it chunk by chunk."""
     x, kernel, bias, dy = case["x"], case["kernel"], case["bias"], case["dz"]
     geometry = case["strides"], case["padding"], case["dilation"]
-    previous = jit.kernels()
-    try:
-        jit.use_kernels(kernels)
-        y, z = conv_ops.conv2d_forward(
-            x, kernel, bias, *geometry, activation=activation, keep_z=keep_z
-        )
-        grads = conv_ops.conv2d_backward(
-            dy, x, y, kernel, *geometry, activation=activation, need_dx=need_dx
-        )
-    finally:
-        jit.use_kernels(previous)
+    K = backend.FAMILIES[kernels]
+    y, z = K.conv2d_forward(x, kernel, bias, *geometry, activation=activation, keep_z=keep_z)
+    dz = dy if activation is None else Deferred(activation.backward, dy, y)
+    grads = K.conv2d_backward(dz, x, kernel, *geometry, need_dx=need_dx)
     return (y, z, *grads)
 
 
@@ -141,13 +139,13 @@ def test_numba_conv_matches_numpy_twin(case, activation, keep_z):
 @settings(max_examples=25)
 def test_numba_conv_matches_twin_with_one_image_per_chunk(case, activation):
     """Many chunks shared by both worker threads: the chunk edges must not show in the result."""
-    saved = conv_ops.CHUNK_FLOATS
-    conv_ops.CHUNK_FLOATS = 1  # every image is a chunk of its own
+    saved = chunks.CHUNK_FLOATS
+    chunks.CHUNK_FLOATS = 1  # every image is a chunk of its own
     try:
-        assert len(conv_ops.batch_chunks(len(case["x"]), 4)) == len(case["x"])
+        assert len(chunks.batch_chunks(len(case["x"]), 4)) == len(case["x"])
         assert_numba_matches_twin(case, activation, keep_z=True)
     finally:
-        conv_ops.CHUNK_FLOATS = saved
+        chunks.CHUNK_FLOATS = saved
 
 
 def test_conv_of_a_real_batch_spans_several_chunks_and_matches_twin(numba_kernels):
@@ -162,7 +160,7 @@ def test_conv_of_a_real_batch_spans_several_chunks_and_matches_twin(numba_kernel
         padding="valid",
         dilation=(1, 1),
     )
-    assert len(conv_ops.batch_chunks(64, 24 * 24 * (288 + 32))) >= 8
+    assert len(chunks.batch_chunks(64, 24 * 24 * (288 + 32))) >= 8
     assert_numba_matches_twin(case, activations.sigmoid, keep_z=True)
 
 
@@ -191,17 +189,17 @@ def shifted_cases(draw):
 def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
     """The shifted path, forced on for any channel count and image size (its thresholds are
     about speed only), with whole-batch chunks or one image per chunk."""
-    limits = conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE, conv_ops.CHUNK_FLOATS
-    conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE = 1, float("inf")
-    assert case["kernel"].shape[3] <= conv_ops.SHIFTED_MAX_FILTERS  # 1-5 filters
+    limits = shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE, chunks.CHUNK_FLOATS
+    shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE = 1, float("inf")
+    assert case["kernel"].shape[3] <= shifted.SHIFTED_MAX_FILTERS  # 1-5 filters
     if one_image_chunks:
-        conv_ops.CHUNK_FLOATS = 1
+        chunks.CHUNK_FLOATS = 1
     try:
         x, kernel = case["x"], case["kernel"]
-        assert conv_ops.ChunkPlan(x.shape, kernel.shape, (1, 1), "valid", (1, 1), None).shifted
+        assert chunks.ChunkPlan(x.shape, kernel.shape, (1, 1), "valid", (1, 1), None).shifted
         assert_numba_matches_twin(case, activation, keep_z=True)
     finally:
-        conv_ops.SHIFTED_MIN_CHANNELS, conv_ops.SHIFTED_MAX_WASTE, conv_ops.CHUNK_FLOATS = limits
+        shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE, chunks.CHUNK_FLOATS = limits
 
 
 @pytest.mark.parametrize(
@@ -220,13 +218,13 @@ def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
 def test_which_convolutions_take_the_shifted_products(
     x_shape, kernel_shape, strides, padding, shifted
 ):
-    plan = conv_ops.ChunkPlan(x_shape, kernel_shape, strides, padding, (1, 1), None)
+    plan = chunks.ChunkPlan(x_shape, kernel_shape, strides, padding, (1, 1), None)
     assert plan.shifted == shifted
 
 
 def test_conv_results_do_not_depend_on_thread_timing(numba_kernels, monkeypatch):
     """dkernel is summed from per-chunk terms in chunk order: every run gives the same bits."""
-    monkeypatch.setattr(conv_ops, "CHUNK_FLOATS", 1)  # one image per chunk: 16 chunks
+    monkeypatch.setattr(chunks, "CHUNK_FLOATS", 1)  # one image per chunk: 16 chunks
     rng = np.random.default_rng(3)
     case = dict(
         x=rng.normal(size=(16, 9, 9, 3)).astype(np.float32),
@@ -250,12 +248,7 @@ def test_conv_results_do_not_depend_on_thread_timing(numba_kernels, monkeypatch)
 def test_conv_forward_matches_seven_loop_reference(case):
     x, kernel, bias = case["x"], case["kernel"], case["bias"]
     geometry = case["strides"], case["padding"], case["dilation"]
-    previous = jit.kernels()
-    try:
-        jit.use_kernels("numba")
-        z, _ = conv_ops.conv2d_forward(x, kernel, bias, *geometry)
-    finally:
-        jit.use_kernels(previous)
+    z, _ = conv_ops.conv2d_forward(x, kernel, bias, *geometry)  # the numba family's
     expected = naive_conv2d(x, kernel, bias, *geometry)
     np.testing.assert_allclose(z, expected, **tolerance(x.dtype), err_msg=f"z, {geometry}")
 
@@ -265,7 +258,7 @@ def test_need_dx_false_skips_dx(numba_kernels):
     x, kernel = rng.normal(size=(2, 5, 5, 1)), rng.normal(size=(3, 3, 1, 4))
     y, _ = conv_ops.conv2d_forward(x, kernel, None)
     dx, dkernel, dbias = conv_ops.conv2d_backward(
-        rng.normal(size=y.shape), x, y, kernel, need_dx=False
+        rng.normal(size=y.shape), x, kernel, need_dx=False
     )
     assert dx is None and dkernel.shape == kernel.shape and dbias.shape == (4,)
 
@@ -276,7 +269,8 @@ def test_backward_leaves_its_inputs_untouched(numba_kernels):
     y, _ = conv_ops.conv2d_forward(x, kernel, None, padding="same", activation=activations.relu)
     dy = rng.normal(size=y.shape)
     before = [a.copy() for a in (dy, x, y, kernel)]
-    conv_ops.conv2d_backward(dy, x, y, kernel, padding="same", activation=activations.relu)
+    dz = Deferred(activations.relu.backward, dy, y)
+    conv_ops.conv2d_backward(dz, x, kernel, padding="same")
     for after, was in zip((dy, x, y, kernel), before, strict=True):
         np.testing.assert_array_equal(after, was)
 
@@ -306,12 +300,12 @@ def test_keep_z_returns_the_pre_activation(numba_kernels):
     ],
 )
 def test_same_padding_split_matches_tensorflow(H, k, s, expected):
-    assert conv_ops.output_size_and_padding(H, k, s, 1, "same") == expected
+    assert reference.output_size_and_padding(H, k, s, 1, "same") == expected
 
 
 @pytest.mark.parametrize("H, k, s, d, out", [(28, 3, 1, 1, 26), (28, 5, 2, 1, 12), (9, 3, 1, 2, 5)])
 def test_valid_output_size(H, k, s, d, out):
-    assert conv_ops.output_size_and_padding(H, k, s, d, "valid") == (out, 0, 0)
+    assert reference.output_size_and_padding(H, k, s, d, "valid") == (out, 0, 0)
 
 
 # ----------------------------------------------------------------------------- finite differences
@@ -358,18 +352,13 @@ def test_conv2d_finite_differences(
     finite_differences(layer, x, rng)
 
 
-def test_conv2d_finite_differences_numpy_twin(float64, finite_differences):
-    previous = jit.kernels()
-    jit.use_kernels("numpy")
-    try:
-        rng = np.random.default_rng(7)
-        layer = Conv2D(2, 3, strides=2, padding="same", activation="tanh")
-        x = rng.normal(size=(2, 6, 6, 2))
-        layer.build(x.shape)
-        layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
-        finite_differences(layer, x, rng)
-    finally:
-        jit.use_kernels(previous)
+def test_conv2d_finite_differences_numpy_twin(float64, finite_differences, numpy_kernels):
+    rng = np.random.default_rng(7)
+    layer = Conv2D(2, 3, strides=2, padding="same", activation="tanh")
+    x = rng.normal(size=(2, 6, 6, 2))
+    layer.build(x.shape)
+    layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
+    finite_differences(layer, x, rng)
 
 
 def test_first_layer_skips_dx(float64, numba_kernels):
@@ -470,10 +459,19 @@ def test_a_kept_first_layer_im2col_gives_the_same_gradients_and_never_stale_outp
         x, kernel, None, padding="same", workspace=workspace, keep_cols=True
     )
     assert workspace["kept_cols_of"] is x and workspace["kept_cols"].shape == (6 * 9 * 8, 9)
-    kept = conv_ops.conv2d_backward(dy, x, y, kernel, padding="same", workspace=workspace)
-    fresh = conv_ops.conv2d_backward(dy, x, y, kernel, padding="same")
+    kept = conv_ops.conv2d_backward(dy, x, kernel, padding="same", workspace=workspace)
+    fresh = conv_ops.conv2d_backward(dy, x, kernel, padding="same")
     for a, b in zip(kept, fresh, strict=True):
         np.testing.assert_array_equal(a, b)
+    # a first layer (no dx) reads the kept matrix in one kernel call for dkernel and dbias
+    kept = conv_ops.conv2d_backward(
+        dy, x, kernel, padding="same", workspace=workspace, need_dx=False
+    )
+    fresh = conv_ops.conv2d_backward(dy, x, kernel, padding="same", need_dx=False)
+    assert kept[0] is None and fresh[0] is None
+    for a, b in zip(kept[1:], fresh[1:], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(kept[2], dy.sum(axis=(0, 1, 2), dtype=np.float64), atol=1e-4)
     # an inference pass on the same array, changed in place, must not read the kept matrix
     x[...] = rng.standard_normal(x.shape)
     y_after, _ = conv_ops.conv2d_forward(x, kernel, None, padding="same", workspace=workspace)
@@ -481,7 +479,7 @@ def test_a_kept_first_layer_im2col_gives_the_same_gradients_and_never_stale_outp
     np.testing.assert_array_equal(y_after, expected)
     # a backward pass on another array builds its own
     x2 = x.copy()
-    again = conv_ops.conv2d_backward(dy, x2, y, kernel, padding="same", workspace=workspace)
+    again = conv_ops.conv2d_backward(dy, x2, kernel, padding="same", workspace=workspace)
     np.testing.assert_array_equal(
-        again[1], conv_ops.conv2d_backward(dy, x2, y, kernel, padding="same")[1]
+        again[1], conv_ops.conv2d_backward(dy, x2, kernel, padding="same")[1]
     )

@@ -1,10 +1,10 @@
-"""The numba activation kernels (scratchnet.ops.elementwise) against their NumPy rules."""
+"""The numba activation kernels (scratchnet.kernels.elementwise) against their NumPy rules."""
 
 import numpy as np
 import pytest
 
-from scratchnet import activations
-from scratchnet.ops import elementwise
+from scratchnet import activations, config
+from scratchnet.kernels import elementwise
 
 
 def numpy_sigmoid_float64(z):
@@ -82,17 +82,16 @@ def test_bias_activation_kernel_matches_numpy(name):
 
 
 def test_layers_use_the_kernel_and_numpy_twin_stays_the_formula():
-    from scratchnet.ops import jit
 
     z = np.random.default_rng(4).normal(0, 3, (8, 5)).astype(np.float32)
     kernel_y = np.empty_like(z)
     elementwise.sigmoid_kernel(z, kernel_y)
     np.testing.assert_array_equal(activations.sigmoid.forward(z), kernel_y)
-    previous = jit.kernels()
-    jit.use_kernels("numpy")
+    previous = config.kernels()
+    config.use_kernels("numpy")
     try:
         twin = activations.sigmoid.forward(z)
     finally:
-        jit.use_kernels(previous)
+        config.use_kernels(previous)
     np.testing.assert_array_equal(twin, 1 / (1 + np.exp(-z)))
     np.testing.assert_allclose(twin, kernel_y, rtol=3e-7)

@@ -5,11 +5,14 @@ import pytest
 
 import scratchnet as sn
 from keras_impl.architectures import NAMES, build
-from scratchnet import activations
+from scratchnet import activations, config
+from scratchnet.kernels import conv as conv_ops
+from scratchnet.kernels import conv_pool
+from scratchnet.kernels import pooling as pool_ops
+from scratchnet.kernels.conv import chunks
+from scratchnet.kernels.conv import shifted as shifted_ops
+from scratchnet.kernels.elementwise import Deferred
 from scratchnet.layers import fused
-from scratchnet.ops import conv as conv_ops
-from scratchnet.ops import conv_pool, jit
-from scratchnet.ops import pooling as pool_ops
 
 CASES = [
     # (x shape, kernel shape, strides, padding, activation, pool size, pool strides, pool padding)
@@ -29,12 +32,12 @@ def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype, use_bias, shift
     """Both ways to compute the convolution: im2col, and (where the geometry allows it: stride
     1, 'valid') shifted products, here even for few channels and small images."""
     if shifted:
-        monkeypatch.setattr(conv_ops, "SHIFTED_MIN_CHANNELS", 1)
-        monkeypatch.setattr(conv_ops, "SHIFTED_MAX_WASTE", float("inf"))
+        monkeypatch.setattr(shifted_ops, "SHIFTED_MIN_CHANNELS", 1)
+        monkeypatch.setattr(shifted_ops, "SHIFTED_MAX_WASTE", float("inf"))
     else:
-        monkeypatch.setattr(conv_ops, "SHIFTED_MIN_CHANNELS", 10**9)
+        monkeypatch.setattr(shifted_ops, "SHIFTED_MIN_CHANNELS", 10**9)
     x_shape, k_shape, strides, padding, act_name, pool_size, pool_strides, pool_padding = case
-    plan = conv_ops.ChunkPlan(x_shape, k_shape, strides, padding, (1, 1), None)
+    plan = chunks.ChunkPlan(x_shape, k_shape, strides, padding, (1, 1), None)
     assert plan.shifted == (shifted and strides == (1, 1) and padding == "valid")
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -54,7 +57,9 @@ def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype, use_bias, shift
 
     dp = rng.standard_normal(p.shape).astype(dtype)
     dy = pool_ops.max_pool2d_backward(dp, argmax, y.shape)
-    expected = conv_ops.conv2d_backward(dy, x, y, kernel, strides, padding, (1, 1), act)
+    expected = conv_ops.conv2d_backward(
+        Deferred(act.backward, dy, y), x, kernel, strides, padding, (1, 1)
+    )
     got = conv_pool.conv2d_maxpool_backward(
         dp, argmax_f, p_f, x, kernel, strides, padding, (1, 1), act, workspace={}
     )
@@ -119,12 +124,12 @@ def test_which_pairs_are_fused():
         pass
 
     assert not fused.can_fuse(MyConv(4, 3), pool)
-    previous = jit.kernels()
-    jit.use_kernels("numpy")
+    previous = config.kernels()
+    config.use_kernels("numpy")
     try:
         assert not fused.can_fuse(conv, pool)  # the reference twins stay layer by layer
     finally:
-        jit.use_kernels(previous)
+        config.use_kernels(previous)
 
 
 def test_a_fused_model_looks_the_same_from_outside():

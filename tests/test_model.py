@@ -9,7 +9,7 @@ import pytest
 
 import scratchnet
 from scratchnet import Input, callbacks, layers, models, optimizers, utils
-from scratchnet.layers.base import clear_session
+from scratchnet.naming import clear_session
 
 
 def small_cnn(activation="tanh"):
@@ -312,7 +312,7 @@ def test_only_the_output_layers_logits_outlive_the_forward_pass(kind):
     hidden, output = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
     assert hidden.logits is None
     assert output.logits is not None
-    assert model._fused_layer(model._output) is output
+    assert model._fused_loss(model._output).layer is output
     expected = model.loss.value_and_grad_from_logits(y, output.logits)[0]
     assert model.train_on_batch(x, y) == pytest.approx(expected, rel=1e-6)
     # Outside the model's run the hidden layer keeps its logits again, e.g. when called alone.

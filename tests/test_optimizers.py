@@ -7,7 +7,7 @@ vectorised optimizers, and include Keras's float32 roundings of momentum and the
 import numpy as np
 import pytest
 
-from scratchnet import optimizers
+from scratchnet import config, optimizers
 
 # floatx float64: the learning rate variable is float64 too, as in Keras's float64 mode.
 pytestmark = pytest.mark.usefixtures("float64")
@@ -165,9 +165,8 @@ def assert_same_bits(state_a, state_b):
 )
 def test_big_parameters_updated_in_parts_equal_one_piece(make):
     """Above PARALLEL_MIN_SIZE each core updates a slice; the numbers must not change at all."""
-    from scratchnet.ops import jit
 
-    assert jit.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
+    assert config.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
     rng = np.random.default_rng(0)
     shape = (1500, 1400)  # 2.1M values: split between the cores
     assert np.prod(shape) >= make().PARALLEL_MIN_SIZE
@@ -176,12 +175,12 @@ def test_big_parameters_updated_in_parts_equal_one_piece(make):
     grads[1] = np.asfortranarray(grads[1])  # a non-contiguous gradient is read correctly too
     results = []
     for threads in (1, 2):
-        previous = jit.num_threads()
-        jit.set_num_threads(threads)
+        previous = config.num_threads()
+        config.set_num_threads(threads)
         try:
             results.append(trained_state(make, w0, grads))
         finally:
-            jit.set_num_threads(previous)
+            config.set_num_threads(previous)
     assert_same_bits(*results)
 
 
@@ -193,17 +192,16 @@ def test_big_parameters_updated_in_parts_equal_one_piece(make):
 )
 def test_numba_update_kernels_give_the_numpy_formulas_bits(make, dtype):
     """The one-pass update kernels against the NumPy lines they replace."""
-    from scratchnet.ops import jit
 
     rng = np.random.default_rng(5)
     w0 = rng.standard_normal((30, 17)).astype(dtype)
     grads = [rng.standard_normal((30, 17)).astype(dtype) for _ in range(5)]
     results = []
     for family in ("numba", "numpy"):
-        previous = jit.kernels()
-        jit.use_kernels(family)
+        previous = config.kernels()
+        config.use_kernels(family)
         try:
             results.append(trained_state(make, w0, grads))
         finally:
-            jit.use_kernels(previous)
+            config.use_kernels(previous)
     assert_same_bits(*results)

@@ -1,4 +1,4 @@
-"""scratchnet.ops.parallel: every chunk runs exactly once, on every worker, errors come back."""
+"""scratchnet.kernels.parallel: every chunk runs exactly once, on every worker, errors come back."""
 
 import os
 import subprocess
@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from scratchnet.ops import jit, parallel
+from scratchnet import config
+from scratchnet.kernels import parallel, process
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 7, 100])
@@ -17,7 +18,7 @@ def test_every_chunk_runs_exactly_once(n):
     lock = threading.Lock()
 
     def body(worker, i):
-        assert 0 <= worker < jit.num_threads()
+        assert 0 <= worker < config.num_threads()
         with lock:
             calls[i] += 1
 
@@ -26,7 +27,7 @@ def test_every_chunk_runs_exactly_once(n):
 
 
 def test_work_is_shared_between_threads():
-    assert jit.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
+    assert config.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
     seen = set()
     barrier = threading.Barrier(2, timeout=10)
 
@@ -39,13 +40,13 @@ def test_work_is_shared_between_threads():
 
 
 def test_one_thread_runs_everything_in_the_caller():
-    previous = jit.num_threads()
-    jit.set_num_threads(1)
+    previous = config.num_threads()
+    config.set_num_threads(1)
     try:
         idents = set()
         parallel.parallel_for(5, lambda worker, i: idents.add((worker, threading.get_ident())))
     finally:
-        jit.set_num_threads(previous)
+        config.set_num_threads(previous)
     assert idents == {(0, threading.get_ident())}
 
 
@@ -74,12 +75,12 @@ def test_matmul_splits_big_products_and_matches_numpy(shape):
 
 
 def test_matmul_really_splits_between_threads(monkeypatch):
-    assert jit.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
+    assert config.num_threads() >= 2, "scripts/test.sh sets NUMBA_NUM_THREADS=2"
     calls = []
     monkeypatch.setattr(parallel, "parallel_for", lambda n, body: calls.append(n) or None)
     parallel.matmul(np.ones((64, 4608)), np.ones((4608, 128)))
     parallel.matmul(np.ones((3, 4)), np.ones((4, 5)))  # too small to be worth a thread
-    assert calls == [jit.num_threads()]
+    assert calls == [config.num_threads()]
 
 
 def test_one_thread_blas_sets_one_thread_and_restores_the_count():
@@ -89,9 +90,9 @@ def test_one_thread_blas_sets_one_thread_and_restores_the_count():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
     before = blas_threads()
-    with jit.one_thread_blas():
+    with process.one_thread_blas():
         assert set(blas_threads()) == {1}
-        with jit.one_thread_blas():  # nested, as parallel_for inside a training step
+        with process.one_thread_blas():  # nested, as parallel_for inside a training step
             assert set(blas_threads()) == {1}
         assert set(blas_threads()) == {1}
     assert blas_threads() == before
@@ -134,7 +135,7 @@ def test_a_changed_kernel_source_drops_the_cached_kernels(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     code = (
         "import numpy as np, scratchnet\n"
-        "from scratchnet.ops import elementwise\n"
+        "from scratchnet.kernels import elementwise\n"
         "elementwise.sigmoid_kernel(np.zeros(4, np.float32), np.zeros(4, np.float32))\n"
     )
 

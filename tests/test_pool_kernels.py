@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scratchnet.kernels import backend
+from scratchnet.kernels import pooling as pool_ops
 from scratchnet.layers.pooling import MaxPool2D, MaxPooling2D
-from scratchnet.ops import jit
-from scratchnet.ops import pooling as pool_ops
 
 # ----------------------------------------------------------------------------- strategies
 
@@ -82,13 +82,9 @@ def naive_max_pool(x, dy, pool_size, strides, padding):
 
 
 def run_pool(x, dy, pool_size, strides, padding, kernels):
-    previous = jit.kernels()
-    try:
-        jit.use_kernels(kernels)
-        y, argmax = pool_ops.max_pool2d_forward(x, pool_size, strides, padding)
-        dx = pool_ops.max_pool2d_backward(dy, argmax, x.shape)
-    finally:
-        jit.use_kernels(previous)
+    K = backend.FAMILIES[kernels]
+    y, argmax = K.max_pool2d_forward(x, pool_size, strides, padding)
+    dx = K.max_pool2d_backward(dy, argmax, x.shape)
     return y, argmax, dx
 
 

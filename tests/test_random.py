@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from scratchnet import config
 from scratchnet import random as sn_random
-from scratchnet.ops import jit
+from scratchnet.kernels import philox
 
 # Known answers, made once with tensorflow-cpu 2.21 on x86-64:
 #   v = tf.random.stateless_uniform(shape, seed=seed, minval=lo, maxval=hi, dtype=dtype).numpy()
@@ -41,10 +42,10 @@ KNOWN_ANSWERS = [
 @pytest.fixture(params=["numpy", "numba"])
 def kernels(request):
     """Run the test once with each kernel family, restoring the previous one afterwards."""
-    previous = jit.kernels()
-    jit.use_kernels(request.param)
+    previous = config.kernels()
+    config.use_kernels(request.param)
     yield request.param
-    jit.use_kernels(previous)
+    config.use_kernels(previous)
 
 
 @pytest.mark.parametrize("shape, seed, dtype, minval, maxval, bits", KNOWN_ANSWERS)
@@ -62,23 +63,16 @@ def test_stateless_uniform_matches_tensorflow_known_answers(
     seed=st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1)),
 )
 def test_philox_numba_kernel_equals_numpy_twin(n_blocks, seed):
-    key_counter = sn_random._key_and_counter(seed)
-    expected = sn_random.philox_words_numpy(n_blocks, key_counter)
-    with_numba = sn_random.philox_words(n_blocks, key_counter)
+    key_counter = philox.key_and_counter_numpy(seed)
+    expected = philox.philox_words_numpy(n_blocks, key_counter)
+    with_numba = philox.philox_words_numba(n_blocks, key_counter)
     assert with_numba.dtype == np.uint32 and with_numba.shape == (n_blocks, 4)
     np.testing.assert_array_equal(with_numba, expected)
 
 
 @given(seed=st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1)))
 def test_key_and_counter_is_the_same_with_both_kernel_families(seed):
-    previous = jit.kernels()
-    try:
-        jit.use_kernels("numpy")
-        expected = sn_random._key_and_counter(seed)
-        jit.use_kernels("numba")
-        assert sn_random._key_and_counter(seed) == expected
-    finally:
-        jit.use_kernels(previous)
+    assert philox.key_and_counter_numba(seed) == philox.key_and_counter_numpy(seed)
 
 
 @given(
@@ -87,14 +81,14 @@ def test_key_and_counter_is_the_same_with_both_kernel_families(seed):
     dtype=st.sampled_from(["float32", "float64"]),
 )
 def test_stateless_uniform_is_bit_identical_with_both_kernel_families(size, seed, dtype):
-    previous = jit.kernels()
+    previous = config.kernels()
     try:
-        jit.use_kernels("numpy")
+        config.use_kernels("numpy")
         expected = sn_random.stateless_uniform((size,), seed, dtype)
-        jit.use_kernels("numba")
+        config.use_kernels("numba")
         got = sn_random.stateless_uniform((size,), seed, dtype)
     finally:
-        jit.use_kernels(previous)
+        config.use_kernels(previous)
     assert got.dtype == expected.dtype
     np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
 
@@ -171,14 +165,14 @@ def test_draw_seed_int_is_fixed_and_generator_advances():
 )
 def test_dropout_mask_is_the_same_with_both_kernel_families(shape, seed, rate):
     scale = np.float32(1.0 / (1.0 - rate))
-    previous = jit.kernels()
+    previous = config.kernels()
     try:
-        jit.use_kernels("numpy")
+        config.use_kernels("numpy")
         expected = sn_random.dropout_mask(shape, seed, rate, scale)
-        jit.use_kernels("numba")
+        config.use_kernels("numba")
         got = sn_random.dropout_mask(shape, seed, rate, scale)
     finally:
-        jit.use_kernels(previous)
+        config.use_kernels(previous)
     assert got.shape == expected.shape == shape and got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
     u = sn_random.stateless_uniform(shape, seed)

@@ -1,14 +1,4 @@
-"""The Layer base class and the tape that turns layer calls into a graph for backprop.
-
-Every model in scratchnet (Sequential, Functional, subclassed) runs its forward pass as a series
-of layer calls. While a model trains, a ``Tape`` is open and each ``layer(x)`` call appends a
-``Node(layer, inputs, output)`` to it. Backprop then walks the tape in reverse:
-
-    for node in reversed(tape.nodes):
-        dx = node.layer.backward(dL/d(node.output))
-        add dx into dL/d(input) for each input    # a tensor used twice sums its gradients
-
-That is the whole engine. Sequential is the simplest case: a chain of nodes.
+"""The Layer base class: building, shape checks, weights, calling and recording on the tape.
 
 A layer subclass writes:
 
@@ -19,142 +9,21 @@ A layer subclass writes:
 * ``backward(dy, need_dx=True) -> dx``: the chain rule; store parameter gradients in
   ``self.grads`` under the parameter's name; never modify ``dy``. With ``need_dx=False`` (the
   first layer: nobody needs dL/d(image)) it may skip computing dx and return None.
-"""
 
-import re
-from collections import defaultdict
+A layer that ends in an activation (Dense, Conv2D, Activation) splits its backward in two, the
+chain rule's two steps: ``backward`` goes through the activation, dz = activation'(dy), then
+calls ``backward_from_logits(dz)``, the rest. A loss fused with a softmax or sigmoid output
+(``scratchnet.losses.ActivationWithLoss``) starts at the second.
+
+Calling a layer (``Layer.__call__``) builds it on first use, checks the input, runs ``forward``
+and records the call on the open tape (``scratchnet.tape``), which backprop replays in reverse.
+"""
 
 import numpy as np
 
-from .. import config
-
-# ----------------------------------------------------------------------------- names
-
-_NAME_COUNTS = defaultdict(int)
-
-
-def to_snake_case(name):
-    """Keras's rule: 'MaxPooling2D' -> 'max_pooling2d', 'Conv2D' -> 'conv2d'."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(base):
-    """'conv2d', then 'conv2d_1', 'conv2d_2', ... per process, as Keras names layers."""
-    count = _NAME_COUNTS[base]
-    _NAME_COUNTS[base] += 1
-    return base if count == 0 else f"{base}_{count}"
-
-
-def clear_session():
-    """Reset the automatic layer and model name counters (like ``keras.utils.clear_session``)."""
-    _NAME_COUNTS.clear()
-
-
-def shape_str(shape):
-    """(None, 28, 28, 1) printed as Keras prints it."""
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
-# ----------------------------------------------------------------------------- the tape
-
-
-class Node:
-    """One recorded layer call: ``output = layer(*inputs)``."""
-
-    __slots__ = ("layer", "inputs", "output")
-
-    def __init__(self, layer, inputs, output):
-        self.layer = layer
-        self.inputs = inputs  # list of arrays the layer read
-        self.output = output  # the array it returned
-
-
-class Tape:
-    """Records the layer calls of one forward pass (see the module docstring).
-
-    Tensors are identified by ``id()``; the tape keeps a reference to each one so an id cannot be
-    reused while the tape lives.
-    """
-
-    _active = None  # the tape currently recording, if any
-
-    def __init__(self, training=False):
-        self.training = training  # the mode a layer call without training= inherits, as in Keras
-        self.nodes = []
-        self.sources = set()  # ids of the model inputs: their gradient is not needed
-        self.known = {}  # id -> array for every tensor the tape has seen
-
-    def watch(self, x):
-        """Mark ``x`` as a model input."""
-        self.sources.add(id(x))
-        self.known[id(x)] = x
-
-    def record(self, layer, inputs, output, training=False):
-        if training and any(node.layer is layer for node in self.nodes):
-            raise ValueError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) was called twice in one training "
-                "forward pass. A scratchnet layer caches what its backward needs from one call "
-                "only, so the second call would overwrite the first call's cache and give wrong "
-                "gradients. Create a separate layer for each use."
-            )
-        for x in inputs:
-            if id(x) not in self.known:
-                raise ValueError(
-                    f"Layer '{layer.name}' ({type(layer).__name__}) was called on an array that no "
-                    "scratchnet layer produced and that is not a model input, so backprop has no "
-                    "way to send a gradient through it. This happens when call() applies raw NumPy "
-                    "arithmetic (x * 2, np.concatenate, ...) to a tensor that needs gradients. Do "
-                    "that work in a layer instead (for example layers.Add, layers.Concatenate, "
-                    "layers.Activation), so its backward rule is known."
-                )
-        self.nodes.append(Node(layer, list(inputs), output))
-        self.known[id(output)] = output
-
-    def __enter__(self):
-        if Tape._active is not None:
-            raise RuntimeError("A scratchnet Tape is already recording; tapes do not nest.")
-        Tape._active = self
-        return self
-
-    def __exit__(self, *exc):
-        Tape._active = None
-        return False
-
-    def backward(self, output, doutput):
-        """Backprop ``doutput = dL/d(output)`` through every recorded node, last call first.
-
-        Returns nothing: each layer stores its parameter gradients in ``layer.grads``.
-        """
-        if id(output) not in self.known:
-            raise ValueError(
-                "The model's output was not produced by a scratchnet layer, so there is no "
-                "recorded path to backprop through. If call() ends with raw NumPy arithmetic, "
-                "move that step into a layer."
-            )
-        grads = {id(output): doutput}  # id(tensor) -> dL/d(tensor), summed over its consumers
-        for node in reversed(self.nodes):
-            dy = grads.pop(id(node.output), None)
-            if dy is None:  # this output does not reach the loss
-                continue
-            need_dx = any(id(x) not in self.sources for x in node.inputs)
-            dxs = node.layer.backward(dy, need_dx=need_dx)
-            if not need_dx:
-                continue
-            if len(node.inputs) == 1:
-                dxs = [dxs]
-            for x, dx in zip(node.inputs, dxs):
-                if id(x) in self.sources:
-                    continue
-                # The lesson of backprop over a graph: a tensor read by two layers receives the
-                # sum of both gradients (the multivariable chain rule).
-                key = id(x)
-                grads[key] = dx if key not in grads else grads[key] + dx
-
-
-# ----------------------------------------------------------------------------- layers
+from .. import config, graph
+from ..naming import shape_str, to_snake_case, unique_name
+from ..tape import Tape
 
 
 class Layer:
@@ -189,9 +58,8 @@ class Layer:
         self.input_shape = None  # (None, ...) once built
         self.params = {}  # name -> array, in Keras's weight order (kernel, then bias)
         self.grads = {}  # name -> dL/d(param), set by backward
-        self.fused_with_loss = False  # set by compile(): the loss gives dL/dz directly
-        # A softmax or sigmoid layer keeps its logits z for a fused loss. Sequential and
-        # Functional models switch this off for their inner layers while they run.
+        # A softmax or sigmoid layer keeps its logits z (``self.logits``) for a loss fused with
+        # it; models switch this off for their inner layers (see losses.ActivationWithLoss).
         self.keep_logits = True
 
     # -- parameters ----------------------------------------------------------------------------
@@ -298,8 +166,6 @@ class Layer:
         Calling a layer on a symbolic tensor (``Input(...)``) instead builds a graph; see
         ``scratchnet.models``.
         """
-        from .. import graph  # late import: graph builds on this module
-
         if graph.is_symbolic(x):
             return graph.call_symbolic(self, x)
         inputs = x if isinstance(x, (list, tuple)) else [x]
@@ -341,33 +207,3 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
-
-
-class ActivationMixin:
-    """Shared by Dense and Activation, which end with an activation (Conv2D applies its own per
-    chunk, see ``scratchnet.ops.conv``).
-
-    ``_activate`` runs the activation and caches what its backward needs; ``_activation_backward``
-    is the chain rule through it. When a cross-entropy loss is fused with this layer's softmax or
-    sigmoid (``fused_with_loss``, set by the model during that backward pass), the loss already
-    hands back dL/dz = (p - y)/N, so the activation's backward is skipped, exactly as
-    Keras/TensorFlow do.
-    """
-
-    def _activate(self, z, training, owned=True):
-        """y = activation(z). If ``owned``, z is this layer's fresh array and may be overwritten."""
-        if self.keep_logits and self.activation.name in ("softmax", "sigmoid"):
-            self.logits = z  # kept: a cross-entropy loss may fuse with this activation
-            y = self.activation.forward(z)
-        else:
-            self.logits = None
-            # In place when z is ours: one array less to allocate on the hot path.
-            y = self.activation.forward(z, out=z if owned else None)
-        if training:
-            self._y = y  # every activation's backward needs only its output
-        return y
-
-    def _activation_backward(self, dy):
-        if self.fused_with_loss:
-            return dy
-        return self.activation.backward(dy, self._y)

@@ -3,7 +3,10 @@
 import numpy as np
 
 from .. import activations, initializers
-from ..ops import conv as conv_ops
+from ..kernels import backend
+from ..kernels.conv.reference import output_size_and_padding
+from ..kernels.elementwise import Deferred
+from ..losses import ActivationWithLoss
 from .base import Layer
 
 
@@ -54,7 +57,7 @@ class Conv2D(Layer):
         (N, H, W, C_in). A grayscale batch (N, H, W) needs a channel axis: ``x[..., None]``.
 
     Output shape:
-        (N, H_out, W_out, filters); see ``scratchnet.ops.conv.output_size_and_padding``.
+        (N, H_out, W_out, filters); see ``scratchnet.kernels.conv.reference``.
 
     Shapes:
         kernel (KH, KW, C_in, C_out), bias (C_out,)
@@ -63,10 +66,12 @@ class Conv2D(Layer):
         forward:  z[n, i, j, f] = bias[f]
                       + sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]
                   y = activation(z)
-                  computed as cols = im2col(x) (one row per output pixel), z = cols @ kernel + bias,
-                  a chunk of images at a time
-        backward: dz = activation'(dy)
+                  computed as cols = im2col(x) (one row per output pixel), z = cols @ kernel + bias
+        backward: dz = activation'(dy)                                    (``backward``)
                   dkernel = cols^T @ dz,  dbias = sum_{n, i, j} dz,  dx = col2im(dz @ kernel^T)
+                                                                        (``backward_from_logits``)
+        One level down (``scratchnet.kernels.conv``), the numba kernels do each step a chunk of
+        images at a time, while the chunk is in the core's cache: the same numbers.
 
     Example:
         >>> layer = Conv2D(8, 3, padding="same", activation="relu")
@@ -97,7 +102,7 @@ class Conv2D(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._workspace = {}  # per-thread im2col scratch matrices (see ops.conv.scratch)
+        self._workspace = {}  # per-thread scratch matrices of the kernels (kernels/conv/chunks.py)
         layer_name = f"Conv2D '{self.name}'"
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}.")
@@ -154,7 +159,7 @@ class Conv2D(Layer):
             if size is None:
                 out.append(None)
                 continue
-            size_out, _, _ = conv_ops.output_size_and_padding(size, k, s, d, self.padding)
+            size_out, _, _ = output_size_and_padding(size, k, s, d, self.padding)
             if size_out < 1:
                 raise ValueError(
                     f"Conv2D '{self.name}': kernel_size={self.kernel_size} with "
@@ -166,41 +171,38 @@ class Conv2D(Layer):
         return (N, out[0], out[1], self.filters)
 
     def forward(self, x, training=False):
-        # Bias and activation are applied chunk by chunk inside the convolution, while each chunk
-        # is still in cache. Softmax and sigmoid also keep z (the logits) for a fused loss.
-        keep_z = self.keep_logits and self.activation.name in ("softmax", "sigmoid")
-        y, z = conv_ops.conv2d_forward(
+        # z = conv(x) + bias, then y = activation(z): the kernels apply the activation to each
+        # chunk of z while it is in cache. A fused loss may read z (ActivationWithLoss).
+        keep_z = ActivationWithLoss.keeps_logits(self)
+        y, self.logits = backend.current().conv2d_forward(
             x,
             self.params["kernel"],
             self.params.get("bias"),
             self.strides,
             self.padding,
             self.dilation_rate,
-            activation=self.activation,
+            self.activation,
             keep_z=keep_z,
             workspace=self._workspace,
             keep_cols=training,  # a first layer keeps its narrow im2col for backward
-        )  # y, z (N, H_out, W_out, C_out)
-        self.logits = z
+        )  # fmt: skip  y, z: (N, H_out, W_out, C_out)
         if training:
             # backward rebuilds the im2col matrix from x and differentiates the activation from y
             self._x, self._y = x, y
         return y
 
     def backward(self, dy, need_dx=True):
-        dx, dkernel, dbias = conv_ops.conv2d_backward(
-            dy,
-            self._x,
-            self._y,
-            self.params["kernel"],
-            self.strides,
-            self.padding,
-            self.dilation_rate,
-            # a fused cross-entropy loss already hands back dL/dz (see ActivationMixin)
-            activation=None if self.fused_with_loss else self.activation,
-            need_dx=need_dx,
-            workspace=self._workspace,
-        )
+        # the chain rule through the activation, dz = activation'(dy): computed chunk by chunk
+        # as the convolution's backward asks for it (elementwise.Deferred)
+        dz = Deferred(self.activation.backward, np.ascontiguousarray(dy), self._y)
+        return self.backward_from_logits(dz, need_dx)
+
+    def backward_from_logits(self, dz, need_dx=True):
+        """dkernel = cols^T @ dz, dbias = sum dz, dx = col2im(dz @ kernel^T) from dz = dL/dz."""
+        dx, dkernel, dbias = backend.current().conv2d_backward(
+            dz, self._x, self.params["kernel"], self.strides, self.padding, self.dilation_rate,
+            need_dx=need_dx, workspace=self._workspace,
+        )  # fmt: skip
         self.grads["kernel"] = dkernel  # (KH, KW, C_in, C_out)
         if self.use_bias:
             self.grads["bias"] = dbias  # (C_out,)

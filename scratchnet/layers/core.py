@@ -4,11 +4,26 @@ import numpy as np
 
 from .. import activations, initializers
 from .. import random as sn_random
-from ..ops import parallel
-from .base import ActivationMixin, Layer
+from ..kernels import parallel
+from ..losses import ActivationWithLoss
+from .base import Layer
 
 
-class Dense(ActivationMixin, Layer):
+def activate(layer, z, training, owned=True):
+    """y = layer.activation(z) for Dense and Activation, caching what backward needs.
+
+    The logits z are kept in ``layer.logits`` when a fused loss may read them
+    (``ActivationWithLoss.keeps_logits``). Otherwise, if z is the layer's own fresh array
+    (``owned``), the activation overwrites it: one array less to allocate on the hot path.
+    """
+    layer.logits = z if ActivationWithLoss.keeps_logits(layer) else None
+    y = layer.activation.forward(z, out=z if owned and layer.logits is None else None)
+    if training:
+        layer._y = y  # every activation's backward needs only its output
+    return y
+
+
+class Dense(Layer):
     """A fully connected layer: every output unit sees every input feature.
 
     Args:
@@ -24,7 +39,9 @@ class Dense(ActivationMixin, Layer):
 
     Math:
         forward:  z = x @ kernel + bias;  y = activation(z)
-        backward: dz = activation'(dy);  dkernel = x^T @ dz;  dbias = sum_N dz;  dx = dz @ kernel^T
+        backward: dz = activation'(dy)                        (``backward``)
+                  dkernel = x^T @ dz;  dbias = sum_N dz;  dx = dz @ kernel^T
+                                                            (``backward_from_logits``)
 
     Example:
         >>> import numpy as np
@@ -72,27 +89,33 @@ class Dense(ActivationMixin, Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False):
-        # x (..., D_in) as a matrix (N, D_in); a big product is split between the cores
-        z = parallel.matmul(x.reshape(-1, x.shape[-1]), self.params["kernel"])  # (N, D_out)
+        x2 = x.reshape(-1, x.shape[-1])  # (N, D_in): x (..., D_in) as a matrix, a view
+        z = parallel.matmul(x2, self.params["kernel"])  # z = x @ kernel  (N, D_out)
         z = z.reshape(x.shape[:-1] + (self.units,))  # (..., D_out), a view
         if self.use_bias:
             z += self.params["bias"]
         if training:
             self._x = x  # backward needs the input for dkernel = x^T @ dz
-        return self._activate(z, training)
+        return activate(self, z, training)
 
     def backward(self, dy, need_dx=True):
-        dz = self._activation_backward(dy)  # (N, D_out)
+        dz = self.activation.backward(dy, self._y)  # the chain rule through the activation
+        return self.backward_from_logits(dz, need_dx)
+
+    def backward_from_logits(self, dz, need_dx=True):
+        """dkernel, dbias and dx from dz = dL/dz, the gradient of z = x @ kernel + bias."""
         x = self._x
         x2 = x.reshape(-1, x.shape[-1])  # (N, D_in), a view
         dz2 = dz.reshape(-1, self.units)  # (N, D_out), a view
         if self.use_bias:
-            self.grads["bias"] = dz2.sum(axis=0)  # (D_out,)
+            self.grads["bias"] = dz2.sum(axis=0)  # dbias = sum_N dz  (D_out,)
         if not need_dx:
-            self.grads["kernel"] = parallel.matmul(x2.T, dz2)  # (D_in, D_out)
+            self.grads["kernel"] = parallel.matmul(x2.T, dz2)  # dkernel = x^T @ dz
             return None
-        # dkernel (D_in, D_out) and dx (N, D_in): two products, computed side by side
-        self.grads["kernel"], dx = parallel.matmul_two(x2.T, dz2, dz2, self.params["kernel"].T)
+        with parallel.side_by_side() as products:  # two products of one size, one per core
+            dkernel = products.matmul(x2.T, dz2)  # dkernel = x^T @ dz  (D_in, D_out)
+            dx = products.matmul(dz2, self.params["kernel"].T)  # dx = dz @ kernel^T  (N, D_in)
+        self.grads["kernel"] = dkernel
         return dx.reshape(x.shape)
 
     def get_config(self):
@@ -195,7 +218,7 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": None}
 
 
-class Activation(ActivationMixin, Layer):
+class Activation(Layer):
     """Apply an activation function as its own layer: ``Activation('relu')``.
 
     Math:
@@ -207,10 +230,14 @@ class Activation(ActivationMixin, Layer):
         self.activation = activations.get(activation)
 
     def forward(self, x, training=False):
-        return self._activate(x, training, owned=False)  # x belongs to the previous layer
+        return activate(self, x, training, owned=False)  # x belongs to the previous layer
 
     def backward(self, dy, need_dx=True):
-        return self._activation_backward(dy)
+        return self.activation.backward(dy, self._y)
+
+    def backward_from_logits(self, dz, need_dx=True):
+        """A fused loss's dL/dz is already dL/dx: the logits are this layer's input."""
+        return dz
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}

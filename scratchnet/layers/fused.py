@@ -1,22 +1,32 @@
-"""Conv2D + MaxPooling2D run as one step: what Sequential does with such a pair by itself.
+"""Conv2D + MaxPooling2D run as one step: what a model does with such a pair by itself.
 
-A user never creates this class. ``Sequential`` looks at its layers before each call and runs a
-``Conv2D`` directly followed by a ``MaxPooling2D`` as one ``ConvPool`` step (``fuse``), because
-pooling each chunk of the convolution's output while it is still in cache is much faster than
-writing the whole output to memory and reading it back (``scratchnet.ops.conv_pool`` explains
-and measures it). The two layers keep their weights, names, configs and gradients: the model,
-``summary()`` and saved files look exactly the same, and the numbers are the same bit for bit
-(a test runs every tutorial model both ways).
+A user never creates this class. Sequential and Functional models look at their layers before
+each call and run a ``Conv2D`` whose output goes only into a ``MaxPooling2D`` as one
+``ConvPool`` step (``fuse``), because pooling each chunk of the convolution's output while it is
+still in cache is much faster than writing the whole output to memory and reading it back
+(``scratchnet.kernels.conv_pool`` explains it, ``docs/kernels/conv_pool.md`` measures it). The two
+layers keep their weights, names, configs and gradients: ``model.layers``, ``summary()`` and
+saved files look exactly as Keras's, and the numbers are the same bit for bit (a test runs every
+tutorial model both ways).
+
+What ran is on the tape: a fused pair is one node, named ``conv2d+max_pooling2d``
+(``scratchnet.utils.trace`` prints the nodes of one step). ``scratchnet.config.set_fusion(False)``
+turns fusion off.
 
 Pairs are left alone, and run layer by layer, when:
 
+* fusion is off (``config.set_fusion(False)``), or the NumPy reference kernels are selected
+  (``config.use_kernels("numpy")``): the readable path;
 * the pooling windows overlap (strides smaller than the pool), or the activation is softmax;
 * either layer is a subclass (its forward could do something else);
 * the two layers compute in different dtypes;
-* the NumPy reference kernels are selected (``SCRATCHNET_KERNELS=numpy``): the readable path.
+* (Functional) the convolution's output also goes somewhere else, or is a model output;
+* the model is subclassed: its ``call`` is Python that makes one layer call at a time, so
+  nothing can see the pooling coming when the convolution is called.
 """
 
-from ..ops import conv_pool, jit
+from .. import config
+from ..kernels import backend, conv_pool
 from .base import Layer
 from .conv import Conv2D
 from .pooling import MaxPooling2D
@@ -30,7 +40,8 @@ def can_fuse(first, second):
         and first.activation.name != "softmax"
         and first.dtype == second.dtype
         and not conv_pool.windows_overlap(second.pool_size, second.strides)
-        and jit.kernels() == "numba"
+        and config.fusion()
+        and backend.current().fuses_conv_pool
     )
 
 
@@ -87,7 +98,7 @@ class ConvPool(Layer):
 
     def forward(self, x, training=False):
         conv, pool = self.conv, self.pool
-        p, argmax = conv_pool.conv2d_maxpool_forward(
+        p, argmax = backend.current().conv2d_maxpool_forward(
             x, conv.params["kernel"], conv.params.get("bias"), conv.strides, conv.padding,
             conv.dilation_rate, conv.activation, pool.pool_size, pool.strides, pool._padding,
             workspace=conv._workspace, keep_cols=training,
@@ -99,7 +110,7 @@ class ConvPool(Layer):
 
     def backward(self, dy, need_dx=True):
         conv = self.conv
-        dx, dkernel, dbias = conv_pool.conv2d_maxpool_backward(
+        dx, dkernel, dbias = backend.current().conv2d_maxpool_backward(
             dy, self._argmax, self._p, self._x, conv.params["kernel"], conv.strides,
             conv.padding, conv.dilation_rate, conv.activation, need_dx=need_dx,
             workspace=conv._workspace,

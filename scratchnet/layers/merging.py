@@ -8,7 +8,8 @@ reaches a merge, the gradient splits into the branches; where branches started f
 
 import numpy as np
 
-from .base import Layer, shape_str
+from ..naming import shape_str
+from .base import Layer
 
 
 class Merge(Layer):

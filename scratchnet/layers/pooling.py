@@ -1,6 +1,7 @@
 """MaxPooling2D: keep the largest value of each window, channels last, as Keras does."""
 
-from ..ops import pooling as pool_ops
+from ..kernels import backend
+from ..kernels.conv.reference import output_size_and_padding
 from .base import Layer
 from .conv import check_data_format, normalize_padding, normalize_tuple
 
@@ -54,7 +55,7 @@ class MaxPooling2D(Layer):
             if size is None:
                 out.append(None)
                 continue
-            size_out, _, _ = pool_ops.output_size_and_padding(size, p, s, 1, self._padding)
+            size_out, _, _ = output_size_and_padding(size, p, s, 1, self._padding)
             if size_out < 1:
                 raise ValueError(
                     f"MaxPooling2D '{self.name}': pool_size={self.pool_size} does not fit in "
@@ -68,7 +69,9 @@ class MaxPooling2D(Layer):
         super().build(input_shape)
 
     def forward(self, x, training=False):
-        y, argmax = pool_ops.max_pool2d_forward(x, self.pool_size, self.strides, self._padding)
+        y, argmax = backend.current().max_pool2d_forward(
+            x, self.pool_size, self.strides, self._padding
+        )
         if training:
             # backward only needs where each maximum came from (and x's shape), not x itself
             self._argmax, self._x_shape = argmax, x.shape
@@ -77,7 +80,9 @@ class MaxPooling2D(Layer):
     def backward(self, dy, need_dx=True):
         if not need_dx:
             return None
-        return pool_ops.max_pool2d_backward(dy, self._argmax, self._x_shape)  # (N, H, W, C)
+        return backend.current().max_pool2d_backward(
+            dy, self._argmax, self._x_shape
+        )  # (N, H, W, C)
 
     def get_config(self):
         return {

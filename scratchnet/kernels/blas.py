@@ -1,7 +1,7 @@
 """One BLAS call for numba kernels that ``np.dot`` cannot make: a product added onto its output.
 
 ``np.dot(a, b, out)`` inside numba overwrites ``out``. The shifted convolution
-(``scratchnet.ops.conv``) sums nine products into one array, and with ``np.dot`` each would need
+(``scratchnet.kernels.conv``) sums nine products into one array, and with ``np.dot`` each would need
 a scratch array and an extra pass to add it. BLAS's ``gemm`` does the sum itself:
 
     c = op(a) @ op(b) + beta * c        op(m) = m or m.T

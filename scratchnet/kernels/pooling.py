@@ -13,14 +13,16 @@ that won, as a flat index into one image, ``(h*W + w)*C + c`` (what ``np.ravel_m
 gives for (h, w, c)). Forward stores it; backward is ``dx[n].ravel()[argmax[n]] += dy[n]``.
 
 Reading order: the NumPy reference twin (sliding-window views and ``np.argmax``), the numba
-kernels (explicit scanning loops), then the public entry points.
+kernels (explicit scanning loops), then the numba family's entry points
+(``scratchnet.kernels.backend`` picks the twin or them).
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import jit, parallel
-from .conv import output_size_and_padding
+from .. import config
+from . import parallel
+from .conv.reference import output_size_and_padding
 from .jit import njit
 
 
@@ -146,7 +148,7 @@ def _over_batch_chunks(n_values, N, body):
     Handing work to the other core costs tens of microseconds here, more than pooling a
     million values takes on one core.
     """
-    parts = 1 if n_values < PARALLEL_MIN_VALUES else min(N, 2 * jit.num_threads())
+    parts = 1 if n_values < PARALLEL_MIN_VALUES else min(N, 2 * config.num_threads())
     edges = np.linspace(0, N, parts + 1).astype(int)
     parallel.parallel_for(parts, lambda worker, k: body(edges[k], edges[k + 1]))
 
@@ -180,8 +182,6 @@ def max_pool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
                [3., 3.]]), array([[ 0,  3],
                [ 9, 10]], dtype=int32))
     """
-    if jit.kernels() == "numpy":
-        return max_pool2d_forward_reference(x, pool_size, strides, padding)
     N, H, W, C = x.shape
     H_out, W_out, pt, _, pl, _ = pool2d_geometry(x.shape, pool_size, strides, padding)
     y = np.empty((N, H_out, W_out, C), dtype=x.dtype)  # (N, H_out, W_out, C)
@@ -210,8 +210,6 @@ def max_pool2d_backward(dy, argmax, x_shape):
     Math:
         dx[n, h, w, c] = sum of dy[n, i, j, c] over the windows (i, j) whose winner is (h, w)
     """
-    if jit.kernels() == "numpy":
-        return max_pool2d_backward_reference(dy, argmax, x_shape)
     N = x_shape[0]
     dx = np.empty(x_shape, dtype=dy.dtype)  # (N, H, W, C), zeroed by the kernel
     dy2, argmax2, dx2 = dy.reshape(N, -1), argmax.reshape(N, -1), dx.reshape(N, -1)

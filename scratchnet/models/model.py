@@ -1,15 +1,17 @@
-"""Models: Sequential, Functional (``Model(inputs, outputs)``) and subclassed ``Model``.
+"""The base of every model: compile, fit, evaluate, predict, and the training step they share.
 
 All three share one engine, in ``Model``:
 
 * ``forward(x, training=True)`` runs ``call`` with a ``Tape`` open, so every layer call is recorded
   (see ``scratchnet.layers.base``);
-* the loss gives dL/d(output) (or, fused with a final softmax/sigmoid, dL/d(logits));
+* the loss gives dL/d(output) (or, fused with a final softmax/sigmoid, dL/d(logits): see
+  ``scratchnet.losses.ActivationWithLoss``);
 * ``Tape.backward`` replays the recorded calls in reverse, each layer filling ``layer.grads``;
 * the optimizer updates every parameter in place.
 
-A subclass only says what ``call`` does: Sequential chains its layers, Functional replays the graph
-built from ``Input``, and a user's subclass writes plain Python. Backprop is the same for all.
+A subclass only says what ``call`` does: Sequential chains its layers (``sequential.py``),
+Functional replays the graph built from ``Input`` (``functional.py``), and a user's subclass
+writes plain Python. Backprop is the same for all. ``summary.py`` prints Keras's table.
 
 Example:
     >>> from scratchnet import Input, layers, models
@@ -19,41 +21,23 @@ Example:
     10
 """
 
-import contextlib
 import math
-import shutil
 import sys
 
 import numpy as np
 
-from . import callbacks as callbacks_module
-from . import config, graph
-from . import losses as losses_module
-from . import metrics as metrics_module
-from . import optimizers as optimizers_module
-from .layers import fused
-from .layers.base import Layer, Tape, shape_str, unique_name
-from .layers.merging import Merge
-from .ops import jit
-from .progbar import Progbar
-
-
-@contextlib.contextmanager
-def _inner_logits_off(layers):
-    """While a model runs, its inner ``layers`` keep no logits (``Layer.keep_logits``).
-
-    Only the output layer's logits can meet a fused loss. An inner softmax or sigmoid layer that
-    kept them would hold a second copy of its output: 5.5 MB a step for hanoi's first convolution.
-    Restored afterwards, so a layer called on its own, or later used as another model's output
-    layer, keeps its logits as before.
-    """
-    for layer in layers:
-        layer.keep_logits = False
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.keep_logits = True
+from .. import callbacks as callbacks_module
+from .. import config, graph
+from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
+from ..kernels import process
+from ..layers.base import Layer
+from ..losses import ActivationWithLoss
+from ..losses import get as get_loss
+from ..naming import to_snake_case, unique_name
+from ..progbar import Progbar
+from ..tape import Tape
+from . import summary as summary_module
 
 
 def _check_batch_size(batch_size, where):
@@ -86,9 +70,11 @@ class Model:
     assigned as attributes in ``__init__`` are tracked in order (``model.layers``).
     """
 
+    FUNCTIONAL = None  # the Functional class, registered by functional.py
+
     def __new__(cls, *args, **kwargs):
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            return super().__new__(Functional)
+            return super().__new__(Model.FUNCTIONAL)
         return super().__new__(cls)
 
     def __init__(self, name=None, **kwargs):
@@ -105,8 +91,6 @@ class Model:
         self._metric_trackers = []
 
     def _default_name(self):
-        from .layers.base import to_snake_case
-
         return to_snake_case(type(self).__name__)
 
     # -- layers and weights ---------------------------------------------------------------------
@@ -187,7 +171,7 @@ class Model:
         if graph.is_symbolic(x):
             return self._call_symbolic(x)
         x = self._prepare_x(x)
-        with jit.one_thread_blas():
+        with process.one_thread_blas():
             return self.call(x, training=training)
 
     def _call_symbolic(self, x):
@@ -216,8 +200,8 @@ class Model:
                 "or leave it out of call()."
             )
         # Only the output layer's logits can meet a fused loss. Sequential and Functional models
-        # do not even keep the others (_inner_logits_off); in a subclassed model's call() they are
-        # let go here rather than held through backward.
+        # do not even keep the others (ActivationWithLoss.inner_layers); in a subclassed model's
+        # call() they are let go here rather than held through backward.
         for node in tape.nodes:
             if node.output is not y and getattr(node.layer, "logits", None) is not None:
                 node.layer.logits = None
@@ -237,26 +221,10 @@ class Model:
                 return node.layer
         return None
 
-    def _fused_layer(self, y_pred):
-        """The output layer if the loss fuses with its activation (softmax/sigmoid + CE)."""
-        loss = self.loss
-        if loss.from_logits:  # the output already is the logits
-            return None
+    def _fused_loss(self, y_pred):
+        """The output layer and the loss as one step, if they fuse (``ActivationWithLoss``)."""
         layer = self._output_layer(y_pred) if self._tape is not None else None
-        activation = getattr(layer, "activation", None)
-        if (
-            loss.fused_activation
-            and activation is not None
-            and activation.name == loss.fused_activation
-        ):
-            return layer
-        return None
-
-    def _loss_value(self, y_true, y_pred, layer):
-        """The batch loss, read from the logits when the loss is fused with the output layer."""
-        if layer is not None:
-            return self.loss.value_and_grad_from_logits(y_true, layer.logits)[0]
-        return self.loss(y_true, y_pred)
+        return ActivationWithLoss.find(self.loss, layer)
 
     def compute_loss_and_gradients(self, x, y, training=True):
         """Forward, loss and backward on one batch. Returns (loss, gradients).
@@ -267,25 +235,22 @@ class Model:
         """
         self._require_compiled("compute_loss_and_gradients")
         y_pred = self.forward(x, training=training)
-        loss_value, _ = self._backprop_loss(y, y_pred)
+        loss_value = self._backprop_loss(y, y_pred)
         return loss_value, self.gradients()
 
     def _backprop_loss(self, y_true, y_pred):
-        layer = self._fused_layer(y_pred)
-        if layer is not None:
-            loss_value, dz = self.loss.value_and_grad_from_logits(y_true, layer.logits)
-            layer.fused_with_loss = True  # its activation backward passes dz through untouched
-            try:
-                self._tape.backward(y_pred, dz)
-            finally:
-                layer.fused_with_loss = False
-        elif self.loss.from_logits:
+        """The batch loss, and backprop of its gradient through the last forward pass."""
+        fused = self._fused_loss(y_pred)
+        if fused is not None:  # softmax/sigmoid + cross-entropy: dL/dz straight into the logits
+            loss_value, dz = fused.value_and_gradient(y_true)
+            self._tape.backward(y_pred, dz, from_logits=True)
+        elif self.loss.from_logits:  # the output is the logits
             loss_value, dy = self.loss.value_and_grad_from_logits(y_true, y_pred)
             self._tape.backward(y_pred, dy)
         else:
             loss_value = self.loss(y_true, y_pred)
             self._tape.backward(y_pred, self.loss.gradient(y_true, y_pred))
-        return loss_value, layer
+        return loss_value
 
     # -- compile -----------------------------------------------------------------------------------
 
@@ -305,7 +270,7 @@ class Model:
                 "labels or loss='sparse_categorical_crossentropy' with integer labels."
             )
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss = losses_module.get(loss)
+        self.loss = get_loss(loss)
         self.metrics = [metrics_module.get(m) for m in (metrics or [])]
         self.compiled = True
         self._compile_args = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
@@ -380,9 +345,9 @@ class Model:
 
         If the loss is not finite the update is skipped, so the weights stay usable.
         """
-        with jit.one_thread_blas():
+        with process.one_thread_blas():
             y_pred = self.forward(x, training=True)
-            loss_value, _ = self._backprop_loss(y, y_pred)
+            loss_value = self._backprop_loss(y, y_pred)
             if math.isfinite(float(loss_value)):
                 self.optimizer.apply(self.gradients(), self.trainable_weights)
         self._update_trackers(y, y_pred, loss_value, len(x))
@@ -391,12 +356,12 @@ class Model:
 
     def _test_step(self, x, y):
         x = self._prepare_x(x)
-        with jit.one_thread_blas(), Tape() as tape:  # layers cache only when training
+        with process.one_thread_blas(), Tape() as tape:  # layers cache only when training
             tape.watch(x)
             y_pred = self.call(x, training=False)
         self._tape = tape
-        layer = self._fused_layer(y_pred)
-        loss_value = self._loss_value(y, y_pred, layer)
+        fused = self._fused_loss(y_pred)  # read from the logits, as in training
+        loss_value = self.loss(y, y_pred) if fused is None else fused.value(y)
         self._update_trackers(y, y_pred, loss_value, len(x))
         self._tape = None
 
@@ -545,7 +510,7 @@ class Model:
     def summary(self, line_length=None, print_fn=None):
         """Print Keras's summary table: layer names and types, output shapes, parameter counts."""
         print_fn = print_fn or print
-        print_fn(summary_text(self, line_length))
+        print_fn(summary_module.summary_text(self, line_length))
 
     # -- saving ------------------------------------------------------------------------------------
 
@@ -554,19 +519,19 @@ class Model:
 
         The file is Keras's own format; the write is atomic (temporary file, then rename).
         """
-        from . import saving
+        from .. import saving  # TODO(layout): top-level once saving no longer imports models
 
         saving.save_model(self, filepath)
 
     def save_weights(self, filepath):
         """Save the weights alone as a Keras ``.weights.h5`` file (atomic)."""
-        from . import saving
+        from .. import saving  # TODO(layout): top-level once saving no longer imports models
 
         saving.save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (or Keras) into this built model."""
-        from . import saving
+        from .. import saving  # TODO(layout): top-level once saving no longer imports models
 
         saving.load_weights(self, filepath)
 
@@ -575,321 +540,3 @@ class Model:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"
-
-
-class Sequential(Model):
-    """A plain stack of layers, each feeding the next: the simplest graph of layer calls.
-
-    Args:
-        layers: optional list of layers; may start with ``scratchnet.Input(shape)``.
-        name: the model name (default ``sequential``, ``sequential_1``, ...).
-
-    Example:
-        >>> from scratchnet import Input, layers
-        >>> model = Sequential([Input((28, 28, 1)), layers.Flatten(), layers.Dense(10)])
-        >>> model.layers[-1].name.startswith("dense")
-        True
-    """
-
-    def __init__(self, layers=None, name=None):
-        super().__init__(name=name)
-        self.input_spec = None  # the symbolic input, once the input shape is known
-        self._output_spec = None
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer):
-        """Append a layer (or set the input with ``scratchnet.Input``)."""
-        if isinstance(layer, graph.SymbolicTensor):
-            if self.layers or self.input_spec is not None:
-                raise ValueError(
-                    f"Sequential '{self.name}': an Input can only come first, before any layer."
-                )
-            self.input_spec = self._output_spec = layer
-            return
-        if not isinstance(layer, Layer):
-            raise TypeError(
-                f"Sequential '{self.name}'.add expects a scratchnet layer or scratchnet.Input, got "
-                f"{type(layer).__name__}. (Keras layers cannot be mixed into a scratchnet model.)"
-            )
-        if layer in self.layers:
-            raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' was already added.")
-        if not self.layers and self.input_spec is None and layer.input_shape_arg is not None:
-            self.input_spec = self._output_spec = graph.Input(layer.input_shape_arg)
-        self._tracked_layers.append(layer)
-        if self._output_spec is not None:
-            # Build as we go, so summary() and count_params() work before any data is seen.
-            self._output_spec = layer(self._output_spec)
-
-    def pop(self):
-        layer = self._tracked_layers.pop()
-        self._output_spec = self.input_spec
-        for remaining in self.layers:
-            self._output_spec = remaining(self._output_spec)
-        return layer
-
-    def call(self, x, training=False):
-        if self.input_spec is None and self.layers and not self.layers[0].built:
-            self.input_spec = graph.Input(x.shape[1:])
-        steps = self._steps()
-        with _inner_logits_off(steps[:-1]):
-            for step in steps:
-                x = step(x, training=training)
-        return x
-
-    def _steps(self):
-        """The layers in order, with each Conv2D + MaxPooling2D pair run as one fused step.
-
-        Same numbers, less memory traffic: see ``scratchnet.layers.fused``. Made again only when
-        the layers or the kernel family change.
-        """
-        key = (tuple(map(id, self.layers)), jit.kernels())
-        if self.__dict__.get("_steps_key") != key:  # not setattr: steps are not tracked layers
-            self.__dict__["_steps_list"] = fused.fuse(self.layers)
-            self.__dict__["_steps_key"] = key
-        return self.__dict__["_steps_list"]
-
-    @property
-    def output_shape(self):
-        return None if self._output_spec is None else self._output_spec.shape
-
-    @property
-    def input_shape(self):
-        return None if self.input_spec is None else self.input_spec.shape
-
-
-class Functional(Model):
-    """A model defined by calling layers on ``Input`` tensors: ``Model(inputs, outputs)``.
-
-    ``call`` replays the recorded layer calls in topological order (every input of a call is
-    computed before the call). Backprop needs nothing more: the tape sees the same layer calls,
-    and a tensor used by two layers sums both gradients.
-    """
-
-    def __init__(self, inputs, outputs, name=None):
-        super().__init__(name=name)
-        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        if len(self.outputs) != 1:
-            raise ValueError("Model: scratchnet supports models with exactly one output.")
-        for t in self.inputs + self.outputs:
-            if not isinstance(t, graph.SymbolicTensor):
-                raise TypeError(
-                    f"Model(inputs, outputs): expected tensors from scratchnet.Input and layer "
-                    f"calls, got {type(t).__name__}."
-                )
-        self._order = self._topological_order()
-        for t in self._order:
-            if t.layer is not None and t.layer not in self._tracked_layers:
-                self._tracked_layers.append(t.layer)
-
-    def _default_name(self):
-        return "functional"
-
-    def _topological_order(self):
-        """Every tensor the outputs depend on, inputs included, in Keras's layer order.
-
-        Keras sorts by depth, the longest path from a tensor to the output (deepest first, so the
-        inputs come first and every tensor comes after the tensors it reads), and breaks ties by
-        the order a depth-first walk from the output first meets them. Using the same order keeps
-        ``layers``, ``get_weights()`` and saved files in Keras's order.
-        """
-        first_seen, post_order = {}, []  # id -> visit index; tensors, each after its inputs
-
-        def visit(t):
-            if id(t) in first_seen:
-                return
-            if t.layer is None and not any(t is i for i in self.inputs):
-                raise ValueError(
-                    f"Model: the outputs depend on {t.name or 'an Input'} that is not listed in "
-                    "inputs=."
-                )
-            first_seen[id(t)] = len(first_seen)
-            for parent in t.inputs:
-                visit(parent)
-            post_order.append(t)
-
-        for out in self.outputs:
-            visit(out)
-        depth = {id(t): 0 for t in self.outputs}
-        for t in reversed(post_order):  # every consumer before the tensors it reads
-            for parent in t.inputs:
-                depth[id(parent)] = max(depth.get(id(parent), 0), depth[id(t)] + 1)
-        self._depth = depth
-        return sorted(post_order, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
-
-    def call(self, x, training=False):
-        xs = list(x) if isinstance(x, (list, tuple)) else [x]
-        if len(xs) != len(self.inputs):
-            raise ValueError(
-                f"Model '{self.name}' expects {len(self.inputs)} input(s), got {len(xs)}."
-            )
-        values = {id(t): v for t, v in zip(self.inputs, xs)}
-        output = self.outputs[0]
-        inner = [t.layer for t in self._order if t.layer is not None and t is not output]
-        with _inner_logits_off(inner):
-            for t in self._order:
-                if t.layer is None:
-                    continue
-                args = [values[id(p)] for p in t.inputs]
-                values[id(t)] = t.layer(
-                    args if len(args) > 1 or isinstance(t.layer, _MULTI_INPUT) else args[0],
-                    training=training,
-                )
-        return values[id(output)]
-
-    @property
-    def output_shape(self):
-        return self.outputs[0].shape
-
-
-_MULTI_INPUT = (Merge,)  # layer classes that always take a list, even of one tensor
-
-
-# ---------------------------------------------------------------------------------- summary text
-
-
-def _readable_size(nbytes):
-    for unit in ("B", "KB", "MB", "GB"):
-        if nbytes < 1024 or unit == "GB":
-            return f"{nbytes:.2f} {unit}"
-        nbytes /= 1024
-
-
-def _layer_rows(model):
-    """(name (type), output shape, layer or None for an input, connections) per summary row."""
-    if isinstance(model, Sequential):
-        shapes = []
-        spec = model.input_spec
-        for layer in model.layers:
-            if spec is None:
-                shapes.append("?")
-                continue
-            spec = graph.SymbolicTensor(layer.compute_output_shape(spec.shape))
-            shapes.append(shape_str(spec.shape))
-        return [
-            (f"{layer.name} ({type(layer).__name__})", s, layer, None)
-            for layer, s in zip(model.layers, shapes)
-        ]
-    if isinstance(model, Functional):
-        rows = []
-        for t in model._order:  # Keras's order: inputs first, every layer after its inputs
-            if t.layer is None:
-                rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), None, "-"))
-                continue
-            connected = ", ".join(f"{_tensor_name(p)}[0][0]" for p in t.inputs)
-            name = f"{t.layer.name} ({type(t.layer).__name__})"
-            rows.append((name, shape_str(t.shape), t.layer, connected))
-        return rows
-    return [(f"{layer.name} ({type(layer).__name__})", "?", layer, None) for layer in model.layers]
-
-
-def _tensor_name(t):
-    return t.name if t.layer is None else t.layer.name
-
-
-def _is_chain(model):
-    """Keras prints a Functional model like a Sequential one when its graph is a plain chain."""
-    if not isinstance(model, Functional):
-        return True
-    depths = [model._depth[id(t)] for t in model._order]
-    return len(set(depths)) == len(depths) and all(len(t.inputs) <= 1 for t in model._order)
-
-
-def _shrink(widths, excess):
-    """Rich's rule for fitting fixed-width columns into the table: take ``excess`` characters
-    away in equal shares, rounding each share with Python's round(), first column first."""
-    out, remaining, ratio = [], excess, len(widths)
-    for w in widths:
-        share = round(remaining / ratio)
-        out.append(w - share)
-        remaining -= share
-        ratio -= 1
-    return out
-
-
-def _wrap(text, width):
-    """Rich's cell layout: wrap at spaces; a word longer than the cell is cut to end in '…'."""
-    lines = []
-    for word in str(text).split(" "):
-        if len(word) > width:
-            word = word[: width - 1] + "…"
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
-
-
-def summary_text(model, line_length=None):
-    """Keras's summary table as plain text (what Keras prints when output is not a terminal).
-
-    A model whose graph branches or merges gets a fourth column, "Connected to", listing the
-    layers each layer reads (``conv2d[0][0]``: call 0, output 0, as Keras writes it).
-    """
-    chain = _is_chain(model)
-    header = ["Layer (type)", "Output Shape", "Param #"] + ([] if chain else ["Connected to"])
-    positions = (0.45, 0.80, 1.0) if chain else (0.3, 0.56, 0.74, 1.0)
-    width = line_length or min(88 if chain else 108, shutil.get_terminal_size().columns - 4)
-    cuts = [0] + [int(p * width) for p in positions]
-    cols = [b - a for a, b in zip(cuts, cuts[1:])]
-    inner = _shrink(cols, len(cols) + 1)  # the table's vertical border characters
-    right = [False, False, True, False]
-
-    def row(cells, sep="│"):
-        wrapped = [_wrap(c, w - 2) for c, w in zip(cells, inner)]
-        out = []
-        for i in range(max(len(c) for c in wrapped)):
-            parts = []
-            for lines, w, r in zip(wrapped, inner, right):
-                text = lines[i] if i < len(lines) else ""
-                parts.append(" " + (text.rjust(w - 2) if r else text.ljust(w - 2)) + " ")
-            out.append(sep + sep.join(parts) + sep)
-        return out
-
-    lines = [f'Model: "{model.name}"']
-    lines.append("┏" + "┳".join("━" * w for w in inner) + "┓")
-    lines += row(header, "┃")
-    lines.append("┡" + "╇".join("━" * w for w in inner) + "┩")
-    rows = _layer_rows(model)
-    for i, (name, shape, layer, connected) in enumerate(rows):
-        if layer is None:
-            params = "0"
-        elif layer.built:
-            params = f"{layer.count_params():,}"
-        else:
-            params = "0 (unbuilt)"
-        lines += row([name, shape, params] + ([] if chain else [connected]))
-        if i < len(rows) - 1:
-            lines.append("├" + "┼".join("─" * w for w in inner) + "┤")
-    lines.append("└" + "┴".join("─" * w for w in inner) + "┘")
-    itemsize = np.dtype(config.floatx()).itemsize
-    trainable = sum(
-        layer.count_params() for layer in model.layers if layer.built and layer.trainable
-    )
-    frozen = sum(
-        layer.count_params() for layer in model.layers if layer.built and not layer.trainable
-    )
-    opt_params = opt_bytes = 0
-    if model.optimizer is not None and model.optimizer.slots is not None:
-        slots = sum(a.size for a in model.optimizer.slot_order())
-        opt_params = slots + 2  # + the step counter and the learning rate
-        opt_bytes = (slots + 1) * itemsize + 8  # the step counter is an int64
-    total = trainable + frozen + opt_params
-    total_bytes = (trainable + frozen) * itemsize + opt_bytes
-    lines.append(f" Total params: {total:,} ({_readable_size(total_bytes)})")
-    lines.append(f" Trainable params: {trainable:,} ({_readable_size(trainable * itemsize)})")
-    lines.append(f" Non-trainable params: {frozen:,} ({_readable_size(frozen * itemsize)})")
-    if opt_params:
-        lines.append(f" Optimizer params: {opt_params:,} ({_readable_size(opt_bytes)})")
-    return "\n".join(lines)
-
-
-def load_model(filepath, compile=True, custom_objects=None):
-    """Load a model saved with ``model.save`` (or by Keras, for supported layers).
-
-    A subclassed model needs its class: ``custom_objects={"MyModel": MyModel}``, as in Keras.
-    """
-    from . import saving
-
-    return saving.load_model(filepath, compile=compile, custom_objects=custom_objects)

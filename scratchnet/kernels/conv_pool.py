@@ -6,7 +6,7 @@ for the keras.io convnet's first layer at batch 128) to memory, the pooling read
 backward does the same again with the gradients. On this machine that traffic, not arithmetic,
 was most of the time of those two layers.
 
-Here the convolution runs chunk by chunk as in ``scratchnet.ops.conv`` and each chunk is pooled
+Here the convolution runs chunk by chunk as in ``scratchnet.kernels.conv`` and each chunk is pooled
 right away, from the core's cache; the convolution's output never exists as a whole. The
 numbers are the same, bit for bit, as the two layers':
 
@@ -14,7 +14,7 @@ forward, per chunk of images, in one numba call (``conv_pool_chunk_kernel``):
     z = im2col(x) @ K (or shifted products, see conv.py) in a scratch buffer
     p, argmax = max_pool(activation(z + bias))          written out (a quarter of the size)
     For relu and no activation, bias, relu and pooling are one pass over z
-    (``bias_relu_max_pool_kernel``); sigmoid is a pass of its own (``scratchnet.ops.elementwise``)
+    (``bias_relu_max_pool_kernel``); sigmoid is a pass of its own (``scratchnet.kernels.elementwise``)
     and tanh runs in NumPy after the call, in place.
 
 backward:
@@ -31,7 +31,7 @@ backward:
 import numpy as np
 
 from . import elementwise, parallel
-from .conv import ChunkPlan, bias_arguments, chunk_product_kernel, compute_dtype
+from .conv.chunks import ChunkPlan, bias_arguments, chunk_product_kernel, compute_dtype
 from .elementwise import LINEAR, OTHER, RELU, SIGMOID, bias_activation_kernel
 from .jit import njit
 from .pooling import max_pool2d_backward_kernel, max_pool2d_forward_kernel, pool2d_geometry
@@ -77,19 +77,19 @@ def bias_relu_max_pool_kernel(z, bias, use_bias, relu, zero, PH, PW, sh, sw, pt,
 
 @njit
 def conv_pool_chunk_kernel(
-    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias, use_bias,
-    activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
+    x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias,
+    use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
 ):  # fmt: skip
     """One chunk of ``conv2d_maxpool_forward`` in one call: im2col, product, bias, activation
-    and pooling, as ``scratchnet.ops.conv.conv_chunk_kernel`` then pooling.
+    and pooling, as ``scratchnet.kernels.conv.conv_chunk_kernel`` then pooling.
 
     Shapes: x (n, H, W, C_in), cols (rows, KH*KW*C_in), kernel (KH*KW*C_in, C_out),
-    wide (n*H*W, C_out) or (0, C_out) (see ``chunk_product_kernel``), z (rows, C_out) scratch,
+    wide (n*H*W, C_out) (see ``chunk_product_kernel``), z (rows, C_out) scratch,
     p and argmax (n, P_out, Q_out, C_out).
     With an OTHER activation only the bias is added; the caller applies it and pools.
     """
     chunk_product_kernel(
-        x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
+        x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
     )  # z without bias, for now
     images = z.reshape(p.shape[0], H_out, W_out, z.shape[1])  # a view
     if activation == LINEAR or activation == RELU:  # bias, relu and pooling in one pass
@@ -111,11 +111,11 @@ def conv2d_maxpool_forward(
 
     Args:
         x, kernel, bias, strides, padding, dilation, activation: as in
-            ``scratchnet.ops.conv.conv2d_forward`` (an elementwise activation or None).
+            ``scratchnet.kernels.conv.conv2d_forward`` (an elementwise activation or None).
         pool_size, pool_strides, pool_padding: as in
-            ``scratchnet.ops.pooling.max_pool2d_forward``.
+            ``scratchnet.kernels.pooling.max_pool2d_forward``.
         workspace: the Conv2D layer's dict of scratch buffers.
-        keep_cols: a training pass (see ``scratchnet.ops.conv.conv2d_forward``).
+        keep_cols: a training pass (see ``scratchnet.kernels.conv.conv2d_forward``).
 
     Returns:
         ``(p, argmax)`` exactly as ``max_pool2d_forward`` would return them for the
@@ -176,7 +176,7 @@ def conv2d_maxpool_backward(
     Math (windows do not overlap, see the module docstring):
         dp_z = activation'(dp) using y = p        (pooled size: a quarter of the work)
         dz[n, argmax[n, o]] = dp_z[n, o], 0 elsewhere      per chunk, in a scratch buffer
-        then dkernel, dbias, dx from dz as in ``scratchnet.ops.conv.conv2d_backward``.
+        then dkernel, dbias, dx from dz as in ``scratchnet.kernels.conv.conv2d_backward``.
     """
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
     dp_z = dp if activation is None else activation.backward(dp, p)  # (N, P_out, Q_out, C_out)

@@ -21,8 +21,8 @@ release Python's GIL, so the threads really run at the same time. Which thread g
 varies from run to run, so ``body`` must write each chunk's results to that chunk's own place
 (never accumulate across chunks in a worker): results are then identical on every run.
 
-The number of workers is ``scratchnet.ops.jit.num_threads()``, numba's thread count, so
-``scratchnet.ops.jit.set_num_threads`` sets both. BLAS runs single-threaded inside (each core
+The number of workers is ``scratchnet.kernels.config.num_threads()``, numba's thread count, so
+``scratchnet.kernels.jit.set_num_threads`` sets both. BLAS runs single-threaded inside (each core
 already has its own chunk: OpenBLAS's own threads would only fight over the same cores).
 """
 
@@ -31,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .jit import num_threads, one_thread_blas
+from ..config import num_threads
+from .process import one_thread_blas
 
 _executor = None  # the helper threads, started on first use
 _executor_size = 0  # how many helper threads it has
@@ -95,7 +96,7 @@ MIN_PARALLEL_FLOPS = 20_000_000
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, with the output's longer side split between the threads.
 
-    Used by Dense. BLAS runs on one thread while a model computes (see ``scratchnet.ops.jit``),
+    Used by Dense. BLAS runs on one thread while a model computes (see ``scratchnet.kernels.jit``),
     so a big product is cut into one block of output rows (or columns) per thread. Each block is
     a complete matrix product of its own, so nothing has to be added up afterwards.
 
@@ -127,28 +128,51 @@ def matmul(a, b):
     return out
 
 
-def matmul_two(a1, b1, a2, b2):
-    """``(a1 @ b1, a2 @ b2)``, the two products at the same time, one per thread.
+class side_by_side:
+    """Matrix products written one per line, run side by side on the cores when the block ends.
 
-    Used by Dense's backward pass, which needs dL/dkernel = x^T dz and dL/dx = dz W^T: two
-    products of the same size. Run side by side, each stays whole (one bigger, more efficient
-    matrix product per core) and the threads meet once instead of twice. Small pairs run one
-    after the other on the calling thread.
+        with side_by_side() as products:
+            dkernel = products.matmul(x.T, dz)      # dkernel = x^T @ dz
+            dx = products.matmul(dz, kernel.T)      # dx = dz @ kernel^T
+
+    ``products.matmul(a, b)`` returns the array that will hold ``a @ b`` (empty until the block
+    ends). Used by Dense's backward pass, whose two products have the same size: run at the same
+    time, one per thread, each stays whole (one bigger, more efficient matrix product per core)
+    and the threads meet once instead of twice. Small products run one after the other on the
+    calling thread. The numbers are those of ``a @ b`` either way.
 
     Example:
         >>> import numpy as np
-        >>> p, q = matmul_two(np.ones((2, 3)), np.ones((3, 1)), np.ones((1, 2)), np.ones((2, 2)))
+        >>> with side_by_side() as products:
+        ...     p = products.matmul(np.ones((2, 3)), np.ones((3, 1)))
+        ...     q = products.matmul(np.ones((1, 2)), np.ones((2, 2)))
         >>> p.ravel(), q.ravel()
         (array([3., 3.]), array([2., 2.]))
     """
-    pairs = [(a1, b1), (a2, b2)]
-    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
-    if num_threads() == 1 or flops < MIN_PARALLEL_FLOPS:
-        return a1 @ b1, a2 @ b2
-    out = [np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b)) for a, b in pairs]
 
-    def product(worker, i):
-        np.matmul(*pairs[i], out=out[i])
+    def __init__(self):
+        self.products = []  # (a, b, out) for each product asked for
 
-    parallel_for(2, product)
-    return out[0], out[1]
+    def matmul(self, a, b):
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))  # (M, N)
+        self.products.append((a, b, out))
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            return False
+        flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in self.products)
+        if num_threads() == 1 or flops < MIN_PARALLEL_FLOPS:
+            for a, b, out in self.products:
+                np.matmul(a, b, out=out)
+            return False
+
+        def product(worker, i):
+            a, b, out = self.products[i]
+            np.matmul(a, b, out=out)
+
+        parallel_for(len(self.products), product)
+        return False

@@ -4,7 +4,7 @@
 NumPy is four to six calls, each short (tens of microseconds), each giving up Python's lock and
 taking it back. With two threads running chunks, everything but the matrix products of the hanoi
 CNN's second convolution took 3.5 ms a step against 1.4 ms of actual work. Here the same rules
-are numba loops that a chunk kernel calls without leaving machine code (``scratchnet.ops.conv``),
+are numba loops that a chunk kernel calls without leaving machine code (``scratchnet.kernels.conv``),
 and that ``scratchnet.activations`` itself uses whenever the numba kernels are selected, so every
 layer computes an activation the same way.
 
@@ -139,3 +139,25 @@ def activation_backward_kernel(dy, y, activation, dz):
             dz[i] = dy[i] * y[i] * (one - y[i])
         else:
             dz[i] = dy[i]
+
+
+class Deferred:
+    """An elementwise result computed one slice of the batch at a time, when it is asked for.
+
+    ``Deferred(rule, a, b)[start:stop]`` is ``rule(a[start:stop], b[start:stop])``, and
+    ``full()`` is ``rule(a, b)``. A layer's dz = activation'(dy) is such a result:
+    ``Deferred(activation.backward, dy, y)``. A convolution asks for each chunk of images' dz
+    right before the products that read it, while the chunk is in the core's cache, instead of
+    computing the whole batch's dz first and reading it back from memory. The rule is
+    elementwise (softmax: per sample), so the numbers are the same either way.
+    """
+
+    def __init__(self, rule, *arrays):
+        self.rule, self.arrays = rule, arrays
+        self.shape = arrays[0].shape
+
+    def __getitem__(self, rows):
+        return self.rule(*(a[rows] for a in self.arrays))
+
+    def full(self):
+        return self.rule(*self.arrays)

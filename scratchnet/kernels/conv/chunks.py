@@ -1,0 +1,326 @@
+"""Chunk planning: how a convolution is cut into chunks of images, and each chunk's work.
+
+The numba path works on chunks of a few images, one chunk per core at a time, so each chunk's
+im2col matrix stays in the core's cache from the moment it is written to the moment the product
+reads it (``scratchnet.kernels.parallel`` explains why). ``ChunkPlan`` decides the chunks and the
+algorithm once per call (``shifted.use_shifted``), and gives each chunk its scratch buffers;
+the chunk kernels below do a chunk's whole forward in one call and its backward in two, without
+stopping in Python between the steps (each stop gave up Python's lock and had to take it back,
+often from the other chunk thread).
+"""
+
+import numpy as np
+
+from ... import config
+from .. import parallel
+from ..elementwise import bias_activation_kernel
+from ..jit import njit
+from . import shifted
+from .im2col import col2im_kernel, first_layer_backward_kernel, im2col_kernel
+from .reference import conv2d_geometry
+from .shifted import shifted_backward_kernel, shifted_conv_kernel
+
+# ----------------------------------------------------------------------------- chunk kernels
+
+
+@njit
+def chunk_product_kernel(
+    x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
+):
+    """z = conv(x) without bias for one chunk: shifted products if ``shifted``, else im2col
+    (unless ``fill`` is False: cols already holds it) and one product.
+
+    Shapes: kernel (KH*KW*C_in, C_out), cols (rows, KH*KW*C_in) (unused when shifted),
+    wide (n*H*W, C_out) (unused with im2col), z (rows, C_out) with rows = n * H_out * W_out.
+    """
+    if shifted:
+        taps = kernel.reshape(KH * KW, x.shape[3], kernel.shape[1])
+        shifted_conv_kernel(x, taps, KW, H_out, W_out, wide, z)
+        return
+    if fill:
+        im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols)
+    np.dot(cols, kernel, z)
+
+
+@njit
+def conv_chunk_kernel(
+    x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias,
+    use_bias, activation, z, y,
+):  # fmt: skip
+    """One chunk of the forward pass in one call: z = conv(x) + bias, y = act(z).
+
+    Shapes: x (n, H, W, C_in), cols (rows, KH*KW*C_in), kernel (KH*KW*C_in, C_out),
+    wide (n*H*W, C_out) or (0, C_out), z and y (rows, C_out) with rows = n * H_out * W_out.
+
+    The convolution is ``chunk_product_kernel``'s; ``activation`` is a code of
+    ``scratchnet.kernels.elementwise`` (OTHER: bias only, the caller applies it). One call instead
+    of five or six: each NumPy call in between gave up Python's lock and had to take it back,
+    often from the other chunk thread.
+    """
+    chunk_product_kernel(
+        x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
+    )
+    bias_activation_kernel(z, bias, use_bias, activation, y)
+
+
+@njit
+def input_grad_chunk_kernel(
+    dz, ones, kernel_t, need_dx, dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dbias, dx,
+):  # fmt: skip
+    """The rest of a chunk's backward after dkernel, in one call: dbias and (if need_dx) dx.
+
+    Shapes: dz (rows, C_out), ones (rows,), kernel_t (C_out, KH*KW*C_in) (the kernel matrix's
+    transpose, a view), dcols (rows, KH*KW*C_in), dbias (C_out,), dx (n, H, W, C_in).
+
+    Math: dbias = ones^T dz (BLAS sums ~10x faster than a loop); dcols = dz @ K^T and
+    dx = col2im(dcols). (dkernel = cols^T dz stays a NumPy product: numba's np.dot runs that
+    transposed product 25% slower.)
+    """
+    np.dot(ones, dz, dbias)
+    if need_dx:
+        np.dot(dz, kernel_t, dcols)
+        col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx)
+
+
+# ----------------------------------------------------------------------------- chunking
+
+# im2col + output values per chunk: 640 KB, inside a core's 1 MB L2 cache next to the
+# scratch buffers. Swept over 40k-1.3M values on the four tutorial CNNs: this was fastest.
+CHUNK_FLOATS = 512 * (288 + 32)
+
+
+def batch_chunks(N, floats_per_image):
+    """Split N images into ``(start, stop)`` ranges of about ``CHUNK_FLOATS`` working values.
+
+    ``floats_per_image`` is what one image needs while its chunk is processed: its im2col rows
+    and its outputs, H_out * W_out * (KH*KW*C_in + C_out). A first layer (KH*KW*C_in = 9) thus
+    gets many more images per chunk than a deep one (288), and fewer chunks mean less Python work.
+    But every thread gets at least one chunk when the batch allows, so that both cores work.
+    (Two per thread, for balance, measured 5% slower on the small zhou CNN and no faster on the
+    others: every chunk costs a few handovers of Python's lock between the threads.)
+
+    Example:
+        >>> batch_chunks(10, 40_000)  # 4 images per chunk
+        [(0, 4), (4, 8), (8, 10)]
+    """
+    per_chunk = max(1, CHUNK_FLOATS // floats_per_image)
+    per_chunk = min(per_chunk, -(-N // config.num_threads()))  # ceil(N / threads)
+    return [(start, min(start + per_chunk, N)) for start in range(0, N, per_chunk)]
+
+
+def scratch(workspace, key, shape, dtype):
+    """An array of ``shape`` to overwrite, reused from ``workspace`` (a dict the caller keeps).
+
+    A fresh multi-MB array each step costs a page fault per 4 KB page, which measured as a third
+    of the matmul time, so a layer keeps its scratch matrices and passes them back in. With
+    ``workspace=None`` a new array is made. Not thread-safe: one workspace serves one call at a
+    time (one layer's forward or backward).
+    """
+    if workspace is None:
+        return np.empty(shape, dtype)
+    buf = workspace.get(key)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = workspace[key] = np.empty(shape, dtype)
+    return buf
+
+
+def bias_arguments(bias, C_out, dtype):
+    """``(bias, use_bias)`` as the chunk kernels take them: zeros stand in for a missing bias."""
+    if bias is None:
+        return np.zeros(C_out, dtype), False
+    return np.ascontiguousarray(bias, dtype=dtype), True
+
+
+def compute_dtype(x, kernel):
+    """The dtype a convolution computes in: NumPy's result type, at least float32 (the chunk
+    kernels' BLAS products take float32 and float64)."""
+    return np.promote_types(np.result_type(x, kernel), np.float32)
+
+
+class ChunkPlan:
+    """How one convolution is cut into chunks, and the per-chunk steps shared by every entry point.
+
+    Args:
+        x_shape, kernel_shape: the input's and the kernel's shapes.
+        strides, padding, dilation: as in ``conv2d_forward``.
+        workspace: the caller's dict of scratch buffers (see ``scratch``), or None.
+    """
+
+    def __init__(self, x_shape, kernel_shape, strides, padding, dilation, workspace):
+        self.KH, self.KW, self.C_in, self.C_out = kernel_shape
+        self.H, self.W = x_shape[1:3]
+        self.H_out, self.W_out, self.pt, pb, self.pl, pr = conv2d_geometry(
+            x_shape, kernel_shape, strides, padding, dilation
+        )
+        # the algorithm: shifted products, or im2col and one product (see shifted.use_shifted)
+        self.shifted = shifted.use_shifted(
+            self.H, self.W, self.C_in, self.C_out, self.H_out, self.W_out, strides, dilation,
+            (self.pt, pb, self.pl, pr),
+        )  # fmt: skip
+        self.strides, self.dilation, self.workspace = strides, dilation, workspace
+        self.K_rows = self.KH * self.KW * self.C_in  # im2col columns = rows of the kernel matrix
+        pixels = self.H_out * self.W_out  # output pixels per image
+        self.chunks = batch_chunks(x_shape[0], pixels * (self.K_rows + self.C_out))
+        self.max_rows = (self.chunks[0][1] - self.chunks[0][0]) * pixels
+        self.filling_kept = False  # True in a training forward pass that keeps its im2col
+        self._taps_t = None  # the transposed taps of a shifted backward pass, made on first use
+
+    # A first layer's im2col matrix is narrow (3x3 kernel, one channel: 9 columns), so a
+    # training forward pass keeps it for backward instead of backward building it again.
+    KEEP_COLS_MAX_WIDTH = 16
+
+    def keep_cols(self, x):
+        """In a training forward pass: keep the batch's im2col for the backward pass on ``x``.
+
+        The matrix is stored in the workspace with ``x`` itself; backward uses it only when it
+        is called with that very array (the layer's cached input).
+        """
+        if self.workspace is None or self.shifted or self.K_rows > self.KEEP_COLS_MAX_WIDTH:
+            return
+        rows = x.shape[0] * self.H_out * self.W_out
+        scratch(self.workspace, "kept_cols", (rows, self.K_rows), x.dtype)  # made or reused
+        self.workspace["kept_cols_of"] = x
+        self.filling_kept = True
+
+    def _kept_cols(self, x):
+        """The whole batch's kept im2col if it was made from ``x``, else None."""
+        if self.workspace is None or self.workspace.get("kept_cols_of") is not x:
+            return None
+        return self.workspace["kept_cols"]
+
+    def rows(self, c):
+        """The number of im2col rows (output pixels) of chunk ``c``."""
+        start, stop = self.chunks[c]
+        return (stop - start) * self.H_out * self.W_out
+
+    def scratch(self, name, worker, columns, dtype):
+        """The worker's (rows, columns) scratch matrix ``name``, sized for the largest chunk."""
+        return scratch(self.workspace, (name, worker), (self.max_rows, columns), dtype)
+
+    def ones(self, dtype):
+        """A vector of max_rows ones, kept in the workspace (it is only ever read)."""
+        key = ("ones", dtype.str)
+        ones = None if self.workspace is None else self.workspace.get(key)
+        if ones is None or ones.shape[0] < self.max_rows:
+            ones = np.ones(self.max_rows, dtype=dtype)
+            if self.workspace is not None:
+                self.workspace[key] = ones
+        return ones
+
+    def cols_for(self, x, c, worker, reuse_kept=False):
+        """``(cols, fill)``: where chunk ``c``'s im2col goes, and whether it must be built.
+
+        Built in the worker's scratch buffer, or in the batch's kept matrix (after
+        ``keep_cols``). With ``reuse_kept`` (backward), a matrix the forward pass kept for this
+        very ``x`` is used as it is.
+        """
+        if self.shifted:  # no im2col at all
+            return np.empty((0, self.K_rows), x.dtype), False
+        start, stop = self.chunks[c]
+        rows = slice(start * self.H_out * self.W_out, stop * self.H_out * self.W_out)
+        kept = self._kept_cols(x)
+        if kept is not None and reuse_kept:
+            return kept[rows], False
+        if kept is not None and self.filling_kept:
+            return kept[rows], True
+        return self.scratch("cols", worker, self.K_rows, x.dtype)[: self.rows(c)], True
+
+    def wide(self, name, worker, dtype):
+        """The worker's scratch matrix ``name`` (images * H * W, C_out) for the shifted products'
+        wide output, or a (0, C_out) array when this convolution uses im2col."""
+        if not self.shifted:
+            return np.empty((0, self.C_out), dtype)
+        images = self.chunks[0][1] - self.chunks[0][0]
+        return scratch(
+            self.workspace, (name, worker), (images * self.H * self.W, self.C_out), dtype
+        )
+
+    def transposed_taps(self, kernel, dtype):
+        """The kernel as (KH*KW, C_out, C_in): each tap's matrix transposed, made once per plan
+        (a backward pass) and shared by its chunks."""
+        if self._taps_t is None:
+            taps = kernel.reshape(self.KH * self.KW, self.C_in, self.C_out)
+            self._taps_t = np.ascontiguousarray(taps.transpose(0, 2, 1), dtype=dtype)
+        return self._taps_t
+
+    def geometry(self):
+        """The im2col kernels' geometry arguments, in their order."""
+        return (
+            self.KH, self.KW, *self.strides, *self.dilation, self.pt, self.pl, self.H_out,
+            self.W_out,
+        )  # fmt: skip
+
+    def im2col_args(self, x, c, worker):
+        """The arguments a chunk kernel starts with: chunk c's images, whether its im2col must
+        be built, the geometry, and the matrix the im2col goes in (see ``cols_for``)."""
+        start, stop = self.chunks[c]
+        cols, fill = self.cols_for(x, c, worker)  # (rows, KH*KW*C_in)
+        images = np.ascontiguousarray(x[start:stop]) if self.shifted else x[start:stop]
+        return (images, self.shifted, fill, *self.geometry(), cols)
+
+    def forward(self, x, kernel, c, worker, bias_args, activation, z_part, y_part):
+        """Chunk c's z_part = conv(x) + bias and y_part = activation(z_part), in one call.
+
+        ``bias_args`` is ``bias_arguments(bias, ...)`` and ``activation`` a code of
+        ``scratchnet.kernels.elementwise``.
+        Shapes: z_part, y_part (rows(c), C_out); y_part may be z_part.
+        """
+        conv_chunk_kernel(
+            *self.im2col_args(x, c, worker), kernel.reshape(self.K_rows, self.C_out),
+            self.wide("wide", worker, x.dtype), *bias_args, activation, z_part, y_part,
+        )  # fmt: skip
+
+    def backward(self, x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms):
+        """Chunk c's share of the gradients, from its dL/dz (rows(c), C_out).
+
+        Writes dkernel_terms[c] (KH*KW*C_in, C_out), dbias_terms[c] (C_out,) and, if need_dx,
+        the chunk's images of dx. The im2col matrix is rebuilt (cheaper than storing the
+        batch's) unless the forward pass kept it.
+        """
+        start, stop = self.chunks[c]
+        ones = self.ones(dz.dtype)[: dz.shape[0]]
+        dz = np.ascontiguousarray(dz)
+        if self.shifted:
+            taps_t = self.transposed_taps(kernel, dz.dtype)
+            shifted_backward_kernel(
+                np.ascontiguousarray(x[start:stop], dtype=dz.dtype), dz, ones, taps_t, self.KW,
+                self.H_out, self.W_out, need_dx, self.wide("dz_wide", worker, dz.dtype),
+                dkernel_terms[c].reshape(self.KH * self.KW, self.C_in, self.C_out),
+                dbias_terms[c], dx[start:stop] if need_dx else np.empty((0, 0, 0, 0), dz.dtype),
+            )  # fmt: skip
+            return
+        cols, fill = self.cols_for(x, c, worker, reuse_kept=True)
+        if not fill and not need_dx:
+            # A first layer with its kept im2col: two thin products of tens of microseconds.
+            # Called from numba, they take Python's lock back once, not twice (measured:
+            # convnet's first layer backward 2.9 -> 1.2 ms on two threads).
+            first_layer_backward_kernel(cols, dz, ones, dkernel_terms[c], dbias_terms[c])
+            return
+        if fill:
+            im2col_kernel(x[start:stop], *self.geometry(), cols)
+        np.matmul(cols.T, dz, out=dkernel_terms[c])
+        dcols = self.scratch("dcols", worker, self.K_rows, dz.dtype)[: dz.shape[0]]
+        kernel_t = kernel.reshape(self.K_rows, self.C_out).T  # (C_out, KH*KW*C_in), a view
+        input_grad_chunk_kernel(
+            dz, ones, kernel_t, need_dx, dcols, *self.geometry(), dbias_terms[c],
+            dx[start:stop] if need_dx else np.empty((0, 0, 0, 0), dz.dtype),  # dx: not written
+        )  # fmt: skip
+
+    def run_backward(self, x, kernel, dz_of_chunk, need_dx, dtype):
+        """All chunks' backward on all cores; ``dz_of_chunk(worker, c)`` gives each chunk's dz.
+
+        Returns ``(dx or None, dkernel, dbias)``. The per-chunk dkernel and dbias terms are added
+        in chunk order, so the result does not depend on which thread ran which chunk.
+        """
+        n = len(self.chunks)
+        dkernel_terms = np.empty((n, self.K_rows, self.C_out), dtype=dtype)
+        dbias_terms = np.empty((n, self.C_out), dtype=dtype)
+        dx = np.empty(x.shape, dtype=dtype) if need_dx else None  # (N, H, W, C_in)
+
+        def one_chunk(worker, c):
+            dz = dz_of_chunk(worker, c)  # (rows, C_out)
+            self.backward(x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms)
+
+        parallel.parallel_for(n, one_chunk)
+        dkernel = dkernel_terms.sum(axis=0).reshape(self.KH, self.KW, self.C_in, self.C_out)
+        return dx, dkernel, dbias_terms.sum(axis=0)

@@ -1,0 +1,122 @@
+"""Everything scratchnet changes for the whole process, in one place.
+
+Importing ``scratchnet`` (which imports this module through ``scratchnet.kernels``) does two
+things to the process, both for speed, both said here:
+
+* **malloc** (Linux with glibc): freed memory is kept for reuse instead of being handed back to
+  the kernel (``keep_freed_memory``). A training step frees and re-allocates megabytes of
+  activations, and every fresh 4 KB page costs a page fault: measured here, about 1.3 ms per
+  2.7 MB array, and ~1,300 faults per convnet step without this. Set ``SCRATCHNET_MALLOC=default``
+  before the import to opt out.
+* **SciPy's BLAS** is loaded, on its own (``load_scipy_blas``): matrix products inside numba
+  kernels (``np.dot``) call BLAS through ``scipy.linalg.cython_blas``, and ``one_thread_blas``
+  must find that OpenBLAS next to NumPy's. Loading it without the rest of ``scipy.linalg`` saves
+  15 MB and 0.15 s per process.
+
+And one thing while a model computes, restored afterwards: **NumPy's BLAS runs on one thread**
+(``one_thread_blas``). OpenBLAS's own worker threads keep spinning for a long time after each
+multi-threaded call, and on 2 cores that spinning took most of a core away from the
+convolution's chunk threads (``scratchnet.kernels.parallel``), which already keep both cores
+busy. One thread is also faster for the tiny products of single-image prediction. The setting is
+process-wide, like BLAS's own.
+"""
+
+import contextlib
+import ctypes
+import importlib.machinery
+import importlib.util
+import os
+import platform
+import sys
+
+from threadpoolctl import ThreadpoolController
+
+
+def load_scipy_blas():
+    """Load ``scipy.linalg.cython_blas``, the BLAS entry points numba's ``np.dot`` calls.
+
+    ``import scipy.linalg.cython_blas`` would first run ``scipy/linalg/__init__.py``, which loads
+    all of SciPy's linear algebra (LAPACK wrappers, decompositions, f2py, array-API helpers):
+    15 MB and 0.15 s here, none of it used. The extension module itself needs none of that, so it
+    is loaded straight from its file and registered under its full name, where numba looks it up.
+    If the file is not where SciPy's wheels put it, the ordinary import does the job.
+    """
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules:
+        return
+    scipy_spec = importlib.util.find_spec("scipy")
+    if scipy_spec is None or scipy_spec.origin is None:  # no SciPy: let the import say so
+        importlib.import_module(name)
+        return
+    folder = os.path.join(os.path.dirname(scipy_spec.origin), "linalg")
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(folder, "cython_blas" + suffix)
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module
+            return
+    importlib.import_module(name)
+
+
+load_scipy_blas()
+
+
+def keep_freed_memory():
+    """Tell glibc's malloc to keep freed blocks up to 32 MB in the heap for the next allocation.
+
+    By default glibc serves big blocks with fresh ``mmap`` pages and returns freed memory to the
+    kernel, so the next array of the same size page-faults all over again. ``mallopt`` changes
+    this for the whole process: the peak memory is the same, it is just not given back. Returns
+    True if applied (Linux with glibc only).
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
+    limit = 32 * 1024 * 1024  # glibc's largest allowed mmap threshold on 64-bit
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, limit) and libc.mallopt(M_TRIM_THRESHOLD, 2 * limit))
+
+
+if os.environ.get("SCRATCHNET_MALLOC", "keep").lower() != "default":
+    keep_freed_memory()
+
+_blas_libraries = None  # threadpoolctl's handles on the loaded BLAS libraries, found on first use
+_blas_depth = 0  # open one_thread_blas blocks: a step opens one, each chunked op one more
+
+
+@contextlib.contextmanager
+def one_thread_blas():
+    """A context manager: NumPy's BLAS runs each matrix product on the calling thread alone.
+
+    Entered once per training step and per chunked operation. Only the outermost block does
+    anything: it flips the thread count (a C call of about a microsecond) when it is not
+    already 1, and restores it on exit. Process-wide, like BLAS's own setting.
+
+    Example:
+        >>> with one_thread_blas():
+        ...     pass
+    """
+    global _blas_libraries, _blas_depth
+    if _blas_depth:
+        _blas_depth += 1
+        try:
+            yield
+        finally:
+            _blas_depth -= 1
+        return
+    if _blas_libraries is None:
+        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    previous = [lib.get_num_threads() for lib in _blas_libraries]
+    for lib, n in zip(_blas_libraries, previous, strict=True):
+        if n != 1:
+            lib.set_num_threads(1)
+    _blas_depth = 1
+    try:
+        yield
+    finally:
+        _blas_depth = 0
+        for lib, n in zip(_blas_libraries, previous, strict=True):
+            if n != 1:
+                lib.set_num_threads(n)

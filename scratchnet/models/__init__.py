@@ -1,0 +1,31 @@
+"""Models: Sequential, Functional (``Model(inputs, outputs)``) and subclassed ``Model``.
+
+Reading order: ``model.py`` (the engine every model shares: the tape, the loss, backprop, the
+optimizer step, fit/evaluate/predict), ``sequential.py``, ``functional.py``, then
+``summary.py`` (Keras's summary table).
+
+Example:
+    >>> from scratchnet import Input, layers, models
+    >>> model = models.Sequential([Input((4,)), layers.Dense(2, activation="softmax")])
+    >>> model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+    >>> model.count_params()
+    10
+"""
+
+from .functional import Functional
+from .model import Model
+from .sequential import Sequential
+from .summary import summary_text
+
+
+def load_model(filepath, compile=True, custom_objects=None):
+    """Load a model saved with ``model.save`` (or by Keras, for supported layers).
+
+    A subclassed model needs its class: ``custom_objects={"MyModel": MyModel}``, as in Keras.
+    """
+    from .. import saving  # TODO(layout): top-level once saving no longer imports models
+
+    return saving.load_model(filepath, compile=compile, custom_objects=custom_objects)
+
+
+__all__ = ["Functional", "Model", "Sequential", "load_model", "summary_text"]

@@ -1,0 +1,158 @@
+"""Functional: a model defined by calling layers on ``Input`` tensors, ``Model(inputs, outputs)``."""
+
+from .. import config, graph
+from ..layers import fused
+from ..layers.merging import Merge
+from ..losses import ActivationWithLoss
+from ..naming import shape_str
+from .model import Model
+
+
+class Functional(Model):
+    """A model defined by calling layers on ``Input`` tensors: ``Model(inputs, outputs)``.
+
+    ``call`` replays the recorded layer calls in topological order (every input of a call is
+    computed before the call). Backprop needs nothing more: the tape sees the same layer calls,
+    and a tensor used by two layers sums both gradients.
+    """
+
+    def __init__(self, inputs, outputs, name=None):
+        super().__init__(name=name)
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if len(self.outputs) != 1:
+            raise ValueError("Model: scratchnet supports models with exactly one output.")
+        for t in self.inputs + self.outputs:
+            if not isinstance(t, graph.SymbolicTensor):
+                raise TypeError(
+                    f"Model(inputs, outputs): expected tensors from scratchnet.Input and layer "
+                    f"calls, got {type(t).__name__}."
+                )
+        self._order = self._topological_order()
+        for t in self._order:
+            if t.layer is not None and t.layer not in self._tracked_layers:
+                self._tracked_layers.append(t.layer)
+
+    def _default_name(self):
+        return "functional"
+
+    def _topological_order(self):
+        """Every tensor the outputs depend on, inputs included, in Keras's layer order.
+
+        Keras sorts by depth, the longest path from a tensor to the output (deepest first, so the
+        inputs come first and every tensor comes after the tensors it reads), and breaks ties by
+        the order a depth-first walk from the output first meets them. Using the same order keeps
+        ``layers``, ``get_weights()`` and saved files in Keras's order.
+        """
+        first_seen, post_order = {}, []  # id -> visit index; tensors, each after its inputs
+
+        def visit(t):
+            if id(t) in first_seen:
+                return
+            if t.layer is None and not any(t is i for i in self.inputs):
+                raise ValueError(
+                    f"Model: the outputs depend on {t.name or 'an Input'} that is not listed in "
+                    "inputs=."
+                )
+            first_seen[id(t)] = len(first_seen)
+            for parent in t.inputs:
+                visit(parent)
+            post_order.append(t)
+
+        for out in self.outputs:
+            visit(out)
+        depth = {id(t): 0 for t in self.outputs}
+        for t in reversed(post_order):  # every consumer before the tensors it reads
+            for parent in t.inputs:
+                depth[id(parent)] = max(depth.get(id(parent), 0), depth[id(t)] + 1)
+        self._depth = depth
+        return sorted(post_order, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
+
+    def call(self, x, training=False):
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self.inputs):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(self.inputs)} input(s), got {len(xs)}."
+            )
+        values = {id(t): v for t, v in zip(self.inputs, xs)}
+        output = self.outputs[0]
+        steps = self._steps()
+        inner = [step for step, _, t in steps if t is not output]
+        with ActivationWithLoss.inner_layers(inner):
+            for step, parents, t in steps:
+                args = [values[id(p)] for p in parents]
+                values[id(t)] = step(
+                    args if len(args) > 1 or isinstance(step, _MULTI_INPUT) else args[0],
+                    training=training,
+                )
+        return values[id(output)]
+
+    def _steps(self):
+        """``(layer or fused step, input tensors, output tensor)`` in the order they run.
+
+        A Conv2D whose output goes only into a MaxPooling2D (and is not a model output) runs
+        with it as one fused step, as in Sequential (``scratchnet.layers.fused``): the pooling's
+        output is made from the convolution's input. Made again only when the kernel family or
+        the fusion switch change.
+        """
+        key = (config.kernels(), config.fusion())
+        if self.__dict__.get("_steps_key") == key:
+            return self.__dict__["_steps_list"]
+        readers = {}  # id(tensor) -> the tensors computed from it
+        for t in self._order:
+            for p in t.inputs:
+                readers.setdefault(id(p), []).append(t)
+        outputs = {id(t) for t in self.outputs}
+        fused_into = {}  # id(conv output) -> the pooling tensor that takes it in
+        for t in self._order:
+            parent = t.inputs[0] if len(t.inputs) == 1 else None
+            if (
+                parent is not None
+                and parent.layer is not None
+                and len(readers[id(parent)]) == 1
+                and id(parent) not in outputs
+                and fused.can_fuse(parent.layer, t.layer)
+            ):
+                fused_into[id(parent)] = t
+        steps = []
+        for t in self._order:
+            if t.layer is None or id(t) in fused_into:
+                continue  # an input, or a convolution that runs inside the next step
+            parent = t.inputs[0] if t.inputs else None
+            if parent is not None and fused_into.get(id(parent)) is t:
+                steps.append((fused.ConvPool(parent.layer, t.layer), parent.inputs, t))
+            else:
+                steps.append((t.layer, t.inputs, t))
+        self.__dict__["_steps_list"], self.__dict__["_steps_key"] = steps, key
+        return steps
+
+    @property
+    def output_shape(self):
+        return self.outputs[0].shape
+
+    def _summary_rows(self):
+        """(name (type), output shape, layer or None for an input, connections) per row."""
+        rows = []
+        for t in self._order:  # Keras's order: inputs first, every layer after its inputs
+            if t.layer is None:
+                rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), None, "-"))
+                continue
+            connected = ", ".join(f"{_tensor_name(p)}[0][0]" for p in t.inputs)
+            name = f"{t.layer.name} ({type(t.layer).__name__})"
+            rows.append((name, shape_str(t.shape), t.layer, connected))
+        return rows
+
+    def _summary_is_chain(self):
+        """Keras prints a Functional model like a Sequential one when its graph is a chain."""
+        depths = [self._depth[id(t)] for t in self._order]
+        return len(set(depths)) == len(depths) and all(len(t.inputs) <= 1 for t in self._order)
+
+
+_MULTI_INPUT = (Merge,)  # layer classes that always take a list, even of one tensor
+
+
+def _tensor_name(t):
+    return t.name if t.layer is None else t.layer.name
+
+
+Model.FUNCTIONAL = Functional  # Model(inputs, outputs) makes one of these

@@ -1,0 +1,104 @@
+"""Sequential: a plain stack of layers, each feeding the next."""
+
+from .. import config, graph
+from ..layers import fused
+from ..layers.base import Layer
+from ..losses import ActivationWithLoss
+from ..naming import shape_str
+from .model import Model
+
+
+class Sequential(Model):
+    """A plain stack of layers, each feeding the next: the simplest graph of layer calls.
+
+    Args:
+        layers: optional list of layers; may start with ``scratchnet.Input(shape)``.
+        name: the model name (default ``sequential``, ``sequential_1``, ...).
+
+    Example:
+        >>> from scratchnet import Input, layers
+        >>> model = Sequential([Input((28, 28, 1)), layers.Flatten(), layers.Dense(10)])
+        >>> model.layers[-1].name.startswith("dense")
+        True
+    """
+
+    def __init__(self, layers=None, name=None):
+        super().__init__(name=name)
+        self.input_spec = None  # the symbolic input, once the input shape is known
+        self._output_spec = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        """Append a layer (or set the input with ``scratchnet.Input``)."""
+        if isinstance(layer, graph.SymbolicTensor):
+            if self.layers or self.input_spec is not None:
+                raise ValueError(
+                    f"Sequential '{self.name}': an Input can only come first, before any layer."
+                )
+            self.input_spec = self._output_spec = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential '{self.name}'.add expects a scratchnet layer or scratchnet.Input, got "
+                f"{type(layer).__name__}. (Keras layers cannot be mixed into a scratchnet model.)"
+            )
+        if layer in self.layers:
+            raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' was already added.")
+        if not self.layers and self.input_spec is None and layer.input_shape_arg is not None:
+            self.input_spec = self._output_spec = graph.Input(layer.input_shape_arg)
+        self._tracked_layers.append(layer)
+        if self._output_spec is not None:
+            # Build as we go, so summary() and count_params() work before any data is seen.
+            self._output_spec = layer(self._output_spec)
+
+    def pop(self):
+        layer = self._tracked_layers.pop()
+        self._output_spec = self.input_spec
+        for remaining in self.layers:
+            self._output_spec = remaining(self._output_spec)
+        return layer
+
+    def call(self, x, training=False):
+        if self.input_spec is None and self.layers and not self.layers[0].built:
+            self.input_spec = graph.Input(x.shape[1:])
+        steps = self._steps()
+        with ActivationWithLoss.inner_layers(steps[:-1]):
+            for step in steps:
+                x = step(x, training=training)
+        return x
+
+    def _steps(self):
+        """The layers in order, with each Conv2D + MaxPooling2D pair run as one fused step.
+
+        Same numbers, less memory traffic: see ``scratchnet.layers.fused``. Made again only when
+        the layers, the kernel family or the fusion switch change.
+        """
+        key = (tuple(map(id, self.layers)), config.kernels(), config.fusion())
+        if self.__dict__.get("_steps_key") != key:  # not setattr: steps are not tracked layers
+            self.__dict__["_steps_list"] = fused.fuse(self.layers)
+            self.__dict__["_steps_key"] = key
+        return self.__dict__["_steps_list"]
+
+    @property
+    def output_shape(self):
+        return None if self._output_spec is None else self._output_spec.shape
+
+    @property
+    def input_shape(self):
+        return None if self.input_spec is None else self.input_spec.shape
+
+    def _summary_rows(self):
+        """(name (type), output shape, layer, connections) per row of ``summary()``."""
+        shapes = []
+        spec = self.input_spec
+        for layer in self.layers:
+            if spec is None:
+                shapes.append("?")
+                continue
+            spec = graph.SymbolicTensor(layer.compute_output_shape(spec.shape))
+            shapes.append(shape_str(spec.shape))
+        return [
+            (f"{layer.name} ({type(layer).__name__})", s, layer, None)
+            for layer, s in zip(self.layers, shapes)
+        ]

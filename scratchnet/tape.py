@@ -1,0 +1,117 @@
+"""The tape: how a forward pass of layer calls becomes a graph that backprop walks in reverse.
+
+Every model in scratchnet (Sequential, Functional, subclassed) runs its forward pass as a series
+of layer calls. While a model trains, a ``Tape`` is open and each ``layer(x)`` call appends a
+``Node(layer, inputs, output)`` to it (``Layer.__call__`` does that). Backprop then walks the
+tape in reverse:
+
+    for node in reversed(tape.nodes):
+        dx = node.layer.backward(dL/d(node.output))
+        add dx into dL/d(input) for each input    # a tensor used twice sums its gradients
+
+That is the whole engine. Sequential is the simplest case: a chain of nodes.
+
+One more entry: a loss fused with the output layer's softmax or sigmoid
+(``scratchnet.losses.ActivationWithLoss``) already knows dL/dz, the gradient of that layer's
+logits, so backprop starts one step into the output layer: ``backward(output, dz,
+from_logits=True)`` calls that layer's ``backward_from_logits`` instead of its ``backward``.
+"""
+
+
+class Node:
+    """One recorded layer call: ``output = layer(*inputs)``."""
+
+    __slots__ = ("layer", "inputs", "output")
+
+    def __init__(self, layer, inputs, output):
+        self.layer = layer
+        self.inputs = inputs  # list of arrays the layer read
+        self.output = output  # the array it returned
+
+
+class Tape:
+    """Records the layer calls of one forward pass (see the module docstring).
+
+    Tensors are identified by ``id()``; the tape keeps a reference to each one so an id cannot be
+    reused while the tape lives.
+    """
+
+    _active = None  # the tape currently recording, if any
+
+    def __init__(self, training=False):
+        self.training = training  # the mode a layer call without training= inherits, as in Keras
+        self.nodes = []
+        self.sources = set()  # ids of the model inputs: their gradient is not needed
+        self.known = {}  # id -> array for every tensor the tape has seen
+
+    def watch(self, x):
+        """Mark ``x`` as a model input."""
+        self.sources.add(id(x))
+        self.known[id(x)] = x
+
+    def record(self, layer, inputs, output, training=False):
+        if training and any(node.layer is layer for node in self.nodes):
+            raise ValueError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) was called twice in one training "
+                "forward pass. A scratchnet layer caches what its backward needs from one call "
+                "only, so the second call would overwrite the first call's cache and give wrong "
+                "gradients. Create a separate layer for each use."
+            )
+        for x in inputs:
+            if id(x) not in self.known:
+                raise ValueError(
+                    f"Layer '{layer.name}' ({type(layer).__name__}) was called on an array that no "
+                    "scratchnet layer produced and that is not a model input, so backprop has no "
+                    "way to send a gradient through it. This happens when call() applies raw NumPy "
+                    "arithmetic (x * 2, np.concatenate, ...) to a tensor that needs gradients. Do "
+                    "that work in a layer instead (for example layers.Add, layers.Concatenate, "
+                    "layers.Activation), so its backward rule is known."
+                )
+        self.nodes.append(Node(layer, list(inputs), output))
+        self.known[id(output)] = output
+
+    def __enter__(self):
+        if Tape._active is not None:
+            raise RuntimeError("A scratchnet Tape is already recording; tapes do not nest.")
+        Tape._active = self
+        return self
+
+    def __exit__(self, *exc):
+        Tape._active = None
+        return False
+
+    def backward(self, output, doutput, from_logits=False):
+        """Backprop ``doutput = dL/d(output)`` through every recorded node, last call first.
+
+        With ``from_logits``, ``doutput`` is dL/dz for the logits z of the layer that made
+        ``output`` (a fused softmax or sigmoid loss): that layer starts at its
+        ``backward_from_logits``. Returns nothing: each layer stores its parameter gradients in
+        ``layer.grads``.
+        """
+        if id(output) not in self.known:
+            raise ValueError(
+                "The model's output was not produced by a scratchnet layer, so there is no "
+                "recorded path to backprop through. If call() ends with raw NumPy arithmetic, "
+                "move that step into a layer."
+            )
+        grads = {id(output): doutput}  # id(tensor) -> dL/d(tensor), summed over its consumers
+        for node in reversed(self.nodes):
+            dy = grads.pop(id(node.output), None)
+            if dy is None:  # this output does not reach the loss
+                continue
+            need_dx = any(id(x) not in self.sources for x in node.inputs)
+            if from_logits and node.output is output:
+                dxs = node.layer.backward_from_logits(dy, need_dx=need_dx)  # dy is dL/dz
+            else:
+                dxs = node.layer.backward(dy, need_dx=need_dx)
+            if not need_dx:
+                continue
+            if len(node.inputs) == 1:
+                dxs = [dxs]
+            for x, dx in zip(node.inputs, dxs):
+                if id(x) in self.sources:
+                    continue
+                # The lesson of backprop over a graph: a tensor read by two layers receives the
+                # sum of both gradients (the multivariable chain rule).
+                key = id(x)
+                grads[key] = dx if key not in grads else grads[key] + dx
