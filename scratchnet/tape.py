@@ -70,6 +70,21 @@ class Tape:
         self.nodes.append(Node(layer, list(inputs), output))
         self.known[id(output)] = output
 
+    def describe(self):
+        """The recorded calls as text, one line each in the order they ran: what really ran.
+
+        A fused step shows as one line (``conv2d+max_pooling2d (ConvPool)``); see
+        ``scratchnet.utils.trace``.
+        """
+        lines = []
+        for i, node in enumerate(self.nodes, 1):
+            shapes = ", ".join(str(tuple(x.shape)) for x in node.inputs)
+            lines.append(
+                f"{i}. {node.layer.name} ({type(node.layer).__name__}): {shapes} -> "
+                f"{tuple(node.output.shape)}"
+            )
+        return "\n".join(lines)
+
     def __enter__(self):
         if Tape._active is not None:
             raise RuntimeError("A scratchnet Tape is already recording; tapes do not nest.")

@@ -88,6 +88,26 @@ def get_random_seed():
     return _GLOBAL_SEED
 
 
+def trace(model, x, training=True):
+    """What one forward pass of ``model`` on ``x`` runs, as the tape records it: a line per call.
+
+    ``model.layers`` and ``summary()`` list the layers as Keras does; the tape lists what ran,
+    so a Conv2D + MaxPooling2D pair that ran fused (``scratchnet.layers.fused``) shows as one
+    step. ``config.set_fusion(False)`` makes them two again.
+
+    Example:
+        >>> import numpy as np
+        >>> from scratchnet import Input, layers, models
+        >>> conv, pool = layers.Conv2D(2, 3, name="conv"), layers.MaxPooling2D(name="pool")
+        >>> model = models.Sequential([Input((6, 6, 1)), conv, pool, layers.Flatten(name="flat")])
+        >>> print(trace(model, np.zeros((1, 6, 6, 1))))
+        1. conv+pool (ConvPool): (1, 6, 6, 1) -> (1, 2, 2, 2)
+        2. flat (Flatten): (1, 2, 2, 2) -> (1, 8)
+    """
+    model.forward(x, training=training)
+    return model._tape.describe()
+
+
 def atomic_write(path, write):
     """Write a file all at once or not at all: ``write(f)`` fills a temporary file beside ``path``,
     which is then flushed to disk and renamed over ``path`` (atomic on one file system).

@@ -148,3 +148,74 @@ def test_a_fused_pair_still_reports_bad_input_in_the_conv_layers_words():
     model = build("zhou", sn)
     with pytest.raises(ValueError, match="Conv2D|conv2d"):
         model.predict(np.zeros((2, 28, 28, 3), dtype=np.float32), verbose=0)
+
+
+def test_the_fusion_switch_turns_fusion_off_with_the_same_numbers():
+    """config.set_fusion(False): the pairs run as two layers, the tape says so, numbers stay."""
+    rng = np.random.default_rng(4)
+    x = rng.random((8, 28, 28, 1), dtype=np.float32)
+    y = sn.utils.to_categorical(rng.integers(0, 10, 8), 10)
+    results = {}
+    for on in (True, False):
+        sn.utils.set_random_seed(5)
+        model = build("zhou", sn)
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+        sn.config.set_fusion(on)
+        try:
+            ran = sn.utils.trace(model, x)
+            loss = model.train_on_batch(x, y)
+            results[on] = (ran, loss, model.get_weights())
+        finally:
+            sn.config.set_fusion(True)
+    assert "ConvPool" in results[True][0] and "ConvPool" not in results[False][0]
+    assert "+max_pooling2d" in results[True][0]  # conv2d_N+max_pooling2d_M (ConvPool)
+    assert results[True][1] == results[False][1]
+    for a, b in zip(results[True][2], results[False][2], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _functional_two_branches():
+    """A branch whose conv feeds only a pooling (fused), and one whose conv output is read
+    twice (by a pooling and by the merge: not fused)."""
+    inputs = sn.Input((12, 12, 1))
+    a = sn.layers.MaxPooling2D()(sn.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs))
+    conv_b = sn.layers.Conv2D(4, 3, padding="same", activation="sigmoid")(inputs)
+    b = sn.layers.MaxPooling2D()(conv_b)
+    c = sn.layers.Conv2D(4, 2, strides=2)(conv_b)  # a second reader of conv_b
+    merged = sn.layers.Concatenate()([a, b, c])
+    outputs = sn.layers.Dense(3, activation="softmax")(sn.layers.Flatten()(merged))
+    return sn.Model(inputs, outputs)
+
+
+def test_functional_models_fuse_the_pairs_that_sequential_would():
+    rng = np.random.default_rng(6)
+    x = rng.random((5, 12, 12, 1), dtype=np.float32)
+    y = sn.utils.to_categorical(rng.integers(0, 3, 5), 3)
+    results = {}
+    for on in (True, False):
+        sn.utils.set_random_seed(7)
+        model = _functional_two_branches()
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        sn.config.set_fusion(on)
+        try:
+            ran = sn.utils.trace(model, x).splitlines()
+            history = model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0)
+            results[on] = (ran, history.history["loss"], model.get_weights(), model.predict(x))
+        finally:
+            sn.config.set_fusion(True)
+    fused_steps = [line for line in results[True][0] if "ConvPool" in line]
+    assert len(fused_steps) == 1  # branch a only: conv_b has two readers
+    assert len(results[True][0]) == len(results[False][0]) - 1
+    assert results[True][1] == results[False][1]
+    np.testing.assert_array_equal(results[True][3], results[False][3])
+    for a, b in zip(results[True][2], results[False][2], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_convolution_that_is_a_model_output_is_not_fused_away():
+    inputs = sn.Input((6, 6, 1))
+    conv = sn.layers.Conv2D(2, 3)(inputs)
+    pooled = sn.layers.MaxPooling2D()(conv)
+    model = sn.Model(inputs, conv)  # the pooling is not on the way to the output
+    assert "ConvPool" not in sn.utils.trace(model, np.zeros((1, 6, 6, 1)))
+    del pooled

@@ -12,6 +12,7 @@ Example:
     10
 """
 
+from .. import saving
 from .functional import Functional
 from .model import Model
 from .sequential import Sequential
@@ -23,8 +24,6 @@ def load_model(filepath, compile=True, custom_objects=None):
 
     A subclassed model needs its class: ``custom_objects={"MyModel": MyModel}``, as in Keras.
     """
-    from .. import saving  # TODO(layout): top-level once saving no longer imports models
-
     return saving.load_model(filepath, compile=compile, custom_objects=custom_objects)
 
 

@@ -5,9 +5,11 @@ from ..layers import fused
 from ..layers.merging import Merge
 from ..losses import ActivationWithLoss
 from ..naming import shape_str
+from ..saving import registry
 from .model import Model
 
 
+@registry.register("Functional")
 class Functional(Model):
     """A model defined by calling layers on ``Input`` tensors: ``Model(inputs, outputs)``.
 

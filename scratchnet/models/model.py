@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from .. import callbacks as callbacks_module
-from .. import config, graph
+from .. import config, graph, saving
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..kernels import process
@@ -36,6 +36,7 @@ from ..losses import ActivationWithLoss
 from ..losses import get as get_loss
 from ..naming import to_snake_case, unique_name
 from ..progbar import Progbar
+from ..saving import registry
 from ..tape import Tape
 from . import summary as summary_module
 
@@ -63,6 +64,7 @@ def _as_array(x, what, where):
     return x
 
 
+@registry.register("Model")
 class Model:
     """The base of every model. ``Model(inputs, outputs)`` makes a Functional model.
 
@@ -519,20 +521,14 @@ class Model:
 
         The file is Keras's own format; the write is atomic (temporary file, then rename).
         """
-        from .. import saving  # TODO(layout): top-level once saving no longer imports models
-
         saving.save_model(self, filepath)
 
     def save_weights(self, filepath):
         """Save the weights alone as a Keras ``.weights.h5`` file (atomic)."""
-        from .. import saving  # TODO(layout): top-level once saving no longer imports models
-
         saving.save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (or Keras) into this built model."""
-        from .. import saving  # TODO(layout): top-level once saving no longer imports models
-
         saving.load_weights(self, filepath)
 
     def get_config(self):

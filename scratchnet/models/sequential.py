@@ -5,9 +5,11 @@ from ..layers import fused
 from ..layers.base import Layer
 from ..losses import ActivationWithLoss
 from ..naming import shape_str
+from ..saving import registry
 from .model import Model
 
 
+@registry.register("Sequential")
 class Sequential(Model):
     """A plain stack of layers, each feeding the next: the simplest graph of layer calls.
 

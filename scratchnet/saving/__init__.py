@@ -1,0 +1,167 @@
+"""Save and load models in Keras 3's own file formats, using only h5py, zipfile and json.
+
+Two formats, the same as Keras writes (keras-behaviour.md section 11):
+
+* ``model.weights.h5``: an HDF5 file of weights. Each object with state gets a group
+  ``<path>/vars`` holding datasets ``0``, ``1``, ... in weight order (kernel, then bias), with an
+  attribute ``name`` (the object's name). The paths come from walking the model the way Keras
+  does (``_saveables`` in ``weights.py``):
+
+      /vars                         the model itself (no arrays)
+      /layers/conv2d/vars/0, 1      the first Conv2D: kernel (KH, KW, C_in, C_out), bias (C_out,)
+      /layers/conv2d_1/vars/0, 1    the second Conv2D ...
+      /optimizer/vars/0             step counter (int64), /1 learning rate, /2... slots
+
+  A group key is the snake-cased class name, numbered in layer order (``conv2d``, ``conv2d_1``),
+  not the layer's name, so two copies of one architecture share keys even if their names differ.
+  In a subclassed model the key is the attribute name (``self.conv1 = ...`` -> ``/conv1/vars``).
+* ``.keras``: a zip archive with three uncompressed members: ``metadata.json`` (Keras version
+  and date), ``config.json`` (the architecture, each layer's constructor arguments with Keras's
+  keys, and the compile settings) and ``model.weights.h5`` (as above, with optimizer state).
+
+Because both are Keras's formats, ``keras.models.load_model`` opens what scratchnet saves, and
+scratchnet opens what Keras saves (for the layers scratchnet has), without TensorFlow.
+
+As in Keras, a Dropout layer's random-stream position is not saved: a reloaded model draws its
+masks from the start of the stream again.
+
+Writes are atomic: the file is written to a temporary file next to the target, flushed to disk,
+then renamed over it, so a crash mid-write leaves the previous file intact. Reads check
+everything (format, layer classes, weight count and shapes) before changing the model, and
+fail with a message naming the problem rather than loading garbage.
+
+Reading order: this file (the four public functions), ``weights.py`` (the state walk and the
+HDF5 weights), ``serialization.py`` (``config.json``), ``files.py`` (atomic writes, opening the
+archive) and ``registry.py`` (model classes by their Keras class name: the model classes
+register themselves, so saving never imports ``scratchnet.models``).
+
+Example:
+    >>> import os, tempfile
+    >>> from scratchnet import Input, layers, models
+    >>> model = models.Sequential([Input((4,)), layers.Dense(2)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.keras")
+    >>> model.save(path)
+    >>> [w.shape for w in load_model(path).get_weights()]
+    [(4, 2), (2,)]
+"""
+
+import datetime
+import json
+
+from . import registry
+from .files import (
+    _check_extension,
+    _existing,
+    _open_archive,
+    _read_json,
+    _read_member,
+    _write_archive,
+    _write_bytes,
+)
+from .serialization import (
+    LAYER_CLASSES,
+    _compile_from_config,
+    deserialize_layer,
+    deserialize_model,
+    serialize_layer,
+    serialize_model,
+)
+from .weights import _read_weights_into, _weights_bytes
+
+KERAS_VERSION = "3.15.1"  # the version whose format this module writes (and was tested against)
+CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
+
+
+# ============================================================================ public functions
+
+
+def save_model(model, filepath):
+    """Save architecture, weights, compile settings and optimizer state as a ``.keras`` file.
+
+    Args:
+        model: a built scratchnet model.
+        filepath: path ending in ``.keras``.
+    """
+    filepath = _check_extension(filepath, (".keras",), "save", "model.save_weights('x.weights.h5')")
+    model._require_built("save")
+    config = json.dumps(serialize_model(model))
+    metadata = json.dumps(
+        {
+            "keras_version": KERAS_VERSION,
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        }
+    )
+    weights = _weights_bytes(model)
+    _write_archive(filepath, {METADATA_FILE: metadata, CONFIG_FILE: config, WEIGHTS_FILE: weights})
+
+
+def save_weights(model, filepath):
+    """Save the weights (and the optimizer state, as Keras does) as a ``.weights.h5`` file.
+
+    Args:
+        model: a built scratchnet model.
+        filepath: path ending in ``.weights.h5``.
+    """
+    filepath = _check_extension(filepath, (".weights.h5",), "save_weights", "model.save('x.keras')")
+    model._require_built("save_weights")
+    weights = _weights_bytes(model)
+    _write_bytes(filepath, weights)
+
+
+def load_weights(model, filepath):
+    """Load weights saved by ``save_weights`` or ``save`` (scratchnet's or Keras's) into ``model``.
+
+    The model must be built and have the same architecture as the saved one. Weights are matched
+    by position (class name and order), as in Keras, not by layer name. If the model is compiled
+    and the file has matching optimizer state, that is loaded too (as Keras does).
+
+    Args:
+        model: a built scratchnet model.
+        filepath: a ``.weights.h5`` or ``.keras`` file.
+    """
+    filepath = _check_extension(filepath, (".weights.h5", ".keras"), "load_weights", None)
+    model._require_built("load_weights")
+    if filepath.endswith(".keras"):
+        with _open_archive(filepath) as archive:
+            _read_weights_into(model, _read_member(archive, WEIGHTS_FILE, filepath), filepath)
+    else:
+        with open(_existing(filepath), "rb") as f:
+            _read_weights_into(model, f.read(), filepath)
+
+
+def load_model(filepath, compile=True, custom_objects=None):
+    """Load a ``.keras`` file written by ``model.save`` (scratchnet's or Keras's).
+
+    Args:
+        filepath: path ending in ``.keras``.
+        compile: also restore the optimizer (with its state), loss and metrics.
+        custom_objects: ``{"MyModel": MyModel}`` for subclassed models, as in Keras.
+
+    Returns:
+        the model, built, with its weights (and compiled, if the file has compile settings).
+    """
+    filepath = _check_extension(filepath, (".keras",), "load_model", None)
+    with _open_archive(filepath) as archive:
+        config = _read_json(archive, CONFIG_FILE, filepath)
+        weights = _read_member(archive, WEIGHTS_FILE, filepath)
+    model = deserialize_model(config, custom_objects or {}, filepath)
+    compile_config = config.get("compile_config")
+    if compile and compile_config:
+        _compile_from_config(model, compile_config, filepath)
+    _read_weights_into(model, weights, filepath)
+    return model
+
+
+__all__ = [
+    "KERAS_VERSION",
+    "LAYER_CLASSES",
+    "deserialize_layer",
+    "deserialize_model",
+    "load_model",
+    "load_weights",
+    "registry",
+    "save_model",
+    "save_weights",
+    "serialize_layer",
+    "serialize_model",
+]
