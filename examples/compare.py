@@ -11,15 +11,21 @@ training images (all 60,000, or --limit N) and is validated on the test set afte
 It prints per epoch the loss and accuracy of both, their difference and the seconds each took,
 and draws both learning curves in one PNG.
 
-    python -m examples.compare                              # the keras.io convnet, 10 epochs
-    python -m examples.compare --program torres             # any of the five programs
-    python -m examples.compare --program zhou --limit 5000 --epochs 2
+    python examples/compare.py                              # the keras.io convnet, 10 epochs
+    python -m examples.compare                              # the same, run as a module
+    python examples/compare.py --program torres             # any of the five programs
+    python examples/compare.py --program zhou --limit 5000 --epochs 2
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import (
     common,

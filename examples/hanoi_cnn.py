@@ -3,10 +3,17 @@
 Sigmoid everywhere, trained on the raw 0-255 pixels (no scaling), with the last 10,000 training
 images held out for validation; the course reported about 99% test accuracy.
 
-    python -m examples.hanoi_cnn                          # scratchnet, 5 epochs
-    python -m examples.hanoi_cnn --impl keras             # the same program on Keras
-    python -m examples.hanoi_cnn --limit 2000 --epochs 1  # a quick look
+    python examples/hanoi_cnn.py                          # scratchnet, 5 epochs
+    python -m examples.hanoi_cnn                          # the same, run as a module
+    python examples/hanoi_cnn.py --impl keras             # the same program on Keras
+    python examples/hanoi_cnn.py --limit 2000 --epochs 1  # a quick look
 """
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import common, plots
 from keras_impl.architectures import build

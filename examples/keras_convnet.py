@@ -3,12 +3,19 @@
 Tutorial: https://keras.io/examples/vision/mnist_convnet/ (about 99% test accuracy).
 The architecture is written once, in keras_impl/architectures.py, and built on either library.
 
-    python -m examples.keras_convnet                          # scratchnet, 10 epochs
-    python -m examples.keras_convnet --impl keras             # the same program on Keras
-    python -m examples.keras_convnet --limit 2000 --epochs 1  # a quick look
+    python examples/keras_convnet.py                          # scratchnet, 10 epochs
+    python -m examples.keras_convnet                          # the same, run as a module
+    python examples/keras_convnet.py --impl keras             # the same program on Keras
+    python examples/keras_convnet.py --limit 2000 --epochs 1  # a quick look
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import common, plots
 from keras_impl.architectures import build

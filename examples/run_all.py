@@ -6,9 +6,10 @@ Runs go one at a time so their timings do not disturb each other. The full set t
 laptop CPU. Every run writes its pictures and model to runs/<program>/<impl>/ as usual (the
 drawing app loads the seminar model from there) and its output to runs/run_all/<program>_<impl>.log.
 
-    python -m examples.run_all                                    # everything, in full
-    python -m examples.run_all --programs torres zhou             # some of them
-    python -m examples.run_all --limit 1000 --epochs 1 --results /tmp/RESULTS.md   # a dry run
+    python examples/run_all.py                                    # everything, in full
+    python -m examples.run_all                                    # the same, run as a module
+    python examples/run_all.py --programs torres zhou             # some of them
+    python examples/run_all.py --limit 1000 --epochs 1 --results /tmp/RESULTS.md   # a dry run
 
 A full run keeps the results of the runs it does not redo, read from their logs, so one program
 can be rerun alone. Dry runs keep their logs apart, in runs/run_all_dry/.
@@ -22,6 +23,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import common
 

@@ -4,10 +4,17 @@ Two same-padded conv blocks, dropout and a dense head (421,642 parameters), trai
 The tutorial reported a validation accuracy of 0.9868 and ends with a drawing app: here that is
 ``python -m examples.draw.app --program seminar``, which loads the model this script saves.
 
-    python -m examples.seminar_cnn                          # scratchnet, 10 epochs
-    python -m examples.seminar_cnn --impl keras             # the same program on Keras
-    python -m examples.seminar_cnn --limit 2000 --epochs 1  # a quick look
+    python examples/seminar_cnn.py                          # scratchnet, 10 epochs
+    python -m examples.seminar_cnn                          # the same, run as a module
+    python examples/seminar_cnn.py --impl keras             # the same program on Keras
+    python examples/seminar_cnn.py --limit 2000 --epochs 1  # a quick look
 """
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import common, plots
 from keras_impl.architectures import build

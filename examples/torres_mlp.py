@@ -5,12 +5,19 @@ trained with plain SGD at Keras's default learning rate of 0.01. The post shows 
 accuracy of about 0.70 after 5 epochs (it also claims 0.9018 on the test set, which this program
 does not reach on either library) and ends with the confusion matrix, drawn here too.
 
-    python -m examples.torres_mlp                          # scratchnet, 5 epochs
-    python -m examples.torres_mlp --impl keras             # the same program on Keras
-    python -m examples.torres_mlp --limit 2000 --epochs 1  # a quick look
+    python examples/torres_mlp.py                          # scratchnet, 5 epochs
+    python -m examples.torres_mlp                          # the same, run as a module
+    python examples/torres_mlp.py --impl keras             # the same program on Keras
+    python examples/torres_mlp.py --limit 2000 --epochs 1  # a quick look
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import common, plots
 from keras_impl.architectures import build

@@ -8,12 +8,19 @@ both branches, so in backprop it receives the sum of the two branches' gradients
 The same code runs on scratchnet (default) and, with --impl keras, on Keras: both libraries have
 the same ``Input``, ``Model``, layers and ``concatenate``.
 
-    python -m examples.two_branch                          # scratchnet, 3 epochs, both APIs
-    python -m examples.two_branch --impl keras             # the same program on Keras
-    python -m examples.two_branch --limit 2000 --epochs 1  # a quick look
+    python examples/two_branch.py                          # scratchnet, 3 epochs, both APIs
+    python -m examples.two_branch                          # the same, run as a module
+    python examples/two_branch.py --impl keras             # the same program on Keras
+    python examples/two_branch.py --limit 2000 --epochs 1  # a quick look
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import common
 

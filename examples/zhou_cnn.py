@@ -4,12 +4,19 @@ Tiny convolutions with no activation (8 filters each) and a softmax; the post re
 accuracy of 0.9750 after 3 epochs. Following this project's table, the model is compiled without an
 optimizer, so both libraries use their default, RMSprop.
 
-    python -m examples.zhou_cnn                          # scratchnet, 3 epochs
-    python -m examples.zhou_cnn --impl keras             # the same program on Keras
-    python -m examples.zhou_cnn --limit 2000 --epochs 1  # a quick look
+    python examples/zhou_cnn.py                          # scratchnet, 3 epochs
+    python -m examples.zhou_cnn                          # the same, run as a module
+    python examples/zhou_cnn.py --impl keras             # the same program on Keras
+    python examples/zhou_cnn.py --limit 2000 --epochs 1  # a quick look
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import common, plots
 from keras_impl.architectures import build

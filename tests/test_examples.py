@@ -4,6 +4,8 @@ Each script runs as a learner would run it (``python -m examples.<name>``) on a 
 images for two epochs: all five on scratchnet, the convnet on Keras too, and compare.py on both.
 The checks are the script's own promises: it exits cleanly, writes its PNGs and its saved model,
 reloads that model with the same predictions, and ends with the RESULT line run_all collects.
+Every script also runs as a file, ``python examples/<name>.py``, from the root and from elsewhere:
+its bootstrap, not the working folder, is what makes the repository importable.
 
 Each example runs single-threaded (numba, BLAS, TensorFlow): the suite runs two pytest workers on
 a two-core machine, and parallel kernels fighting over cores made these runs several times slower.
@@ -22,6 +24,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CNN_FILES = ("digits.png", "curves.png", "filters.png", "feature_maps.png", "model.keras")
 MLP_FILES = ("digits.png", "curves.png", "confusion_matrix.png", "model.keras")
 QUICK = ("--limit", "200", "--epochs", "2")
+ONE_EPOCH = ("--limit", "200", "--epochs", "1")
+# Every runnable script, as a module name under examples: "torres_mlp", "draw.app".
+SCRIPTS = sorted(
+    ".".join(path.relative_to(REPO / "examples").with_suffix("").parts)
+    for path in (REPO / "examples").rglob("*.py")
+    if 'if __name__ == "__main__":' in path.read_text()
+)
 ONE_THREAD = {
     name: "1"
     for name in (
@@ -35,18 +44,29 @@ ONE_THREAD = {
 }
 
 
-def run_example(module, *args):
-    """Run ``python -m examples.<module> <args>`` from the repository root; return its stdout."""
+def run_example(module, *args, as_file=False, cwd=REPO):
+    """Run the example ``module`` (``torres_mlp``, ``draw.app``) with ``args``; return its stdout.
+
+    By default ``python -m examples.<module>`` from the repository root. With ``as_file``, the
+    script itself from ``cwd``: ``python examples/<module>.py`` at the root, its absolute path
+    elsewhere.
+    """
+    if as_file:
+        script = Path("examples", *module.split(".")).with_suffix(".py")
+        target = [str(script if cwd == REPO else REPO / script)]
+    else:
+        target = ["-m", f"examples.{module}"]
+    typed = " ".join(["python", *target, *args])
     done = subprocess.run(
-        [sys.executable, "-m", f"examples.{module}", *args],
-        cwd=REPO,
+        [sys.executable, *target, *args],
+        cwd=cwd,
         env={**os.environ, **ONE_THREAD},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, (
-        f"python -m examples.{module} {' '.join(args)} exited with {done.returncode}\n"
+        f"{typed} (in {cwd}) exited with {done.returncode}\n"
         f"--- stdout (end) ---\n{done.stdout[-3000:]}\n--- stderr (end) ---\n{done.stderr[-3000:]}"
     )
     return done.stdout
@@ -107,3 +127,35 @@ def test_run_all_writes_the_results_table(tmp_path):
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1] == "`python -m examples.torres_mlp --epochs 2 --limit 200`"
     assert all(cell != "-" for cell in cells), row
+
+
+def test_the_scripts_are_found():
+    assert {"torres_mlp", "zhou_cnn", "compare", "run_all", "draw.app"} <= set(SCRIPTS), SCRIPTS
+
+
+@pytest.mark.parametrize("module", SCRIPTS)
+def test_every_script_runs_as_a_file_from_another_folder(module, tmp_path):
+    """``--help`` from outside the repository: the imports of examples and keras_impl work."""
+    out = run_example(module, "--help", as_file=True, cwd=tmp_path)
+
+    assert out.startswith(f"usage: {module.split('.')[-1]}.py"), out
+
+
+@pytest.mark.parametrize(
+    "module, as_file, where",
+    [
+        ("torres_mlp", True, "root"),
+        ("torres_mlp", True, "elsewhere"),
+        ("zhou_cnn", True, "root"),
+        ("zhou_cnn", True, "elsewhere"),
+        ("torres_mlp", False, "root"),
+    ],
+)
+def test_an_example_trains_as_a_file_or_as_a_module(module, as_file, where, tmp_path):
+    """One quick epoch on 200 images, run as ``python examples/<name>.py`` or with ``-m``."""
+    cwd = REPO if where == "root" else tmp_path
+    out = run_example(module, *ONE_EPOCH, "--out", str(tmp_path / "out"), as_file=as_file, cwd=cwd)
+
+    assert (tmp_path / "out" / "model.keras").is_file()
+    assert "reloaded, it predicts the same: True" in out
+    assert re.search(r"^RESULT example=\w+ impl=scratchnet test_acc=", out, re.M), out

@@ -4,10 +4,11 @@ The seminar tutorial ends with a Tk window: draw, press Enter to predict, C to c
 This is that app in the browser, plus what the network sees: the 28x28 image it is given, the 10
 probabilities as bars and, for a CNN, the feature maps of every conv layer.
 
-    python -m examples.seminar_cnn                       # train and save runs/seminar/scratchnet/
-    python -m examples.draw.app                          # serve http://127.0.0.1:8000/
-    python -m examples.draw.app --program convnet        # any example's saved model
-    python -m examples.draw.app --model path/to/model.keras --program convnet --port 0
+    python examples/seminar_cnn.py                       # train and save runs/seminar/scratchnet/
+    python examples/draw/app.py                          # serve http://127.0.0.1:8000/
+    python -m examples.draw.app                          # the same, run as a module
+    python examples/draw/app.py --program convnet        # any example's saved model
+    python examples/draw/app.py --model path/to/model.keras --program convnet --port 0
 
 The model is loaded with scratchnet, which also reads the .keras files the ``--impl keras`` runs
 save, so the same page shows a Keras-trained model's answer and feature maps.
@@ -21,11 +22,15 @@ the chosen program prepares its training images, so the model sees what it was t
 import argparse
 import base64
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: put the repository on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from examples import common
 from examples.compare import PROGRAMS
