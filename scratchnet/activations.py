@@ -75,7 +75,7 @@ class Sigmoid(Activation):
     """Math: y = 1 / (1 + exp(-z)).  dz = dy * y * (1 - y).
 
     The numba kernel computes its own exp, within 2.5 units in the last place of the exact value
-    (NumPy's formula: 3.2); see ``scratchnet.kernels.elementwise``.
+    (``scratchnet.kernels.elementwise``; measured: docs/kernels/elementwise.md#measured-sigmoid).
     """
 
     name = "sigmoid"

@@ -3,8 +3,8 @@
 Every CNN in the tutorials has ``Conv2D(...)`` directly followed by ``MaxPooling2D(2)``. Run as
 two layers, the convolution writes its whole output (the biggest array of the network: 11 MB
 for the keras.io convnet's first layer at batch 128) to memory, the pooling reads it back, and
-backward does the same again with the gradients. On this machine that traffic, not arithmetic,
-was most of the time of those two layers.
+backward does the same again with the gradients. That memory traffic, not the arithmetic, took
+most of the two layers' time (measured: docs/kernels/conv_pool.md#measured).
 
 Here the convolution runs chunk by chunk as in ``scratchnet.kernels.conv`` and each chunk is pooled
 right away, from the core's cache; the convolution's output never exists as a whole. The
@@ -14,8 +14,8 @@ forward, per chunk of images, in one numba call (``conv_pool_chunk_kernel``):
     z = im2col(x) @ K (or shifted products, see conv.py) in a scratch buffer
     p, argmax = max_pool(activation(z + bias))          written out (a quarter of the size)
     For relu and no activation, bias, relu and pooling are one pass over z
-    (``bias_relu_max_pool_kernel``); sigmoid is a pass of its own (``scratchnet.kernels.elementwise``)
-    and tanh runs in NumPy after the call, in place.
+    (``bias_relu_max_pool_kernel``); sigmoid is a pass of its own
+    (``scratchnet.kernels.elementwise``) and tanh runs in NumPy after the call, in place.
 
 backward:
     Without overlapping windows (pool strides >= pool size, as in every tutorial) each output

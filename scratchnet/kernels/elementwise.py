@@ -1,28 +1,26 @@
 """Bias and activations as numba kernels: the elementwise work inside a convolution's chunks.
 
 ``scratchnet.activations`` states each activation in NumPy. Run on a chunk of a convolution, that
-NumPy is four to six calls, each short (tens of microseconds), each giving up Python's lock and
-taking it back. With two threads running chunks, everything but the matrix products of the hanoi
-CNN's second convolution took 3.5 ms a step against 1.4 ms of actual work. Here the same rules
-are numba loops that a chunk kernel calls without leaving machine code (``scratchnet.kernels.conv``),
+NumPy is four to six calls, each short, each giving up Python's lock and taking it back
+(measured: docs/kernels/elementwise.md#measured-bias-and-activation). Here the same rules are
+numba loops that a chunk kernel calls without leaving machine code (``scratchnet.kernels.conv``),
 and that ``scratchnet.activations`` itself uses whenever the numba kernels are selected, so every
 layer computes an activation the same way.
 
 Activations are passed to kernels as small integers: ``code(activation)``. Only linear, relu and
 sigmoid have kernels; others (tanh, softmax) return ``OTHER`` and stay in NumPy.
 
-Sigmoid needs exp, and numba's exp is a scalar library call, about 6x slower than NumPy's SIMD
-exp. So ``sigmoid_kernel`` computes exp itself (float32), in loops LLVM turns into SIMD code:
+Sigmoid needs exp, and numba's exp is a scalar library call, much slower than NumPy's SIMD exp.
+So ``sigmoid_kernel`` computes exp itself (float32), in loops LLVM turns into SIMD code:
 
     exp(t) = 2^n * exp(r),  n = round(t / ln 2),  r = t - n ln 2 in [-ln2/2, ln2/2]
     exp(r) ~ 1 + r + r^2 (1/2 + r/6 + ...)        (Cephes' expf polynomial)
     2^n is put in by adding n to the float's exponent bits
 
 with t = -|z| <= 0, so exp never overflows, and sigmoid(z) = 1/(1 + e) for z >= 0 or e/(1 + e)
-for z < 0, with e = exp(-|z|). Measured against a float64 reference over z in [-100, 100]: at
-most 2.5 units in the last place (NumPy's 1/(1 + exp(-z)): 3.2), and faster than NumPy's four
-passes (9-12 against 15-18 us for an 18,432-value chunk). Below z = -87 it returns 0 (the true
-value is under 1.7e-38). float64 uses math.exp.
+for z < 0, with e = exp(-|z|). Within 2.5 units in the last place of the exact value, and
+faster than NumPy's four passes (measured: docs/kernels/elementwise.md#measured-sigmoid). Below
+z = -87 it returns 0 (the true value is under 1.7e-38). float64 uses math.exp.
 """
 
 import math
@@ -54,7 +52,8 @@ def _sigmoid_float32(z, y):
     """y = sigmoid(z) for 1-D float32 arrays (y may be z): see the module docstring.
 
     Works on blocks copied into local buffers, so that no loop reads the array it writes: with
-    y = z (in place) LLVM would otherwise fall back to a scalar loop, measured 2-6x slower.
+    y = z (in place) LLVM would otherwise fall back to a scalar loop
+    (docs/kernels/elementwise.md#measured-sigmoid).
     """
     P0, P1, P2, P3, P4, P5 = EXP_POLY
     z_block = np.empty(BLOCK, np.float32)
@@ -64,7 +63,7 @@ def _sigmoid_float32(z, y):
     for start in range(0, z.size, BLOCK):
         zb, yb = z[start : start + BLOCK], y[start : start + BLOCK]  # this block, as views
         size = zb.size
-        for k in range(size):  # (a loop, not a slice assignment: numba compiles it 10x faster)
+        for k in range(size):  # (a loop, not a slice assignment: numba compiles it faster)
             z_block[k] = zb[k]
         for k in range(size):  # pass 1: e = exp(r), n
             t = max(-abs(z_block[k]), LOWEST)

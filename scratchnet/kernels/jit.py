@@ -9,11 +9,10 @@ the project's options, so:
 * fastmath stays off: the parity tests hold the kernels to Keras at tight tolerances;
 * arithmetic follows NumPy's rules (``error_model="numpy"``): a float division by zero gives inf
   or NaN instead of raising, which also lets LLVM turn loops that divide into SIMD code
-  (``scratchnet.kernels.elementwise``'s sigmoid ran 3x slower with Python's rule);
+  (measured: docs/kernels/process.md#measured-jit-options);
 * no kernel uses numba's own parallel loops (``prange``): the cores share work through
-  ``scratchnet.kernels.parallel``, whose threads start in tens of microseconds where a numba
-  parallel loop took about 100 (and numba's OpenMP threads, spinning after each loop, made a
-  training step up to 25x slower on 2 cores);
+  ``scratchnet.kernels.parallel``, whose threads start sooner and do not spin after each loop
+  (measured: docs/kernels/parallel.md#measured-why-not-prange);
 * matrix products inside kernels (``np.dot`` in numba) call BLAS through SciPy's
   ``scipy.linalg.cython_blas``, which ``scratchnet.kernels.process`` loads first.
 
@@ -54,7 +53,8 @@ def drop_stale_kernel_cache():
     a learner who edits a kernel would see no change. So a stamp of every kernel file, numba's
     version and the options is kept next to each cache folder; when it differs, that folder's
     cached kernels are deleted and compiled afresh on first use. Called once, by ``import
-    scratchnet``, after all kernel modules are imported. Costs about a millisecond.
+    scratchnet``, after all kernel modules are imported (its cost:
+    docs/kernels/process.md#measured-numba-cache-stamp).
     """
     folders = {}  # cache folder -> the source files whose kernels it holds
     for kernel in _kernels:

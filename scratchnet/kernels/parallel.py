@@ -7,12 +7,11 @@ A Conv2D step is, for every image, a chain: im2col (a numba kernel) -> a matrix 
    BLAS call, ...). The im2col matrix of a whole batch is tens of MB, so every stage streams it
    through main memory, and numba's and OpenBLAS's thread pools take turns on the same 2 cores.
 2. Cut the batch into chunks of a few images and let each core run the WHOLE chain on one chunk
-   at a time, with single-threaded BLAS. A chunk's im2col matrix (~2 MB) stays in that core's
-   cache from the moment it is written to the moment the matrix multiply reads it.
+   at a time, with single-threaded BLAS. A chunk's im2col matrix (with its outputs, about
+   ``conv.chunks.CHUNK_FLOATS`` values: 640 KB) stays in that core's cache from the moment it is
+   written to the moment the matrix multiply reads it.
 
-scratchnet does 2. Measured on this 2-core machine (float32, K=288, N=32 as in the hanoi CNN's
-second conv): one-thread BLAS runs at about 90 GFLOP/s on a 2,304-row chunk but 59 GFLOP/s on the
-whole 36,864-row batch, and two chunks at a time on two cores reach about 180 GFLOP/s.
+scratchnet does 2 (measured: docs/kernels/parallel.md#measured-chunks-on-all-cores).
 
 ``parallel_for(n, body)`` is the whole mechanism: the calling thread and ``num_threads() - 1``
 helper threads take chunk numbers from one shared counter until none are left, and each calls
@@ -21,9 +20,10 @@ release Python's GIL, so the threads really run at the same time. Which thread g
 varies from run to run, so ``body`` must write each chunk's results to that chunk's own place
 (never accumulate across chunks in a worker): results are then identical on every run.
 
-The number of workers is ``scratchnet.kernels.config.num_threads()``, numba's thread count, so
-``scratchnet.kernels.jit.set_num_threads`` sets both. BLAS runs single-threaded inside (each core
-already has its own chunk: OpenBLAS's own threads would only fight over the same cores).
+The number of workers is ``scratchnet.config.num_threads()`` (by default ``NUMBA_NUM_THREADS``
+or the number of cores; ``scratchnet.config.set_num_threads`` changes it). BLAS runs
+single-threaded inside (each core already has its own chunk: OpenBLAS's own threads would only
+fight over the same cores; ``scratchnet.kernels.process.one_thread_blas``).
 """
 
 import itertools
@@ -87,16 +87,14 @@ def parallel_for(n, body):
 
 
 # Below this a product is better done by one thread: handing work to a second thread and waiting
-# for it costs 40-100 us on this VM (thread wake-ups), which one core needs for ~4-9 MFLOP.
-# Measured: a 4.1 MFLOP Dense product took 0.089 ms on one thread and 0.137 ms on two; a 25.7
-# MFLOP one 0.286 and 0.247 ms.
+# for it costs more than it saves (measured: docs/kernels/parallel.md#measured-hand-off-costs).
 MIN_PARALLEL_FLOPS = 20_000_000
 
 
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, with the output's longer side split between the threads.
 
-    Used by Dense. BLAS runs on one thread while a model computes (see ``scratchnet.kernels.jit``),
+    Used by Dense. BLAS runs on one thread while a model computes (``scratchnet.kernels.process``),
     so a big product is cut into one block of output rows (or columns) per thread. Each block is
     a complete matrix product of its own, so nothing has to be added up afterwards.
 
@@ -138,8 +136,9 @@ class side_by_side:
     ``products.matmul(a, b)`` returns the array that will hold ``a @ b`` (empty until the block
     ends). Used by Dense's backward pass, whose two products have the same size: run at the same
     time, one per thread, each stays whole (one bigger, more efficient matrix product per core)
-    and the threads meet once instead of twice. Small products run one after the other on the
-    calling thread. The numbers are those of ``a @ b`` either way.
+    and the threads meet once instead of twice (docs/kernels/parallel.md#measured-side-by-side).
+    Small products run one after the other on the calling thread. The numbers are those of
+    ``a @ b`` either way.
 
     Example:
         >>> import numpy as np

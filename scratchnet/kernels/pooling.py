@@ -100,7 +100,7 @@ def max_pool2d_forward_kernel(x, PH, PW, sh, sw, pt, pl, y, argmax):
     needs no bounds tests. Its first pixel starts the running maximum of all C channels; every
     other pixel updates it channel by channel (channels are contiguous in memory). Serial: the
     caller hands chunks of images to the cores (``_over_batch_chunks``). Plain indices, no
-    views of a pixel's channels: with views numba's code measured up to 2x slower.
+    views of a pixel's channels: views measured slower (docs/kernels/pooling.md#measured).
     """
     N, H, W, C = x.shape
     _, H_out, W_out, _ = y.shape
@@ -145,8 +145,8 @@ PARALLEL_MIN_VALUES = 1_000_000  # smaller inputs are pooled on one core (measur
 def _over_batch_chunks(n_values, N, body):
     """Run ``body(start, stop)`` on image ranges: one range for a small batch, else a few per core.
 
-    Handing work to the other core costs tens of microseconds here, more than pooling a
-    million values takes on one core.
+    Below ``PARALLEL_MIN_VALUES`` handing work to the other core costs more than it saves
+    (docs/kernels/pooling.md#measured).
     """
     parts = 1 if n_values < PARALLEL_MIN_VALUES else min(N, 2 * config.num_threads())
     edges = np.linspace(0, N, parts + 1).astype(int)

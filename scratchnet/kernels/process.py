@@ -5,20 +5,20 @@ things to the process, both for speed, both said here:
 
 * **malloc** (Linux with glibc): freed memory is kept for reuse instead of being handed back to
   the kernel (``keep_freed_memory``). A training step frees and re-allocates megabytes of
-  activations, and every fresh 4 KB page costs a page fault: measured here, about 1.3 ms per
-  2.7 MB array, and ~1,300 faults per convnet step without this. Set ``SCRATCHNET_MALLOC=default``
-  before the import to opt out.
+  activations, and every fresh 4 KB page costs a page fault (measured:
+  docs/kernels/process.md#measured-malloc). Set ``SCRATCHNET_MALLOC=default`` before the import
+  to opt out.
 * **SciPy's BLAS** is loaded, on its own (``load_scipy_blas``): matrix products inside numba
   kernels (``np.dot``) call BLAS through ``scipy.linalg.cython_blas``, and ``one_thread_blas``
-  must find that OpenBLAS next to NumPy's. Loading it without the rest of ``scipy.linalg`` saves
-  15 MB and 0.15 s per process.
+  must find that OpenBLAS next to NumPy's. It is loaded without the rest of ``scipy.linalg``
+  (measured: docs/kernels/process.md#measured-scipys-blas).
 
 And one thing while a model computes, restored afterwards: **NumPy's BLAS runs on one thread**
 (``one_thread_blas``). OpenBLAS's own worker threads keep spinning for a long time after each
 multi-threaded call, and on 2 cores that spinning took most of a core away from the
 convolution's chunk threads (``scratchnet.kernels.parallel``), which already keep both cores
-busy. One thread is also faster for the tiny products of single-image prediction. The setting is
-process-wide, like BLAS's own.
+busy. One thread is also faster for the tiny products of single-image prediction (measured:
+docs/kernels/process.md#measured-one-thread-blas). The setting is process-wide, like BLAS's own.
 """
 
 import contextlib
@@ -36,10 +36,11 @@ def load_scipy_blas():
     """Load ``scipy.linalg.cython_blas``, the BLAS entry points numba's ``np.dot`` calls.
 
     ``import scipy.linalg.cython_blas`` would first run ``scipy/linalg/__init__.py``, which loads
-    all of SciPy's linear algebra (LAPACK wrappers, decompositions, f2py, array-API helpers):
-    15 MB and 0.15 s here, none of it used. The extension module itself needs none of that, so it
-    is loaded straight from its file and registered under its full name, where numba looks it up.
-    If the file is not where SciPy's wheels put it, the ordinary import does the job.
+    all of SciPy's linear algebra (LAPACK wrappers, decompositions, f2py, array-API helpers),
+    none of it used (docs/kernels/process.md#measured-scipys-blas). The extension module itself
+    needs none of that, so it is loaded straight from its file and registered under its full
+    name, where numba looks it up. If the file is not where SciPy's wheels put it, the ordinary
+    import does the job.
     """
     name = "scipy.linalg.cython_blas"
     if name in sys.modules:
@@ -91,8 +92,9 @@ def one_thread_blas():
     """A context manager: NumPy's BLAS runs each matrix product on the calling thread alone.
 
     Entered once per training step and per chunked operation. Only the outermost block does
-    anything: it flips the thread count (a C call of about a microsecond) when it is not
-    already 1, and restores it on exit. Process-wide, like BLAS's own setting.
+    anything: it flips the thread count (one cheap C call,
+    docs/kernels/process.md#measured-one-thread-blas) when it is not already 1, and restores it
+    on exit. Process-wide, like BLAS's own setting.
 
     Example:
         >>> with one_thread_blas():

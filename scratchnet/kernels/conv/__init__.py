@@ -115,8 +115,9 @@ def conv2d_backward(
         dbias   = sum of dz over n, i, j   (as ones^T @ dz)
         dcols   = dz @ K^T,   dx = col2im(dcols)     (the adjoint of im2col)
         Each chunk's im2col matrix is rebuilt instead of keeping the whole batch's from the
-        forward pass (docs/kernels/conv.md says why), and each chunk writes its own dkernel and
-        dbias terms, added in chunk order at the end: the result does not depend on threads.
+        forward pass (docs/kernels/conv.md#chunks says why), and each chunk writes its own
+        dkernel and dbias terms, added in chunk order at the end: the result does not depend on
+        threads.
     """
     dtype = compute_dtype(x, kernel)
     x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)

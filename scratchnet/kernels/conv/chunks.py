@@ -55,7 +55,7 @@ def conv_chunk_kernel(
     The convolution is ``chunk_product_kernel``'s; ``activation`` is a code of
     ``scratchnet.kernels.elementwise`` (OTHER: bias only, the caller applies it). One call instead
     of five or six: each NumPy call in between gave up Python's lock and had to take it back,
-    often from the other chunk thread.
+    often from the other chunk thread (docs/kernels/conv.md#measured-chunk-kernels).
     """
     chunk_product_kernel(
         x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
@@ -72,9 +72,9 @@ def input_grad_chunk_kernel(
     Shapes: dz (rows, C_out), ones (rows,), kernel_t (C_out, KH*KW*C_in) (the kernel matrix's
     transpose, a view), dcols (rows, KH*KW*C_in), dbias (C_out,), dx (n, H, W, C_in).
 
-    Math: dbias = ones^T dz (BLAS sums ~10x faster than a loop); dcols = dz @ K^T and
-    dx = col2im(dcols). (dkernel = cols^T dz stays a NumPy product: numba's np.dot runs that
-    transposed product 25% slower.)
+    Math: dbias = ones^T dz (a BLAS product, not a loop); dcols = dz @ K^T and
+    dx = col2im(dcols). (dkernel = cols^T dz stays a NumPy product, outside: numba's np.dot ran
+    that transposed product slower; docs/kernels/conv.md#measured-chunk-kernels.)
     """
     np.dot(ones, dz, dbias)
     if need_dx:
@@ -85,7 +85,7 @@ def input_grad_chunk_kernel(
 # ----------------------------------------------------------------------------- chunking
 
 # im2col + output values per chunk: 640 KB, inside a core's 1 MB L2 cache next to the
-# scratch buffers. Swept over 40k-1.3M values on the four tutorial CNNs: this was fastest.
+# scratch buffers (measured: docs/kernels/conv.md#measured-chunk-size).
 CHUNK_FLOATS = 512 * (288 + 32)
 
 
@@ -96,8 +96,8 @@ def batch_chunks(N, floats_per_image):
     and its outputs, H_out * W_out * (KH*KW*C_in + C_out). A first layer (KH*KW*C_in = 9) thus
     gets many more images per chunk than a deep one (288), and fewer chunks mean less Python work.
     But every thread gets at least one chunk when the batch allows, so that both cores work.
-    (Two per thread, for balance, measured 5% slower on the small zhou CNN and no faster on the
-    others: every chunk costs a few handovers of Python's lock between the threads.)
+    No more chunks than that: each costs a few handovers of Python's lock between the threads
+    (measured: docs/kernels/conv.md#measured-chunk-size).
 
     Example:
         >>> batch_chunks(10, 40_000)  # 4 images per chunk
@@ -111,10 +111,10 @@ def batch_chunks(N, floats_per_image):
 def scratch(workspace, key, shape, dtype):
     """An array of ``shape`` to overwrite, reused from ``workspace`` (a dict the caller keeps).
 
-    A fresh multi-MB array each step costs a page fault per 4 KB page, which measured as a third
-    of the matmul time, so a layer keeps its scratch matrices and passes them back in. With
-    ``workspace=None`` a new array is made. Not thread-safe: one workspace serves one call at a
-    time (one layer's forward or backward).
+    A fresh multi-MB array each step costs a page fault per 4 KB page, so a layer keeps its
+    scratch matrices and passes them back in (docs/kernels/conv.md#measured-scratch-buffers).
+    With ``workspace=None`` a new array is made. Not thread-safe: one workspace serves one call
+    at a time (one layer's forward or backward).
     """
     if workspace is None:
         return np.empty(shape, dtype)
@@ -166,7 +166,8 @@ class ChunkPlan:
         self._taps_t = None  # the transposed taps of a shifted backward pass, made on first use
 
     # A first layer's im2col matrix is narrow (3x3 kernel, one channel: 9 columns), so a
-    # training forward pass keeps it for backward instead of backward building it again.
+    # training forward pass keeps it for backward instead of backward building it again
+    # (measured: docs/kernels/conv.md#measured-kept-im2col-of-first-layers).
     KEEP_COLS_MAX_WIDTH = 16
 
     def keep_cols(self, x):
@@ -291,9 +292,9 @@ class ChunkPlan:
             return
         cols, fill = self.cols_for(x, c, worker, reuse_kept=True)
         if not fill and not need_dx:
-            # A first layer with its kept im2col: two thin products of tens of microseconds.
-            # Called from numba, they take Python's lock back once, not twice (measured:
-            # convnet's first layer backward 2.9 -> 1.2 ms on two threads).
+            # A first layer with its kept im2col: two thin products in one numba call, which
+            # takes Python's lock back once, not twice (measured:
+            # docs/kernels/conv.md#measured-the-first-layer-backward-kernel).
             first_layer_backward_kernel(cols, dz, ones, dkernel_terms[c], dbias_terms[c])
             return
         if fill:

@@ -1,14 +1,13 @@
 """im2col and col2im: a convolution as one matrix product, and the way back.
 
 ``im2col_kernel`` copies every receptive field of the input into one row of a matrix ``cols``,
-so that the convolution becomes one product done by BLAS (about 30x faster than any
-hand-written loop here):
+so that the convolution becomes one product done by BLAS:
 
     z = cols @ kernel.reshape(KH*KW*C_in, C_out)          (rows: output pixels)
 
 ``col2im_kernel`` is its adjoint: it adds the gradient of ``cols`` back where each entry was
 copied from. The chunk kernels of ``scratchnet.kernels.conv.chunks`` call them on a few images
-at a time. What was measured while writing them: ``docs/kernels/conv.md``.
+at a time. Measured: docs/kernels/conv.md#measured-im2col-and-col2im.
 """
 
 import numpy as np
@@ -30,9 +29,8 @@ def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
 
     Serial: the caller runs one chunk of images per core (see ``scratchnet.kernels.parallel``). The
     loops run over one kernel tap (a, b) at a time for a whole output row, with the padding test
-    outside the channel loop: measured 25-35% faster than one receptive field at a time. Plain
-    indices, no row views: with views numba's output ran 4x slower or not, depending on variable
-    names.
+    outside the channel loop, and index plainly, without row views: both measured faster
+    (docs/kernels/conv.md#measured-im2col-and-col2im).
     """
     N, H, W, C_in = x.shape
     for n in range(N):
@@ -44,7 +42,7 @@ def im2col_kernel(x, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols):
                 for b in range(KW):
                     start = (a * KW + b) * C_in
                     shift = b * dw - pl
-                    if C_in == 1:  # first layers on grey images: no channel loop (2x faster)
+                    if C_in == 1:  # first layers on grey images: no channel loop (faster)
                         for j in range(W_out):
                             w = j * sw + shift
                             inside = h_inside and 0 <= w < W

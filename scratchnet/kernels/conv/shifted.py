@@ -9,8 +9,8 @@ input row ``r + a*W + b``. So
 is KH*KW matrix products of shifted row ranges of X, which are views: nothing is copied. Wide
 rows with j >= W_out (or i >= H_out) straddle two image rows (or images) and are dropped.
 
-It pays only for some shapes (``use_shifted``); the measurements behind the thresholds are in
-``docs/kernels/conv.md``.
+It pays only for some shapes (``use_shifted``); the measurements behind the thresholds:
+docs/kernels/conv.md#measured-shifted-products.
 """
 
 import numpy as np
@@ -27,8 +27,8 @@ def use_shifted(H, W, C_in, C_out, H_out, W_out, strides, dilation, paddings):
     """True if a convolution of this shape runs as shifted products rather than im2col.
 
     Only stride 1, no dilation and no padding can; of those, only the shapes where it measured
-    faster (docs/kernels/conv.md): enough input channels, few filters, and a wide output that is
-    not much bigger than the real one.
+    faster (docs/kernels/conv.md#measured-shifted-products): enough input channels, few filters,
+    and a wide output that is not much bigger than the real one.
     """
     return (
         tuple(strides) == (1, 1)
@@ -75,7 +75,8 @@ def shifted_backward_kernel(
         dkernel[a, b] = X[shifted rows]^T @ dz_wide          (the forward product's adjoint in K)
         dX[shifted rows] += dz_wide @ kernel[a, b]^T        (and in X)
     the second summed straight into dx by BLAS (``gemm`` with beta = 1). The transposed taps come
-    ready-made: OpenBLAS ran these products 20% slower when asked to transpose them itself.
+    ready-made, as OpenBLAS ran these products slower when asked to transpose them itself
+    (docs/kernels/conv.md#measured-shifted-products).
     """
     n, H, W, C_in = x.shape
     X = x.reshape(n * H * W, C_in)
