@@ -45,7 +45,6 @@ def _import(impl, threads=None):
         import scratchnet
 
         if threads:
-
             config.set_num_threads(threads)
         return scratchnet
     import keras

@@ -5,13 +5,15 @@ A Keras Sequential program runs on scratchnet when only its imports change::
     from scratchnet import layers, models, utils
     from scratchnet.datasets import mnist
 
-Reading order for a learner: ``activations`` -> ``layers/base.py`` (the backprop tape) ->
-``layers/core.py`` -> ``ops/conv.py`` and ``layers/conv.py`` -> ``ops/pooling.py`` and
+Reading order for a learner: ``tape`` (the engine) -> ``activations`` -> ``layers/base.py`` ->
+``layers/core.py`` -> ``layers/conv.py`` (and one level down ``kernels/conv/``) ->
 ``layers/pooling.py`` -> ``losses`` -> ``optimizers`` -> ``models`` (fit, evaluate, predict).
+To write your own layer: ``ops`` (Keras's ``keras.ops``, with autodiff) and ``layers/calling.py``.
 """
 
 from . import (
     activations,
+    backend,
     callbacks,
     config,
     datasets,
@@ -20,12 +22,17 @@ from . import (
     losses,
     metrics,
     models,
+    ops,
     optimizers,
+    random,
+    saving,
     utils,
 )
 from .graph import Input
 from .kernels import jit as _jit
+from .layers import Layer
 from .models import Model, Sequential
+from .ops import Variable
 
 _jit.drop_stale_kernel_cache()  # now that every kernel module is imported (see there)
 
@@ -33,9 +40,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input",
+    "Layer",
     "Model",
     "Sequential",
+    "Variable",
     "activations",
+    "backend",
     "callbacks",
     "config",
     "datasets",
@@ -44,6 +54,9 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "ops",
     "optimizers",
+    "random",
+    "saving",
     "utils",
 ]

@@ -27,6 +27,7 @@ Example:
 import numpy as np
 
 from .kernels import backend
+from .ops.core import Tensor, record
 
 
 class Activation:
@@ -41,7 +42,16 @@ class Activation:
         raise NotImplementedError
 
     def __call__(self, z):
-        return self.forward(z)
+        """``activation(z)``: on an array, the forward rule; on a Tensor (inside a layer's
+        ``call``), an op whose backward rule is this activation's ``backward``."""
+        if not isinstance(z, Tensor):
+            return self.forward(z)
+        y = self.forward(z.value)
+
+        def backward(dy):
+            return (self.backward(dy, y),)
+
+        return record(y, (z,), backward)
 
     def __repr__(self):
         return f"<activation {self.name}>"

@@ -53,6 +53,12 @@ def epsilon():
     return _EPSILON
 
 
+def set_epsilon(value):
+    """Set the fuzz factor (``keras.config.set_epsilon``)."""
+    global _EPSILON
+    _EPSILON = float(value)
+
+
 def float_dtype():
     """The current floatx as a NumPy dtype object."""
     return np.dtype(_FLOATX)

@@ -63,6 +63,6 @@ def call_symbolic(layer, x):
         layer.check_input_shape(s)
     shape_arg = shapes if isinstance(x, (list, tuple)) else shapes[0]
     if not layer.built:
-        layer.build(shape_arg)
+        layer.build_from_shape(shape_arg)
     out_shape = layer.compute_output_shape(shape_arg)
     return SymbolicTensor(out_shape, layer.dtype.name, layer=layer, inputs=inputs)

@@ -29,7 +29,8 @@ import contextlib
 
 import numpy as np
 
-from . import activations, config
+from . import activations, config, naming
+from .ops.core import Tensor, convert_to_tensor, gradients, record, record_gradients
 
 
 def _as_float(y_true, y_pred):
@@ -54,20 +55,80 @@ def _inv_n(values_shape, dtype):
 
 
 class Loss:
-    """Base class. Subclasses define the per-sample values and the two gradients.
+    """Base class of the losses, and the class to subclass for your own, as in Keras.
 
-    ``fused_activation`` names the output activation this loss fuses with (or None).
+    A built-in loss defines its per-sample ``values`` and both gradients by hand (the lesson);
+    ``fused_activation`` names the output activation it fuses with (or None).
+
+    Your own loss defines ``call(y_true, y_pred)`` with ``scratchnet.ops`` (its arguments are
+    Tensors of the loss's dtype), returning one value per sample; the reduction
+    (``"sum_over_batch_size"``: sum, then divide by the number of values) and the gradient
+    dL/dy_pred come from autodiff (``scratchnet.ops.core``).
+
+    Args:
+        name: the loss's name (default the snake-cased class name).
+        reduction: ``"sum_over_batch_size"`` (Keras's default; ``"mean"`` is the same) or
+            ``"sum"``.
+        dtype: the dtype the loss computes in (default floatx).
     """
 
     name = "loss"
     fused_activation = None
 
-    def __init__(self, from_logits=False, name=None):
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, from_logits=False):
         if from_logits and self.fused_activation is None:
             raise ValueError(f"Loss '{self.name}' has no from_logits form.")
+        if reduction not in ("sum_over_batch_size", "mean", "sum"):
+            raise ValueError(
+                f"Loss '{name or self.name}': reduction must be 'sum_over_batch_size' (the "
+                f"default), 'mean' or 'sum', got {reduction!r}."
+            )
         self.from_logits = from_logits  # y_pred are logits: always take the fused path
+        self.reduction = reduction
+        self.dtype = np.dtype(dtype or config.floatx()).name
         if name:
             self.name = name
+        elif self.writes_call():
+            self.name = naming.to_snake_case(type(self).__name__)
+
+    def writes_call(self):
+        """True for a loss written with ``call`` (autodiff), False for the built-in ones."""
+        return type(self).call is not Loss.call
+
+    def call(self, y_true, y_pred):
+        """Per-sample loss values, written with ``scratchnet.ops`` (in your subclass)."""
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred).")
+
+    def value_and_gradient(self, y_true, y_pred):
+        """``(L, dL/dy_pred)`` of a loss written with ``call``: the reduced loss, and its
+        gradient by autodiff through ``call`` and the reduction."""
+        target = convert_to_tensor(np.asarray(y_true), dtype=self.dtype)
+        prediction = Tensor(np.asarray(y_pred).astype(self.dtype, copy=False), requires_grad=True)
+        with record_gradients():
+            total = self._reduce(convert_to_tensor(self._call(target, prediction)))
+        (grad,) = gradients(total, 1.0, [prediction])
+        if grad is None:
+            grad = np.zeros_like(prediction.value)  # the loss does not depend on y_pred
+        return total.value, grad
+
+    def _call(self, y_true, y_pred):
+        return self.call(y_true, y_pred)
+
+    def _reduce(self, values):
+        """Keras's reduction: ``sum(values)``, divided by their number for sum_over_batch_size.
+
+        Math: L = (1/n) sum_i v_i, so dL/dv_i = 1/n (the backward rule below)."""
+        if self.reduction == "sum":
+            n = 1
+        else:
+            n = int(np.prod(values.shape))
+        v = values.value
+        total = v.sum(dtype=v.dtype) / v.dtype.type(n) if n else v.dtype.type(0)
+
+        def backward(dy):  # each value counts 1/n of the loss
+            return (np.broadcast_to(dy / v.dtype.type(n), v.shape),)
+
+        return record(np.asarray(total, dtype=v.dtype), (values,), backward)
 
     def check(self, y_true, y_pred):
         """Cast to float and validate shapes; raise a clear error on mismatch."""
@@ -91,13 +152,22 @@ class Loss:
 
     def __call__(self, y_true, y_pred):
         """The scalar loss: mean of the per-sample values over the batch."""
+        if self.writes_call():
+            with record_gradients(False):
+                target = convert_to_tensor(np.asarray(y_true), dtype=self.dtype)
+                prediction = convert_to_tensor(np.asarray(y_pred), dtype=self.dtype)
+                return self._reduce(convert_to_tensor(self._call(target, prediction))).value
         if self.from_logits:
             return self.value_and_grad_from_logits(y_true, y_pred)[0]
         y_true, y_pred = self.check(y_true, y_pred)
         return self.values(y_true, y_pred).mean(dtype=y_pred.dtype)
 
+    def gradient(self, y_true, y_pred):
+        """dL/dy_pred (built-in losses write theirs by hand; this one is autodiff's)."""
+        return self.value_and_gradient(y_true, y_pred)[1]
+
     def get_config(self):
-        config = {"name": self.name, "reduction": "sum_over_batch_size"}
+        config = {"name": self.name, "reduction": self.reduction}
         if self.fused_activation is not None:
             config["from_logits"] = self.from_logits
         return config
@@ -118,6 +188,9 @@ class CategoricalCrossentropy(Loss):
 
     name = "categorical_crossentropy"
     fused_activation = "softmax"
+
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype, from_logits=from_logits)
 
     def values(self, y_true, y_pred):
         q = np.clip(
@@ -159,6 +232,9 @@ class SparseCategoricalCrossentropy(Loss):
 
     name = "sparse_categorical_crossentropy"
     fused_activation = "softmax"
+
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype, from_logits=from_logits)
 
     def check(self, y_true, y_pred):
         y_pred = np.asarray(y_pred)
@@ -235,6 +311,9 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
     fused_activation = "sigmoid"
 
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype, from_logits=from_logits)
+
     def check(self, y_true, y_pred):
         y_true, y_pred = _as_float(y_true, y_pred)
         if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
@@ -271,6 +350,9 @@ class MeanSquaredError(Loss):
     """
 
     name = "mean_squared_error"
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def values(self, y_true, y_pred):
         return np.square(y_true - y_pred).mean(axis=-1)
@@ -343,6 +425,8 @@ def get(identifier):
         for cls in _CLASSES:
             if identifier == cls.__name__:
                 return cls()
+    if callable(identifier) and not isinstance(identifier, (str, type)):
+        return LossFunctionWrapper(identifier)
     raise ValueError(
         f"Unknown loss {identifier!r}. Expected one of {sorted(_BY_NAME)}, a loss class such as "
         "scratchnet.losses.CategoricalCrossentropy(), or one of the loss functions in "
@@ -428,3 +512,35 @@ class ActivationWithLoss:
         finally:
             for layer in layers:
                 layer.keep_logits = True
+
+
+class LossFunctionWrapper(Loss):
+    """A plain function ``fn(y_true, y_pred)`` written with ops, as a loss (Keras's class).
+
+    ``compile(loss=my_function)`` wraps the function in one of these: ``call`` brings the labels
+    and the predictions to the same rank first (a (N,) target against an (N, 1) output, as
+    Keras's ``squeeze_or_expand_to_same_rank``), then calls ``fn``.
+    """
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(
+            name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype
+        )
+        self.fn, self.fn_kwargs = fn, kwargs
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = same_rank(y_true, y_pred)
+        return self.fn(y_true, y_pred, **self.fn_kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction, "fn": self.fn.__name__}
+
+
+def same_rank(x1, x2):
+    """Keras's ``squeeze_or_expand_to_same_rank``: when the ranks differ by one and the longer
+    one ends in an axis of 1, squeeze that axis (or, against a 1-D tensor, add one to it)."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        return (x1, x2[..., None]) if x2.ndim == 1 else (x1[..., 0], x2)
+    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        return (x1[..., None], x2) if x1.ndim == 1 else (x1, x2[..., 0])
+    return x1, x2

@@ -9,6 +9,11 @@ Keras resolves ``metrics=["accuracy"]`` from the shapes of labels and outputs, n
 
 The resolved metric keeps the name the user wrote, as Keras logs it ("accuracy").
 
+Your own metric is a ``Metric`` subclass, as in Keras: ``add_variable`` in ``__init__`` for its
+state, ``update_state(y_true, y_pred, sample_weight=None)`` written with ``scratchnet.ops`` (the
+arguments are Tensors), ``result()``, and ``reset_state()`` (by default: every variable to 0).
+``fit`` and ``evaluate`` call them at each step and log ``result()`` under the metric's name.
+
 Example:
     >>> import numpy as np
     >>> resolved = get("accuracy").resolve(np.zeros((2, 3)), np.zeros((2, 3)))
@@ -17,6 +22,10 @@ Example:
 """
 
 import numpy as np
+
+from . import config, initializers
+from .naming import to_snake_case
+from .ops.core import Variable
 
 
 def categorical_accuracy(y_true, y_pred):
@@ -41,25 +50,101 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
 
 
 class Metric:
-    """A named per-sample function; ``fit`` keeps its sample-weighted running mean."""
+    """Keras's metric base class: state in variables, ``update_state``, ``result``, ``reset_state``.
 
-    def __init__(self, name, fn=None):
-        self.name = name  # the key shown in logs and History ("accuracy")
+    Args:
+        dtype: the dtype of the state (default floatx).
+        name: the key in the logs and History (default the snake-cased class name).
+    """
+
+    def __init__(self, dtype=None, name=None):
+        self.name = name or to_snake_case(type(self).__name__)
+        self.dtype = np.dtype(dtype or config.floatx()).name
+        self._variables = []
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable (a ``Variable``, not trained) that ``reset_state`` sets back to 0."""
+        init = initializers.get(initializer) if isinstance(initializer, str) else initializer
+        dtype = np.dtype(dtype or self.dtype)
+        value = np.array(init(tuple(shape), dtype), dtype=dtype, order="C", copy=None)
+        variable = Variable(value, trainable=False, name=name or "variable")
+        self._variables.append(variable)
+        return variable
+
+    add_weight = add_variable
+
+    @property
+    def variables(self):
+        return list(self._variables)
+
+    def reset_state(self):
+        """Every state variable back to 0 (between epochs, and before ``evaluate``)."""
+        for variable in self._variables:
+            variable.value[...] = 0
+
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define update_state().")
+
+    def result(self):
+        raise NotImplementedError(f"{type(self).__name__} must define result().")
+
+    def __call__(self, *args, **kwargs):
+        """Update the state with one batch and return the result, as Keras's ``Metric``."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class MeanMetricWrapper(Metric):
+    """A per-sample function's running mean, as ``keras.metrics.MeanMetricWrapper``.
+
+    ``fit`` keeps the running means of the built-in metrics itself (``RunningMean``, the same
+    arithmetic); ``update_state`` and ``result`` serve a metric used on its own.
+    """
+
+    def __init__(self, fn=None, name=None, dtype=None):
+        super().__init__(dtype=dtype, name=name or getattr(fn, "__name__", None))
         self.fn = fn
+        self._mean = RunningMean(self.dtype)
 
     def resolve(self, y_true, y_pred):
         """For 'accuracy', pick the concrete function from the shapes (see module docstring)."""
         return self
 
-    def __call__(self, y_true, y_pred):
-        return self.fn(y_true, y_pred)
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError(f"Metric '{self.name}': sample_weight is not supported yet.")
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        fn = self.resolve(y_true, y_pred).fn
+        self._mean.update(fn(y_true, y_pred).sum(dtype=self._mean.dtype), len(y_pred))
+
+    def result(self):
+        return self._mean.result()
+
+    def reset_state(self):
+        self._mean.reset()
 
 
-class Accuracy(Metric):
+def is_stateful(metric):
+    """True for a metric that keeps its own state (a user's ``Metric`` subclass), False for
+    the per-sample functions whose running means ``fit`` keeps."""
+    return not isinstance(metric, MeanMetricWrapper)
+
+
+class Accuracy(MeanMetricWrapper):
     """Keras's ``'accuracy'``: resolved to binary/sparse/categorical accuracy on first use."""
 
-    def __init__(self, name="accuracy"):
-        super().__init__(name)
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(None, name=name, dtype=dtype)
 
     def resolve(self, y_true, y_pred):
         y_true = np.asarray(y_true)
@@ -69,11 +154,7 @@ class Accuracy(Metric):
             fn = sparse_categorical_accuracy
         else:
             fn = categorical_accuracy
-        return ResolvedMetric(self.name, fn)
-
-
-class ResolvedMetric(Metric):
-    pass
+        return MeanMetricWrapper(fn, self.name)
 
 
 _NAMED = {
@@ -90,13 +171,27 @@ def get(identifier):
     if identifier in ("accuracy", "acc"):
         return Accuracy(identifier)
     if isinstance(identifier, str) and identifier in _NAMED:
-        return Metric(identifier, _NAMED[identifier])
+        return MeanMetricWrapper(_NAMED[identifier], identifier)
     if callable(identifier) and identifier in _NAMED.values():
-        return Metric(identifier.__name__, identifier)
+        return MeanMetricWrapper(identifier, identifier.__name__)
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if callable(identifier) and not isinstance(identifier, str):
+        return MeanMetricWrapper(_per_sample(identifier), getattr(identifier, "__name__", None))
     raise ValueError(
         f"Unknown metric {identifier!r}. scratchnet supports 'accuracy' (or 'acc') and "
         f"{sorted(_NAMED)}."
     )
+
+
+def _per_sample(fn):
+    """A metric function written with ops (``fn(y_true, y_pred)``) as per-sample NumPy values."""
+
+    def values(y_true, y_pred):
+        return np.asarray(fn(y_true, y_pred))
+
+    values.__name__ = getattr(fn, "__name__", "metric")
+    return values
 
 
 class RunningMean:

@@ -65,6 +65,7 @@ class Optimizer:
 
     def build(self, variables):
         """Create zeroed slot arrays, one per parameter for each name in ``slot_names``."""
+        variables = [getattr(v, "value", v) for v in variables]  # Variables or arrays
         self.slots = {name: [np.zeros_like(v) for v in variables] for name in self.active_slots()}
         self.dtype = np.dtype(config.floatx())
 
@@ -78,6 +79,7 @@ class Optimizer:
                 f"{type(self).__name__}.apply: got {len(grads)} gradients for {len(variables)} "
                 "variables."
             )
+        variables = [getattr(v, "value", v) for v in variables]  # Variables or their arrays
         if self.slots is None:
             self.build(variables)
         for i, (g, w) in enumerate(zip(grads, variables)):
@@ -88,9 +90,8 @@ class Optimizer:
             self._update_in_parts(g, w, lr, slots)
         self.iterations += 1  # Keras increments after the update
 
-    # Smaller arrays are updated on one core, which is done before a second one would start.
-    # Measured with the one-pass kernels: Adam on the hanoi CNN's 590k-weight Dense kernel took
-    # 0.39 ms on one core and 0.51 ms split; at 2.1M values 1.8 ms and 1.2 ms.
+    # Smaller arrays are updated on one core, which is done before a second one would start
+    # (measured: docs/kernels/updates.md#measured-the-parallel-split).
     PARALLEL_MIN_SIZE = 1_000_000
 
     def _update_in_parts(self, g, w, lr, slots):
@@ -183,8 +184,8 @@ class SGD(Optimizer):
         self.momentum = momentum
         self.nesterov = nesterov
 
-    # One or two passes per value: measured, the 401k-value seminar kernel took 0.075 ms on one
-    # core and 0.137 ms split in two.
+    # One or two passes per value, less work than Adam's or RMSprop's: split only from twice
+    # their size (measured: docs/kernels/updates.md#measured-the-parallel-split).
     PARALLEL_MIN_SIZE = 2_000_000
 
     def active_slots(self):

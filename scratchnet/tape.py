@@ -95,6 +95,13 @@ class Tape:
         Tape._active = None
         return False
 
+    def output_layer(self, output):
+        """The layer whose call produced ``output`` (for a fused loss), or None."""
+        for node in reversed(self.nodes):
+            if node.output is output:
+                return node.layer
+        return None
+
     def backward(self, output, doutput, from_logits=False):
         """Backprop ``doutput = dL/d(output)`` through every recorded node, last call first.
 

@@ -1,4 +1,6 @@
-"""Small helpers mirroring ``keras.utils``: one-hot labels and the global random seed.
+"""Small helpers mirroring ``keras.utils``: one-hot labels and the global random seed, and
+scratchnet's own ``check_gradients`` (``scratchnet.gradcheck``), the gradient check to run first
+on a layer you wrote.
 
 Example:
     >>> to_categorical([0, 2], num_classes=3)
@@ -12,6 +14,8 @@ import uuid
 
 import numpy as np
 
+from . import random as sn_random
+from .gradcheck import check_gradients  # noqa: F401  (scratchnet's own, see gradcheck.py)
 from .naming import clear_session  # noqa: F401  (keras.utils.clear_session)
 
 _GLOBAL_SEED = None
@@ -81,6 +85,7 @@ def set_random_seed(seed):
     _GLOBAL_SEED = seed
     random.seed(seed)
     np.random.seed(seed)
+    sn_random.reset_global_seed_generator()  # as Keras: the next unseeded draw starts afresh
 
 
 def get_random_seed():

@@ -159,3 +159,12 @@ def test_an_example_trains_as_a_file_or_as_a_module(module, as_file, where, tmp_
     assert (tmp_path / "out" / "model.keras").is_file()
     assert "reloaded, it predicts the same: True" in out
     assert re.search(r"^RESULT example=\w+ impl=scratchnet test_acc=", out, re.M), out
+
+
+def test_the_custom_layer_example_trains_both_versions_to_the_same_numbers(tmp_path):
+    """examples/custom_layer.py: the ops version and the hand-written backward pass both pass
+    check_gradients and end with the same weights."""
+    out = run_example("custom_layer", "--limit", "300", "--epochs", "1", "--out", str(tmp_path))
+    assert out.count("passed (eps=") == 2  # both check_gradients reports
+    gap = float(out.split("two trained models' weights: ")[1].split()[0])
+    assert gap < 1e-6, out[-2000:]

@@ -125,7 +125,7 @@ def test_shared_tensor_gradient_is_the_sum_over_its_readers(float64):
     def loss():
         return float(model.loss(y, model(x)))
 
-    for w, g in zip(model.trainable_weights, grads):
+    for w, g in zip([v.value for v in model.trainable_weights], grads):
         np.testing.assert_allclose(g, numeric_grad(loss, w), rtol=1e-6, atol=1e-9)
     # The first Dense's gradient really is a sum of three paths: drop one and it changes.
     first = model.layers[0]

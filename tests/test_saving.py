@@ -1,6 +1,6 @@
 """Saving and loading without Keras: round trips, resumed training, atomic writes, bad files.
 
-The files are Keras's formats (``scratchnet/saving.py``); parity_tests/test_keras_files.py checks
+The files are Keras's formats (``scratchnet/saving/``); parity_tests/test_keras_files.py checks
 that real Keras reads and writes the same files. Here only h5py, zipfile and json look at them.
 """
 

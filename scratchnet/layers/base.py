@@ -21,9 +21,18 @@ and records the call on the open tape (``scratchnet.tape``), which backprop repl
 
 import numpy as np
 
-from .. import config, graph
+from .. import config, graph, initializers
 from ..naming import shape_str, to_snake_case, unique_name
+from ..ops.core import Variable
 from ..tape import Tape
+from . import calling
+
+
+def _as_shape(input_shape):
+    """A shape as a tuple; a list of shapes (a layer of several inputs) as a list of tuples."""
+    if input_shape and isinstance(input_shape[0], (list, tuple)):
+        return [tuple(s) for s in input_shape]
+    return tuple(input_shape)
 
 
 class Layer:
@@ -58,45 +67,112 @@ class Layer:
         self.input_shape = None  # (None, ...) once built
         self.params = {}  # name -> array, in Keras's weight order (kernel, then bias)
         self.grads = {}  # name -> dL/d(param), set by backward
+        self._variables = {}  # name -> the Variable holding params[name] (add_weight)
+        self._layers = []  # sublayers, in the order they were assigned (__setattr__)
+        self._losses = []  # what add_loss was given in the latest call
+        self.logits = None  # set by a forward pass that keeps its logits (a fused loss)
         # A softmax or sigmoid layer keeps its logits z (``self.logits``) for a loss fused with
         # it; models switch this off for their inner layers (see losses.ActivationWithLoss).
         self.keep_logits = True
 
     # -- parameters ----------------------------------------------------------------------------
 
-    def add_weight(self, name, shape, initializer):
-        """Create a parameter with Keras's ``name`` and ``shape``, filled by ``initializer``."""
-        value = np.ascontiguousarray(initializer(tuple(shape), self.dtype), dtype=self.dtype)
-        self.params[name] = value
-        return value
+    def add_weight(
+        self,
+        shape=None,
+        initializer=None,
+        dtype=None,
+        trainable=True,
+        autocast=True,
+        regularizer=None,
+        constraint=None,
+        aggregation="none",
+        overwrite_with_gradient=False,
+        name=None,
+    ):
+        """Create a weight, as Keras's ``Layer.add_weight``: a ``Variable`` the layer computes
+        with, saved with the layer and (if ``trainable``) updated by the optimizer.
+
+        Args:
+            shape: the weight's shape (a tuple; ``()`` for a scalar).
+            initializer: a name ('glorot_uniform', 'zeros', 'random_uniform', ...), an
+                initializer object or a callable ``(shape, dtype) -> array``. Default: Keras's,
+                'glorot_uniform' for float weights and 'zeros' for the others.
+            dtype: default the layer's dtype.
+            trainable: whether the optimizer updates it (a counter or a running total is not).
+            regularizer: a callable ``(weight) -> scalar`` added to the loss, or None.
+            constraint: a callable ``(weight) -> weight`` applied after each update, or None.
+            name: Keras's name for it ('kernel', 'bias', ...); default 'variable'.
+
+        Works in ``__init__`` as in ``build``. ``self.params[key]`` is the very array the
+        Variable holds, which built-in layers compute with directly.
+        """
+        dtype = np.dtype(dtype or self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if dtype.kind == "f" else "zeros"
+        init = initializers.get(initializer) if isinstance(initializer, str) else initializer
+        shape = () if shape is None else tuple(shape)
+        value = np.array(init(shape, dtype), dtype=dtype, order="C", copy=None)  # 0-d stays 0-d
+        name = name or "variable"
+        key, n = name, 1
+        while key in self.params:  # Keras allows two weights of one name; the dict does not
+            key, n = f"{name}_{n}", n + 1
+        self.params[key] = value
+        variable = Variable(value, trainable=trainable, name=name)
+        variable.regularizer, variable.constraint = regularizer, constraint
+        variable.owner, variable.key = self, key
+        self._variables[key] = variable
+        return variable
+
+    @property
+    def variables_by_key(self):
+        """{key in ``params``: Variable}, in creation order (this layer's own)."""
+        return self._variables
 
     @property
     def weights(self):
-        return list(self.params.values())
+        """This layer's Variables then its sublayers', Keras's order: trainable ones first."""
+        own = list(self._variables.values())
+        found = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
+        seen = {id(v) for v in found}
+        for layer in self._layers:
+            for v in layer.weights:
+                if id(v) not in seen:
+                    found.append(v)
+                    seen.add(id(v))
+        return found
 
     @property
     def trainable_weights(self):
-        return self.weights if self.trainable else []
+        if not self.trainable:
+            return []
+        return [v for v in self.weights if v.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return [v for v in self.weights if not v.trainable]
 
     def get_weights(self):
-        """Copies of the parameters, in Keras's order (kernel, bias)."""
-        return [w.copy() for w in self.params.values()]
+        """Copies of the weights as NumPy arrays, in Keras's order (``weights``)."""
+        return [v.value.copy() for v in self.weights]
 
     def set_weights(self, weights):
-        """Overwrite the parameters in place from a list in Keras's order and layout."""
-        weights = list(weights)
-        if len(weights) != len(self.params):
+        """Overwrite the weights in place from a list in Keras's order and layout."""
+        weights, variables = list(weights), self.weights
+        if len(weights) != len(variables):
             raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}) has {len(self.params)} weight "
-                f"array(s) {list(self.params)}, but set_weights got {len(weights)}. "
+                f"Layer '{self.name}' ({type(self).__name__}) has {len(variables)} weight "
+                f"array(s) {[v.name for v in variables]}, but set_weights got {len(weights)}. "
                 + (
                     "Build the layer first (call it on data or give input_shape). "
                     if not self.built
                     else ""
                 )
             )
-        for (pname, current), new in zip(self.params.items(), weights):
-            new = np.asarray(new)
+        for variable, new in zip(variables, weights):
+            new, current = np.asarray(new), variable.value
             if new.shape != current.shape:
                 hint = ""
                 if new.ndim == current.ndim and sorted(new.shape) == sorted(current.shape):
@@ -105,13 +181,30 @@ class Layer:
                         "layouts."
                     )
                 raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}): weight '{pname}' has shape "
-                    f"{current.shape}, but set_weights got shape {new.shape}.{hint}"
+                    f"Layer '{self.name}' ({type(self).__name__}): weight '{variable.name}' has "
+                    f"shape {current.shape}, but set_weights got shape {new.shape}.{hint}"
                 )
-            current[...] = new  # in place: optimizers and caches keep pointing at the same array
+        for variable, new in zip(variables, weights):
+            variable.value[...] = new  # in place: optimizers and caches keep the same array
 
     def count_params(self):
-        return int(sum(w.size for w in self.params.values()))
+        return int(sum(v.value.size for v in self.weights))
+
+    # -- losses the layer adds ----------------------------------------------------------------
+
+    def add_loss(self, loss):
+        """Add ``loss`` (a scalar, computed with ``scratchnet.ops`` in ``call``) to the model's
+        training loss, as Keras's ``add_loss``: ``fit`` adds the sum of ``model.losses`` to the
+        compiled loss, and backprop differentiates it too. Reset at every call of the layer."""
+        self._losses.append(loss)
+
+    @property
+    def losses(self):
+        """The losses this layer and its sublayers added in their latest calls."""
+        found = list(self._losses)
+        for layer in self._layers:
+            found += layer.losses
+        return found
 
     # -- shapes --------------------------------------------------------------------------------
 
@@ -153,45 +246,153 @@ class Layer:
         self.input_shape = tuple(input_shape)
         self.built = True
 
+    def build_from_shape(self, input_shape):
+        """``build``, then mark the layer built, as Keras does after a user's ``build`` (which
+        need not call ``super().build``)."""
+        self.build(input_shape)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every subclass's ``build`` marks the layer built and remembers the shape it was built
+        on, as Keras wraps ``build``: a user's ``build`` need not call ``super().build``, and a
+        sublayer built by hand inside it is not built again later."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is None or getattr(build, "_marks_built", False):
+            return
+
+        def marked(self, input_shape):
+            build(self, input_shape)
+            if self.input_shape is None:
+                self.input_shape = _as_shape(input_shape)
+            self._build_shape = input_shape
+            self.built = True
+
+        marked.__doc__, marked.__name__, marked._marks_built = build.__doc__, "build", True
+        cls.build = marked
+
+    def get_build_config(self):
+        """``{"input_shape": ...}``: what ``build`` was given (Keras's build config), or None."""
+        if not self.built:
+            return None
+        shape = getattr(self, "_build_shape", self.input_shape)
+        return {"input_shape": shape}
+
     def compute_output_shape(self, input_shape):
+        """The output shape for ``input_shape`` (batch axis ``None``). A layer that does not
+        define it is traced instead, on zeros, when called on an ``Input``."""
         return tuple(input_shape)
 
     # -- calling -------------------------------------------------------------------------------
 
-    def __call__(self, x, training=None):
-        """Build on first use, check the input, run ``forward``, and record the call on a tape.
+    def __setattr__(self, key, value):
+        """Track the sublayers assigned as attributes, also inside lists and dicts, as Keras
+        does: their weights are this layer's too, they train and they are saved."""
+        if "_layers" in self.__dict__ and (isinstance(value, Layer) or not key.startswith("_")):
+            if isinstance(value, Layer):
+                items = [value]
+            elif isinstance(value, dict):
+                items = list(value.values())
+            elif isinstance(value, (list, tuple)):
+                items = value
+            else:
+                items = ()
+            for item in items:
+                if isinstance(item, Layer) and item is not self and item not in self._layers:
+                    self._layers.append(item)
+        object.__setattr__(self, key, value)
+
+    def writes_call(self):
+        """True for a layer written the Keras way (``call``, differentiated by autodiff), False
+        for one with a hand-written ``forward`` and ``backward`` (every built-in layer)."""
+        return type(self).forward is Layer.forward
+
+    def __call__(self, *args, training=None, mask=None, **kwargs):
+        """Build on first use, check the input, run the layer, and record the call for backprop.
 
         ``training=None`` (a call inside a model's ``call`` that does not pass it) inherits the mode
         of the model call being recorded, as in Keras; outside a model it means inference.
         Calling a layer on a symbolic tensor (``Input(...)``) instead builds a graph; see
-        ``scratchnet.models``.
+        ``scratchnet.models``. A layer written with ``call`` may take several tensors,
+        ``layer(a, b)``, and keyword arguments; see ``scratchnet.layers.calling``.
         """
+        writes_call = self.writes_call()
+        if len(args) == 1 and type(args[0]) is np.ndarray and not kwargs:
+            return self._call_on_arrays(args[0], training, writes_call, {})  # the hot path
+        if not writes_call and (len(args) != 1 or kwargs):
+            raise TypeError(
+                f"Layer '{self.name}' ({type(self).__name__}) takes one input (a tensor, or a "
+                f"list of tensors), got {len(args)} positional and {sorted(kwargs)} keyword "
+                "argument(s)."
+            )
+        x = args[0] if len(args) == 1 else list(args)
         if graph.is_symbolic(x):
+            if type(self).compute_output_shape is Layer.compute_output_shape:
+                # No shape rule of its own: run the layer once on zeros and read the shape
+                # (as Keras traces call), rather than guess that it keeps its input's shape.
+                return calling.trace(self, args, kwargs)
             return graph.call_symbolic(self, x)
+        if calling.has_tensors(args):  # inside another layer's or a subclassed model's call
+            if training is None:
+                training = calling.training_mode()
+            if writes_call:
+                self._build_from(args)
+                with calling.running(training):
+                    return calling.invoke(self, args, kwargs, training, mask)
+            return calling.layer_op(self, x, training)
+        return self._call_on_arrays(x, training, writes_call, kwargs)
+
+    def _call_on_arrays(self, x, training, writes_call, kwargs):
+        """``layer(x)`` for NumPy data (an array, or a list for a merge layer): build, check,
+        run, and record the call on the open tape (a Sequential or Functional training step)."""
         inputs = x if isinstance(x, (list, tuple)) else [x]
         inputs = [self._cast(t) for t in inputs]
         shapes = [t.shape for t in inputs]
         for s in shapes:
             self.check_input_shape(s)
         if not self.built:
-            self.build(shapes if isinstance(x, (list, tuple)) else shapes[0])
+            self.build_from_shape(shapes if isinstance(x, (list, tuple)) else shapes[0])
         tape = Tape._active
         if training is None:
-            training = tape.training if tape is not None else False
-        y = self.forward(inputs if isinstance(x, (list, tuple)) else inputs[0], training=training)
+            training = tape.training if tape is not None else calling.training_mode()
+        if writes_call:
+            y = calling.autodiff_forward(self, inputs, kwargs, training)
+        else:
+            y = self.forward(inputs if isinstance(x, (list, tuple)) else inputs[0], training)
         if tape is not None:
             tape.record(self, list(x) if isinstance(x, (list, tuple)) else [x], y, training)
         return y
 
+    def _build_from(self, args):
+        """Build a layer written with ``call`` from the shapes of the tensors it is called on."""
+        if not self.built:
+            shapes = [tuple(a.shape) for a in calling.flatten(args) if hasattr(a, "shape")]
+            self.build_from_shape(shapes if len(shapes) > 1 else shapes[0])
+
     def _cast(self, t):
+        """An input as an array in the layer's dtype; integer inputs of a layer written with
+        ``call`` stay integers (token ids, indices), as Keras leaves them."""
         t = np.asarray(t)
-        return t if t.dtype == self.dtype else t.astype(self.dtype)
+        if t.dtype == self.dtype or (t.dtype.kind in "biu" and self.writes_call()):
+            return t
+        return t.astype(self.dtype)
+
+    def call(self, *args, **kwargs):
+        """What the layer computes, written with ``scratchnet.ops`` (Keras's way). Define either
+        this, or ``forward`` and ``backward`` (backprop by hand, as the built-in layers do)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines neither call(self, inputs) nor forward/backward. "
+            "Write call() with scratchnet.ops (autodiff finds the gradient), or forward() and "
+            "backward() to write backprop by hand."
+        )
 
     def forward(self, x, training=False):
-        raise NotImplementedError
+        """The forward pass of a layer written with ``call`` (built-in layers define their own)."""
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        return calling.autodiff_forward(self, xs, {}, training)
 
     def backward(self, dy, need_dx=True):
-        raise NotImplementedError
+        """Backprop through ``call``'s recorded ops (built-in layers define their own)."""
+        return calling.autodiff_backward(self, dy, need_dx)
 
     # -- config --------------------------------------------------------------------------------
 
@@ -201,8 +402,7 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config.pop("dtype", None)
+        """The layer back from ``get_config()`` (its dtype included, as Keras keeps it)."""
         return cls(**config)
 
     def __repr__(self):

@@ -146,9 +146,13 @@ class Conv2D(Layer):
                 f"Conv2D '{self.name}': the channel axis must be known, got {input_shape}."
             )
         self.compute_output_shape(input_shape)  # raises early if the kernel does not fit
-        self.add_weight("kernel", self.kernel_size + (C_in, self.filters), self.kernel_initializer)
+        self.add_weight(
+            shape=self.kernel_size + (C_in, self.filters),
+            initializer=self.kernel_initializer,
+            name="kernel",
+        )
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):

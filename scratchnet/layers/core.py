@@ -80,9 +80,11 @@ class Dense(Layer):
             raise ValueError(
                 f"Dense '{self.name}': the last input axis must be known, got {input_shape}."
             )
-        self.add_weight("kernel", (d_in, self.units), self.kernel_initializer)
+        self.add_weight(
+            shape=(d_in, self.units), initializer=self.kernel_initializer, name="kernel"
+        )
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias")
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):

@@ -19,12 +19,14 @@ from .sequential import Sequential
 from .summary import summary_text
 
 
-def load_model(filepath, compile=True, custom_objects=None):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a model saved with ``model.save`` (or by Keras, for supported layers).
 
     A subclassed model needs its class: ``custom_objects={"MyModel": MyModel}``, as in Keras.
     """
-    return saving.load_model(filepath, compile=compile, custom_objects=custom_objects)
+    return saving.load_model(
+        filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
+    )
 
 
 __all__ = ["Functional", "Model", "Sequential", "load_model", "summary_text"]

@@ -1,4 +1,4 @@
-"""Functional: a model defined by calling layers on ``Input`` tensors, ``Model(inputs, outputs)``."""
+"""Functional: a model made by calling layers on ``Input`` tensors, ``Model(inputs, outputs)``."""
 
 from .. import config, graph
 from ..layers import fused
@@ -17,6 +17,8 @@ class Functional(Model):
     computed before the call). Backprop needs nothing more: the tape sees the same layer calls,
     and a tensor used by two layers sums both gradients.
     """
+
+    RECORDS_LAYER_CALLS = True
 
     def __init__(self, inputs, outputs, name=None):
         super().__init__(name=name)

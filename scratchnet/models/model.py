@@ -31,10 +31,12 @@ from .. import config, graph, saving
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..kernels import process
+from ..layers import calling
 from ..layers.base import Layer
 from ..losses import ActivationWithLoss
 from ..losses import get as get_loss
 from ..naming import to_snake_case, unique_name
+from ..ops.core import Tensor, convert_to_tensor
 from ..progbar import Progbar
 from ..saving import registry
 from ..tape import Tape
@@ -73,15 +75,18 @@ class Model:
     """
 
     FUNCTIONAL = None  # the Functional class, registered by functional.py
+    RECORDS_LAYER_CALLS = False  # Sequential and Functional: a tape of layer calls (faster)
 
     def __new__(cls, *args, **kwargs):
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             return super().__new__(Model.FUNCTIONAL)
         return super().__new__(cls)
 
-    def __init__(self, name=None, **kwargs):
+    def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
         if kwargs:
             raise TypeError(f"Model: unexpected keyword argument(s) {sorted(kwargs)}.")
+        if not trainable:
+            raise ValueError(f"Model '{name}': trainable=False on a whole model is not supported.")
         self.name = name or unique_name(self._default_name())
         self.optimizer = None
         self.loss = None
@@ -112,27 +117,46 @@ class Model:
 
     @property
     def weights(self):
+        """Every layer's Variables, layer by layer, each layer's in Keras's order."""
         return [w for layer in self.layers for w in layer.weights]
 
     @property
     def trainable_weights(self):
         return [w for layer in self.layers for w in layer.trainable_weights]
 
+    @property
+    def non_trainable_weights(self):
+        return [w for layer in self.layers for w in layer.non_trainable_weights]
+
+    def _trainable_slots(self):
+        """``[(layer, key, array)]`` of every trainable weight, in ``trainable_weights`` order.
+
+        The training step asks for it every step, so it is kept while the layers, their
+        trainable flags and their weight counts stay the same (recomputed each time for layers
+        with sublayers, whose flags could change out of sight).
+        """
+        layers = self.layers
+        key = tuple((id(la), la.trainable, len(la._variables), len(la._layers)) for la in layers)
+        cached = self.__dict__.get("_slots_cache")
+        if cached is not None and cached[0] == key and not any(la._layers for la in layers):
+            return cached[1]
+        slots = [(v.owner, v.key, v.value) for v in self.trainable_weights]
+        self.__dict__["_slots_cache"] = (key, slots)
+        return slots
+
     def gradients(self):
         """The gradients of the last backward pass, in ``trainable_weights`` order."""
-        return [
-            layer.grads[name] for layer in self.layers if layer.trainable for name in layer.params
-        ]
+        return [owner.grads[key] for owner, key, _ in self._trainable_slots()]
 
     def get_weights(self):
         """Copies of all weights in Keras's order, so ``keras_model.set_weights`` accepts them."""
-        return [w.copy() for w in self.weights]
+        return [w.value.copy() for w in self.weights]
 
     def set_weights(self, weights):
         """Set all weights from a list in Keras's order (e.g. ``keras_model.get_weights()``)."""
         weights = list(weights)
         self._require_built("set_weights")
-        expected = sum(len(layer.params) for layer in self.layers)
+        expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(
                 f"Model '{self.name}': set_weights expected {expected} arrays (one per kernel and "
@@ -140,7 +164,7 @@ class Model:
             )
         i = 0
         for layer in self.layers:
-            n = len(layer.params)
+            n = len(layer.weights)
             layer.set_weights(weights[i : i + n])
             i += n
 
@@ -174,7 +198,10 @@ class Model:
             return self._call_symbolic(x)
         x = self._prepare_x(x)
         with process.one_thread_blas():
-            return self.call(x, training=training)
+            if self.RECORDS_LAYER_CALLS:
+                return self.call(x, training=training)
+            with calling.running(False):  # a subclassed model's call() gets a Tensor
+                return convert_to_tensor(calling.invoke(self, [Tensor(x)], {}, training)).value
 
     def _call_symbolic(self, x):
         raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
@@ -187,28 +214,36 @@ class Model:
         return x if x.dtype.kind == "f" else x.astype(config.floatx())
 
     def forward(self, x, training=True):
-        """Run ``call`` with a tape recording every layer call, ready for ``backward``."""
+        """Run ``call`` recording it for ``backward``: each layer call on a tape (Sequential,
+        Functional), or each op and layer call on Tensors (a subclassed model's ``call``)."""
         x = self._prepare_x(x)
         self._tape = self._output = None  # let the last step's activations go before new ones come
+        if not self.RECORDS_LAYER_CALLS:
+            return self._forward_ops(x, training)
         with Tape(training=training) as tape:
             tape.watch(x)
             y = self.call(x, training=training)
         if id(y) not in tape.known:
             raise ValueError(
                 f"{type(self).__name__}.call() returned an array that no scratchnet layer "
-                "produced (for example `return self.dense(x) * 2`). Backprop starts from the "
-                "output and only knows how to go back through layer calls, so it cannot train "
-                "this model. Do that last step in a layer (layers.Activation, layers.Add, ...) "
-                "or leave it out of call()."
+                "produced. Backprop starts from the output and only knows how to go back "
+                "through layer calls."
             )
-        # Only the output layer's logits can meet a fused loss. Sequential and Functional models
-        # do not even keep the others (ActivationWithLoss.inner_layers); in a subclassed model's
-        # call() they are let go here rather than held through backward.
-        for node in tape.nodes:
-            if node.output is not y and getattr(node.layer, "logits", None) is not None:
-                node.layer.logits = None
         self._tape, self._output = tape, y
         return y
+
+    def _forward_ops(self, x, training):
+        """A subclassed model's forward pass: ``call`` on a Tensor, its ops and layer calls
+        recorded on Tensors (``calling.OpsGraph``), so raw arithmetic in ``call`` trains."""
+        with calling.running(training), calling.one_step():
+            y = convert_to_tensor(calling.invoke(self, [Tensor(x)], {}, training))
+        # Only the output layer's logits can meet a fused loss: let the others go now rather
+        # than hold them through backward.
+        for layer in self.layers:
+            if layer is not y.layer and getattr(layer, "logits", None) is not None:
+                layer.logits = None
+        self._tape, self._output = calling.OpsGraph(y, self), y.value
+        return y.value
 
     def backward(self, dy):
         """Backprop dL/d(output) through the last ``forward``; gradients land in each layer."""
@@ -218,10 +253,7 @@ class Model:
 
     def _output_layer(self, y_pred):
         """The layer whose call produced the model output (to find its logits)."""
-        for node in reversed(self._tape.nodes):
-            if node.output is y_pred:
-                return node.layer
-        return None
+        return self._tape.output_layer(y_pred)
 
     def _fused_loss(self, y_pred):
         """The output layer and the loss as one step, if they fuse (``ActivationWithLoss``)."""
@@ -252,7 +284,21 @@ class Model:
         else:
             loss_value = self.loss(y_true, y_pred)
             self._tape.backward(y_pred, self.loss.gradient(y_true, y_pred))
-        return loss_value
+        return self._plus_added_losses(loss_value)
+
+    @property
+    def losses(self):
+        """The losses the layers added (``Layer.add_loss``) in the latest forward pass."""
+        return [loss for layer in self.layers for loss in layer.losses]
+
+    def _plus_added_losses(self, loss_value):
+        """The compiled loss plus the layers' added losses, in the loss's dtype, as Keras sums
+        them (their gradients were part of the backward pass)."""
+        added = self.losses
+        if not added:
+            return loss_value
+        dtype = np.asarray(loss_value).dtype
+        return sum((np.asarray(a, dtype=dtype) for a in added), np.asarray(loss_value))
 
     # -- compile -----------------------------------------------------------------------------------
 
@@ -290,6 +336,9 @@ class Model:
         self._loss_tracker = metrics_module.RunningMean(dtype)
         self._metric_trackers = [metrics_module.RunningMean(dtype) for _ in self.metrics]
         self._resolved_metrics = None
+        for metric in self.metrics:
+            if metrics_module.is_stateful(metric):
+                metric.reset_state()
 
     @property
     def metrics_names(self):
@@ -299,14 +348,23 @@ class Model:
         dtype = self._loss_tracker.dtype
         self._loss_tracker.update(dtype.type(loss_value) * dtype.type(n), n)
         if self._resolved_metrics is None:
-            self._resolved_metrics = [m.resolve(y_true, y_pred) for m in self.metrics]
+            self._resolved_metrics = [
+                m if metrics_module.is_stateful(m) else m.resolve(y_true, y_pred)
+                for m in self.metrics
+            ]
         for metric, tracker in zip(self._resolved_metrics, self._metric_trackers):
-            tracker.update(metric(y_true, y_pred).sum(dtype=dtype), n)
+            if metrics_module.is_stateful(metric):  # a user's Metric: its own state
+                metric.update_state(convert_to_tensor(y_true), convert_to_tensor(y_pred))
+            else:
+                tracker.update(metric.fn(y_true, y_pred).sum(dtype=dtype), n)
 
     def _logs(self, prefix=""):
         logs = {prefix + "loss": self._loss_tracker.result()}
         for metric, tracker in zip(self.metrics, self._metric_trackers):
-            logs[prefix + metric.name] = tracker.result()
+            if metrics_module.is_stateful(metric):
+                logs[prefix + metric.name] = float(np.asarray(metric.result()))
+            else:
+                logs[prefix + metric.name] = tracker.result()
         return dict(sorted(logs.items()))  # Keras sorts log keys: accuracy before loss
 
     # -- one step ----------------------------------------------------------------------------------
@@ -351,19 +409,18 @@ class Model:
             y_pred = self.forward(x, training=True)
             loss_value = self._backprop_loss(y, y_pred)
             if math.isfinite(float(loss_value)):
-                self.optimizer.apply(self.gradients(), self.trainable_weights)
+                slots = self._trainable_slots()
+                self.optimizer.apply([o.grads[k] for o, k, _ in slots], [w for _, _, w in slots])
         self._update_trackers(y, y_pred, loss_value, len(x))
         self._tape = None  # release the caches' references
         return loss_value
 
     def _test_step(self, x, y):
-        x = self._prepare_x(x)
-        with process.one_thread_blas(), Tape() as tape:  # layers cache only when training
-            tape.watch(x)
-            y_pred = self.call(x, training=False)
-        self._tape = tape
+        with process.one_thread_blas():
+            y_pred = self.forward(x, training=False)  # layers cache only when training
         fused = self._fused_loss(y_pred)  # read from the logits, as in training
         loss_value = self.loss(y, y_pred) if fused is None else fused.value(y)
+        loss_value = self._plus_added_losses(loss_value)
         self._update_trackers(y, y_pred, loss_value, len(x))
         self._tape = None
 

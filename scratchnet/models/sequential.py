@@ -24,6 +24,8 @@ class Sequential(Model):
         True
     """
 
+    RECORDS_LAYER_CALLS = True
+
     def __init__(self, layers=None, name=None):
         super().__init__(name=name)
         self.input_spec = None  # the symbolic input, once the input shape is known

@@ -14,13 +14,21 @@ Two formats, the same as Keras writes (keras-behaviour.md section 11):
 
   A group key is the snake-cased class name, numbered in layer order (``conv2d``, ``conv2d_1``),
   not the layer's name, so two copies of one architecture share keys even if their names differ.
-  In a subclassed model the key is the attribute name (``self.conv1 = ...`` -> ``/conv1/vars``).
+  In a subclassed model the key is the attribute name (``self.conv1 = ...`` -> ``/conv1/vars``),
+  and a layer's own sublayers sit under it the same way (``self.dense = Dense(...)`` in your
+  layer -> ``/layers/<your_layer>/dense/vars``).
 * ``.keras``: a zip archive with three uncompressed members: ``metadata.json`` (Keras version
   and date), ``config.json`` (the architecture, each layer's constructor arguments with Keras's
   keys, and the compile settings) and ``model.weights.h5`` (as above, with optimizer state).
 
 Because both are Keras's formats, ``keras.models.load_model`` opens what scratchnet saves, and
 scratchnet opens what Keras saves (for the layers scratchnet has), without TensorFlow.
+
+Your own layers, models, losses, metrics and activations are saved too, as Keras saves them:
+by a registered name (``@register_keras_serializable(package="MyLayers")`` gives
+``"MyLayers>Linear"``). Loading finds the class by that name in ``custom_objects``, the
+current ``custom_object_scope`` or the registry (``object_registration.py``); a file never
+makes scratchnet import a module (``objects.py``).
 
 As in Keras, a Dropout layer's random-stream position is not saved: a reloaded model draws its
 masks from the start of the stream again.
@@ -30,10 +38,12 @@ then renamed over it, so a crash mid-write leaves the previous file intact. Read
 everything (format, layer classes, weight count and shapes) before changing the model, and
 fail with a message naming the problem rather than loading garbage.
 
-Reading order: this file (the four public functions), ``weights.py`` (the state walk and the
-HDF5 weights), ``serialization.py`` (``config.json``), ``files.py`` (atomic writes, opening the
-archive) and ``registry.py`` (model classes by their Keras class name: the model classes
-register themselves, so saving never imports ``scratchnet.models``).
+Reading order: this file (the public functions), ``weights.py`` (the state walk and the
+HDF5 weights), ``serialization.py`` (``config.json``: models and compile settings),
+``objects.py`` (one object and its config: layers, losses, functions, ...),
+``object_registration.py`` (your classes by registered name), ``files.py`` (atomic writes,
+opening the archive) and ``registry.py`` (model classes by their Keras class name: the model
+classes register themselves, so saving never imports ``scratchnet.models``).
 
 Example:
     >>> import os, tempfile
@@ -58,11 +68,21 @@ from .files import (
     _write_archive,
     _write_bytes,
 )
+from .object_registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
+from .objects import LAYER_CLASSES, all_custom_objects
 from .serialization import (
-    LAYER_CLASSES,
     _compile_from_config,
+    deserialize_keras_object,
     deserialize_layer,
     deserialize_model,
+    serialize_keras_object,
     serialize_layer,
     serialize_model,
 )
@@ -129,13 +149,17 @@ def load_weights(model, filepath):
             _read_weights_into(model, f.read(), filepath)
 
 
-def load_model(filepath, compile=True, custom_objects=None):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a ``.keras`` file written by ``model.save`` (scratchnet's or Keras's).
 
     Args:
         filepath: path ending in ``.keras``.
+        custom_objects: ``{name: class or function}`` for your own layers, models, losses,
+            metrics and activations, keyed by registered name (``"MyLayers>Linear"``) or class
+            name. Not needed for objects registered with ``register_keras_serializable`` or in
+            the current ``custom_object_scope``.
         compile: also restore the optimizer (with its state), loss and metrics.
-        custom_objects: ``{"MyModel": MyModel}`` for subclassed models, as in Keras.
+        safe_mode: Keras's switch for loading lambdas; scratchnet never loads them.
 
     Returns:
         the model, built, with its weights (and compiled, if the file has compile settings).
@@ -144,10 +168,12 @@ def load_model(filepath, compile=True, custom_objects=None):
     with _open_archive(filepath) as archive:
         config = _read_json(archive, CONFIG_FILE, filepath)
         weights = _read_member(archive, WEIGHTS_FILE, filepath)
-    model = deserialize_model(config, custom_objects or {}, filepath)
-    compile_config = config.get("compile_config")
-    if compile and compile_config:
-        _compile_from_config(model, compile_config, filepath)
+    custom = all_custom_objects(custom_objects)
+    with custom_object_scope(custom):  # your from_config() may deserialize objects of its own
+        model = deserialize_model(config, custom, filepath, safe_mode)
+        compile_config = config.get("compile_config")
+        if compile and compile_config:
+            _compile_from_config(model, compile_config, filepath, custom)
     _read_weights_into(model, weights, filepath)
     return model
 
@@ -155,13 +181,21 @@ def load_model(filepath, compile=True, custom_objects=None):
 __all__ = [
     "KERAS_VERSION",
     "LAYER_CLASSES",
+    "CustomObjectScope",
+    "custom_object_scope",
+    "deserialize_keras_object",
     "deserialize_layer",
     "deserialize_model",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
     "load_model",
     "load_weights",
+    "register_keras_serializable",
     "registry",
     "save_model",
     "save_weights",
+    "serialize_keras_object",
     "serialize_layer",
     "serialize_model",
 ]

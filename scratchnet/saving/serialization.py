@@ -1,10 +1,14 @@
-"""``config.json``: layers, models, losses and optimizers to Keras's config dicts and back.
+"""``config.json``: models and their compile settings to Keras's config dicts and back.
 
-``serialize_model`` writes the architecture (each layer's constructor arguments under Keras's
-keys) and the compile settings, as Keras writes them; ``deserialize_model`` rebuilds a model
-from that, checking every class and option it meets. Model classes are found by their
+``serialize_model`` writes the architecture (each layer's entry, from ``objects.py``) and the
+compile settings, as Keras writes them; ``deserialize_model`` rebuilds a model from that,
+checking every class and option it meets. Sequential and Functional models are found by their
 registered Keras class names (``registry.get("Sequential")``), so this module never imports
-``scratchnet.models``.
+``scratchnet.models``; a subclassed model's class is one of yours, found as any custom object
+(``objects.find_class``).
+
+``serialize_keras_object`` and ``deserialize_keras_object``, the public pair, live here: they
+take models too, and hand every other object to ``objects.py``.
 """
 
 import inspect
@@ -12,51 +16,15 @@ import inspect
 import numpy as np
 
 from .. import graph
-from .. import layers as layers_module
 from .. import losses as losses_module
+from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
+from ..layers.base import Layer
 from ..layers.merging import Merge
 from ..naming import to_snake_case
-from . import registry
+from . import objects, registry
+from .object_registration import CustomObjectScope, get_registered_name
 
-# The layer classes a file may contain, by Keras class name.
-LAYER_CLASSES = {
-    name: getattr(layers_module, name)
-    for name in (
-        "Activation",
-        "Add",
-        "Concatenate",
-        "Conv2D",
-        "Cropping2D",
-        "Dense",
-        "Dropout",
-        "Flatten",
-        "MaxPooling2D",
-        "ZeroPadding2D",
-    )
-}
-# Keras writes a "build_config" (the input shape the layer was built on) for these classes only.
-_HAS_BUILD_CONFIG = {
-    "Add",
-    "Concatenate",
-    "Conv2D",
-    "Cropping2D",
-    "Dense",
-    "Flatten",
-    "ZeroPadding2D",
-}
-# Keras config keys that scratchnet's constructors do not take, with the value Keras writes when
-# the feature is unused. Any other value means the file uses a feature scratchnet lacks.
-_KERAS_ONLY_KEYS = {
-    "kernel_regularizer": None,
-    "bias_regularizer": None,
-    "activity_regularizer": None,
-    "kernel_constraint": None,
-    "bias_constraint": None,
-    "quantization_config": None,
-    "lora_rank": None,
-    "lora_alpha": None,
-}
 _OPTIMIZER_DEFAULTS = {
     "weight_decay": None,
     "clipnorm": None,
@@ -66,35 +34,93 @@ _OPTIMIZER_DEFAULTS = {
     "loss_scale_factor": None,
     "gradient_accumulation_steps": None,
 }
+_MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
 
-# ============================================================================ config.json
+# ============================================================================ any object
 
 
-def _dtype_policy(name):
-    return {
-        "module": "keras",
-        "class_name": "DTypePolicy",
-        "config": {"name": name},
-        "registered_name": None,
-    }
+def serialize_keras_object(obj):
+    """The config dict of ``obj``, as Keras's ``keras.saving.serialize_keras_object``.
+
+    Works for models, layers (yours too), losses, metrics, activations, optimizers,
+    initializers, your functions, and any object with ``get_config()``; plain values, lists and
+    dicts are returned as they are (their items serialized). ``deserialize_keras_object`` is
+    the inverse. See ``objects.py`` for the format.
+
+    Example:
+        >>> from scratchnet import layers
+        >>> entry = serialize_keras_object(layers.Dense(3, name="d"))
+        >>> entry["module"], entry["class_name"], entry["config"]["units"]
+        ('keras.layers', 'Dense', 3)
+    """
+    if registry.is_instance(obj, "Model"):
+        return serialize_model(obj)
+    return objects.serialize_object(obj)
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
+    """The object a config describes, as Keras's ``keras.saving.deserialize_keras_object``.
+
+    Args:
+        config: what ``serialize_keras_object`` (scratchnet's or Keras's) returned.
+        custom_objects: ``{name: class or function}``: your classes and functions, by registered
+            name (``"MyLayers>Linear"``) or class name. Also found: those of the current
+            ``custom_object_scope`` and those registered with ``register_keras_serializable``.
+        safe_mode: Keras's switch for loading lambdas; scratchnet never loads them.
+        module_objects: (keyword) more ``{name: object}`` to look in, last.
+
+    Returns:
+        the object; a model comes back built, and compiled if the config has compile settings.
+    """
+    module_objects = kwargs.pop("module_objects", None)
+    if kwargs:
+        raise TypeError(f"deserialize_keras_object: unexpected argument(s) {sorted(kwargs)}.")
+    custom = {**(module_objects or {}), **(custom_objects or {})}
+    if isinstance(config, dict) and _describes_model(config, custom):
+        model = deserialize_model(config, custom, "deserialize_keras_object", safe_mode)
+        if config.get("compile_config"):
+            _compile_from_config(
+                model, config["compile_config"], "deserialize_keras_object", custom
+            )
+        return model
+    return objects.deserialize_object(config, custom, safe_mode)
+
+
+def _describes_model(config, custom):
+    if "class_name" not in config or "config" not in config:
+        return False
+    if config["class_name"] in _MODEL_CLASSES and objects.is_keras_or_ours(config.get("module")):
+        return True
+    if not config.get("registered_name"):
+        return False
+    try:
+        cls = objects.find_class(config, objects.all_custom_objects(custom))
+    except ValueError:
+        return False  # deserialize_object will say what is missing
+    return inspect.isclass(cls) and issubclass(cls, registry.get("Model"))
 
 
 def serialize_layer(layer):
-    """A layer's entry in ``config.json``, with Keras's keys."""
-    config = layer.get_config()
-    config["dtype"] = _dtype_policy(layer.dtype.name)
-    if isinstance(layer, layers_module.Dense):
-        config["quantization_config"] = None
-    entry = {
-        "module": "keras.layers",
-        "class_name": type(layer).__name__,
-        "config": config,
-        "registered_name": None,
-    }
-    if layer.built and type(layer).__name__ in _HAS_BUILD_CONFIG:
-        entry["build_config"] = {"input_shape": layer.input_shape}
-    return entry
+    """A layer's entry in ``config.json``, with Keras's keys (a built-in layer or yours)."""
+    if not isinstance(layer, Layer):
+        raise TypeError(f"serialize_layer expects a scratchnet layer, got {layer!r}.")
+    return objects.serialize_object(layer)
+
+
+def deserialize_layer(entry, custom_objects=None, safe_mode=True):
+    """Build a layer from its entry of ``config.json`` (Keras's or ours), built if it says how."""
+    name = (entry.get("config") or {}).get("name", "?")
+    layer = objects.deserialize_object(entry, custom_objects, safe_mode, what=f"Layer '{name}'")
+    if not isinstance(layer, Layer):
+        raise ValueError(
+            f"Layer '{name}': the file's {entry.get('class_name')!r} gives a "
+            f"{type(layer).__name__}, which is not a scratchnet layer."
+        )
+    return layer
+
+
+# ============================================================================ writing models
 
 
 def _input_layer_entry(tensor):
@@ -138,7 +164,7 @@ def serialize_model(model):
         config = {
             "name": model.name,
             "trainable": True,
-            "dtype": _dtype_policy(_model_dtype(model)),
+            "dtype": objects.dtype_policy(_model_dtype(model)),
             "layers": layers,
         }
         entry = {
@@ -157,7 +183,8 @@ def serialize_model(model):
                 layers.append({**_input_layer_entry(t), "name": t.name, "inbound_nodes": []})
                 continue
             args = [_keras_tensor(p) for p in t.inputs]
-            arg = args if isinstance(t.layer, Merge) else args[0]  # a merge takes a list
+            # a merge (or your layer) called on several tensors takes them as one list
+            arg = args if isinstance(t.layer, Merge) or len(args) > 1 else args[0]
             node = {"args": [arg], "kwargs": {}}
             layers.append(
                 {**serialize_layer(t.layer), "name": t.layer.name, "inbound_nodes": [node]}
@@ -178,16 +205,17 @@ def serialize_model(model):
             "build_config": {"input_shape": None},
         }
     else:
+        cls = type(model)
         config = {
-            **model.get_config(),
+            **objects.serialize_object(model.get_config()),
             "trainable": True,
-            "dtype": _dtype_policy(_model_dtype(model)),
+            "dtype": objects.dtype_policy(_model_dtype(model)),
         }
         entry = {
-            "module": type(model).__module__,
-            "class_name": type(model).__name__,
+            "module": None if cls.__module__ == "__main__" else cls.__module__,
+            "class_name": cls.__name__,
             "config": config,
-            "registered_name": type(model).__name__,
+            "registered_name": get_registered_name(cls),
             "build_config": {
                 "input_shape": list(getattr(model, "_build_input_shape", None) or []) or None
             },
@@ -204,6 +232,7 @@ def _model_dtype(model):
 def _compile_config(model):
     opt = model.optimizer
     args = getattr(model, "_compile_args", {})
+    metrics = args.get("metrics")
     return {
         "optimizer": {
             "module": "keras.optimizers",
@@ -213,8 +242,8 @@ def _compile_config(model):
         },
         "loss": _serialize_loss(args.get("loss", model.loss)),
         "loss_weights": None,
-        "metrics": [m if isinstance(m, str) else m.name for m in args["metrics"]]
-        if args.get("metrics")
+        "metrics": [_serialize_metric(m, r) for m, r in zip(metrics, model.metrics)]
+        if metrics
         else None,
         "weighted_metrics": None,
         "run_eagerly": False,
@@ -224,61 +253,29 @@ def _compile_config(model):
 
 
 def _serialize_loss(loss):
+    """What ``compile(loss=...)`` was given: a name as it is, an object or function as Keras."""
     if isinstance(loss, str):
         return loss
-    if isinstance(loss, losses_module.Loss):
-        return {
-            "module": "keras.losses",
-            "class_name": type(loss).__name__,
-            "config": loss.get_config(),
-            "registered_name": None,
-        }
     if isinstance(loss, type) and issubclass(loss, losses_module.Loss):
         return loss.__name__
-    return loss.__name__  # one of scratchnet.losses' functions: Keras's name for it
+    return objects.serialize_object(loss)
 
 
-# ============================================================================ reading config.json
+def _serialize_metric(metric, resolved):
+    """A metric of ``compile``: a name as it is, scratchnet's own metric objects by their name
+    (Keras resolves 'accuracy' by name), your metric or function as its Keras entry."""
+    if isinstance(metric, str):
+        return metric
+    if isinstance(metric, type):
+        metric = resolved
+    if isinstance(metric, metrics_module.Metric) and type(metric).__module__.startswith(
+        "scratchnet."
+    ):
+        return metric.name
+    return objects.serialize_object(metric)
 
 
-def deserialize_layer(entry):
-    """Build a scratchnet layer from a layer entry of ``config.json`` (Keras's or ours)."""
-    class_name = entry.get("class_name")
-    config = dict(entry.get("config") or {})
-    name = config.get("name", "?")
-    if class_name not in LAYER_CLASSES:
-        raise ValueError(
-            f"Layer '{name}' has class {class_name!r}, which scratchnet does not support. "
-            f"Supported layer classes: {', '.join(sorted(LAYER_CLASSES))}."
-        )
-    cls = LAYER_CLASSES[class_name]
-    dtype = config.pop("dtype", None)
-    if isinstance(dtype, dict):
-        dtype = (dtype.get("config") or {}).get("name")
-    accepted = _constructor_args(cls)
-    for key in [k for k in config if k not in accepted]:
-        value = config.pop(key)
-        if key not in _KERAS_ONLY_KEYS or value != _KERAS_ONLY_KEYS[key]:
-            raise ValueError(
-                f"Layer '{name}' ({class_name}) uses {key}={value!r}, which scratchnet does not "
-                "support."
-            )
-    try:
-        return cls(**config, dtype=dtype)
-    except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"Cannot rebuild layer '{name}' ({class_name}) from its config: {e}"
-        ) from e
-
-
-def _constructor_args(cls):
-    names = {"name", "trainable", "input_shape"}
-    for klass in cls.__mro__:
-        if "__init__" in vars(klass):
-            for p in inspect.signature(klass.__init__).parameters.values():
-                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self":
-                    names.add(p.name)
-    return names - {"dtype"}
+# ============================================================================ reading models
 
 
 def _input_from_entry(entry):
@@ -289,31 +286,39 @@ def _input_from_entry(entry):
     return graph.Input(tuple(shape[1:]), name=config.get("name"))
 
 
-def deserialize_model(config, custom_objects=None, source="config"):
-    """Rebuild a model (Sequential, Functional or a registered subclass) from ``config.json``."""
+def deserialize_model(config, custom_objects=None, source="config", safe_mode=True):
+    """Rebuild a model (Sequential, Functional or your subclass) from ``config.json``.
+
+    Args:
+        config: the ``config.json`` dict.
+        custom_objects: ``{name: class or function}`` for your layers, models and functions.
+        source: the file, to name it in errors.
+    """
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise ValueError(
             f"{source}: config.json does not describe a Keras model (no class_name/config)."
         )
     class_name, inner = config["class_name"], config["config"]
-    if class_name == "Sequential":
-        return _sequential_from_config(inner)
-    if class_name in ("Functional", "Model"):
-        return _functional_from_config(inner, source)
-    cls = (custom_objects or {}).get(class_name)
-    if cls is None:
+    module = config.get("module")
+    custom = objects.all_custom_objects(custom_objects)
+    if class_name == "Sequential" and objects.is_keras_or_ours(module):
+        return _sequential_from_config(inner, custom, safe_mode)
+    if class_name in ("Functional", "Model") and objects.is_keras_or_ours(module):
+        return _functional_from_config(inner, source, custom, safe_mode)
+    cls = objects.find_class(config, custom, what=f"{source}: the model {inner.get('name')!r}")
+    if not (inspect.isclass(cls) and issubclass(cls, registry.get("Model"))):
         raise ValueError(
-            f"{source}: the model class {class_name!r} is a subclassed model. Pass its class: "
-            f"load_model(path, custom_objects={{'{class_name}': {class_name}}}). scratchnet "
-            "itself rebuilds only Sequential and Functional models."
+            f"{source}: the model class {class_name!r} resolves to {cls!r}, which is not a "
+            "scratchnet.Model subclass."
         )
     kwargs = {k: v for k, v in inner.items() if k not in ("trainable", "dtype")}
-    if "from_config" in vars(cls):
-        model = cls.from_config(kwargs)
-    elif "name" in inspect.signature(cls.__init__).parameters or _takes_kwargs(cls):
-        model = cls(**kwargs)
-    else:
-        model = cls()  # an __init__ without arguments: the saved name is not restored
+    with CustomObjectScope(custom):
+        if hasattr(cls, "from_config"):
+            model = cls.from_config(kwargs)
+        elif "name" in inspect.signature(cls.__init__).parameters or _takes_kwargs(cls):
+            model = cls(**kwargs)
+        else:
+            model = cls()  # an __init__ without arguments: the saved name is not restored
     shape = (config.get("build_config") or {}).get("input_shape")
     if shape:
         model(np.zeros([1 if d is None else d for d in shape], dtype=_dtype_name(inner)))
@@ -332,7 +337,7 @@ def _dtype_name(config):
     return dtype or "float32"
 
 
-def _sequential_from_config(config):
+def _sequential_from_config(config, custom, safe_mode):
     model = registry.get("Sequential")(name=config.get("name"))
     entries = list(config.get("layers") or [])
     if entries and entries[0].get("class_name") == "InputLayer":
@@ -340,11 +345,11 @@ def _sequential_from_config(config):
     elif config.get("build_input_shape"):
         model.add(graph.Input(tuple(config["build_input_shape"][1:])))
     for entry in entries:
-        model.add(deserialize_layer(entry))
+        model.add(deserialize_layer(entry, custom, safe_mode))
     return model
 
 
-def _functional_from_config(config, source):
+def _functional_from_config(config, source, custom, safe_mode):
     tensors = {}  # layer name -> its output tensor
 
     def resolve(arg):
@@ -369,7 +374,7 @@ def _functional_from_config(config, source):
         if entry.get("class_name") == "InputLayer":
             tensors[name] = _input_from_entry(entry)
             continue
-        layer = deserialize_layer(entry)
+        layer = deserialize_layer(entry, custom, safe_mode)
         nodes = entry.get("inbound_nodes") or []
         if len(nodes) != 1:
             raise ValueError(
@@ -377,6 +382,9 @@ def _functional_from_config(config, source):
                 "supports layers called exactly once (no shared layers)."
             )
         args, kwargs = nodes[0].get("args") or [], nodes[0].get("kwargs") or {}
+        if layer.writes_call() and args:  # your layer: its call takes what Keras recorded
+            tensors[name] = layer(*[resolve(a) for a in args], **kwargs)
+            continue
         if len(args) != 1 or any(v is not None for k, v in kwargs.items() if k != "training"):
             raise ValueError(
                 f"{source}: layer '{name}' is called with arguments scratchnet does not "
@@ -395,7 +403,11 @@ def _functional_from_config(config, source):
     )
 
 
-def _compile_from_config(model, config, source):
+# ============================================================================ compile settings
+
+
+def _compile_from_config(model, config, source, custom_objects=None):
+    custom = objects.all_custom_objects(custom_objects)
     opt_entry = config.get("optimizer")
     if isinstance(opt_entry, str):
         optimizer = optimizers_module.get(opt_entry)
@@ -427,31 +439,36 @@ def _compile_from_config(model, config, source):
         optimizer.name = opt_config.get("name", optimizer.name)
     model.compile(
         optimizer=optimizer,
-        loss=_deserialize_loss(config.get("loss"), source),
-        metrics=[_deserialize_metric(m) for m in config.get("metrics") or []] or None,
+        loss=_deserialize_loss(config.get("loss"), source, custom),
+        metrics=[_deserialize_metric(m, custom) for m in config.get("metrics") or []] or None,
     )
 
 
-def _deserialize_loss(loss, source):
-    if isinstance(loss, dict):
-        class_name = loss.get("class_name")
-        config = loss.get("config") or {}
-        if class_name == "function":
-            return config
-        cls = type(losses_module.get(class_name))
-        kwargs = {"from_logits": config["from_logits"]} if config.get("from_logits") else {}
-        return cls(**kwargs)
+def _deserialize_loss(loss, source, custom):
     if loss is None:
         raise ValueError(
             f"{source}: the file has compile settings without a loss; load with compile=False."
         )
-    return loss
+    if not isinstance(loss, dict):
+        return loss
+    if loss.get("class_name") == "function":
+        return objects.find_function(loss, custom)
+    if loss.get("registered_name"):  # a Loss class of yours
+        return objects.deserialize_object(loss, custom, what="the loss")
+    config = loss.get("config") or {}
+    cls = type(losses_module.get(loss.get("class_name")))
+    kwargs = {"from_logits": config["from_logits"]} if config.get("from_logits") else {}
+    return cls(**kwargs)
 
 
-def _deserialize_metric(metric):
-    if isinstance(metric, dict):
-        config = metric.get("config")
-        if isinstance(config, dict) and config.get("name"):
-            return config["name"]
-        return to_snake_case(metric.get("class_name", ""))
-    return metric
+def _deserialize_metric(metric, custom):
+    if not isinstance(metric, dict):
+        return metric
+    if metric.get("class_name") == "function":
+        return objects.find_function(metric, custom)
+    if metric.get("registered_name"):  # a Metric class of yours
+        return objects.deserialize_object(metric, custom, what="the metric")
+    config = metric.get("config")
+    if isinstance(config, dict) and config.get("name"):
+        return config["name"]
+    return to_snake_case(metric.get("class_name", ""))

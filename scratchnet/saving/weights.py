@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import optimizers as optimizers_module
 from ..layers.base import Layer
+from ..layers.fused import ConvPool
 from ..naming import to_snake_case
 from . import registry
 
@@ -59,9 +60,36 @@ def _children(model):
         yield name, attributes[name]
 
 
+def _reference_attributes():
+    """Every attribute a plain ``Layer`` has: the walk skips them in a layer, as Keras skips
+    ``dir(Layer())`` (Keras's ``get_attr_skipset``), and visits only what a subclass adds."""
+    reference = object.__new__(Layer)
+    Layer.__init__(reference, name="reference")  # a name given, so no name counter moves
+    return frozenset(dir(reference))
+
+
+_LAYER_ATTRIBUTES = _reference_attributes()
+
+
+def _layer_children(layer):
+    """(attribute name, value) pairs of a layer's own attributes, in Keras's order: sorted,
+    private ones last (``self.dense = Dense(...)`` is visited as ``dense``)."""
+    for name in sorted(set(dir(layer)) - _LAYER_ATTRIBUTES, key=_name_key):
+        if name.startswith("__"):
+            continue
+        try:
+            value = getattr(layer, name)
+        except Exception:  # a property that cannot be read now (Keras skips it too)
+            continue
+        yield name, value
+
+
 def _is_saveable(obj):
+    """A model, a layer, an optimizer: what has a ``vars`` group. A fused Conv2D + pooling step
+    is not one: it is how a model runs its two layers, which are saved as themselves."""
     model_class = registry.get("Model")
-    return isinstance(obj, (Layer, model_class, optimizers_module.Optimizer, _InputLayerEntry))
+    saveable = (Layer, model_class, optimizers_module.Optimizer, _InputLayerEntry)
+    return isinstance(obj, saveable) and not isinstance(obj, ConvPool)
 
 
 def _saveables(model):
@@ -69,7 +97,10 @@ def _saveables(model):
 
     Returns a list of ``(path, object)``: ``("", model)``, ``("layers/conv2d", layer)``, ...,
     ``("optimizer", optimizer)``. Container entries are keyed by snake-cased class name with a
-    counter (``dense``, ``dense_1``); nested lists become ``container``, ``container_1``.
+    counter (``dense``, ``dense_1``); nested lists become ``container``, ``container_1``. A
+    layer's own attributes are walked too (Keras's ``_walk_saveable`` walks every saveable):
+    your layer's ``self.dense`` is at ``layers/<your_layer>/dense``, its ``self.blocks = [...]``
+    at ``layers/<your_layer>/blocks/dense``, ``.../blocks/dense_1``.
     """
     found, visited = [], set()
 
@@ -79,12 +110,17 @@ def _saveables(model):
         visited.add(id(obj))
         found.append((path, obj))
         if registry.is_instance(obj, "Model"):
-            for name, child in _children(obj):
-                child_path = f"{path}/{name}" if path else name
-                if _is_saveable(child):
-                    visit(child, child_path)
-                elif isinstance(child, (list, tuple, dict)):
-                    visit_container(child, child_path, set())
+            children = _children(obj)
+        elif isinstance(obj, Layer):
+            children = _layer_children(obj)
+        else:
+            return
+        for name, child in children:
+            child_path = f"{path}/{name}" if path else name
+            if _is_saveable(child):
+                visit(child, child_path)
+            elif isinstance(child, (list, tuple, dict)):
+                visit_container(child, child_path, set())
 
     def visit_container(container, path, seen_containers):
         if id(container) in seen_containers:
@@ -123,7 +159,8 @@ def _state_of(obj):
         return obj.variables
     if isinstance(obj, (registry.get("Model"), _InputLayerEntry)):
         return []
-    return obj.weights
+    own = list(obj.variables_by_key.values())  # its own, as Keras's save_own_variables:
+    return [v.value for v in own if v.trainable] + [v.value for v in own if not v.trainable]
 
 
 # ============================================================================ writing
@@ -270,7 +307,7 @@ def _read_optimizer(model, group, filepath):
     if len(arrays) <= 2:
         return (optimizer, arrays) if len(arrays) == 2 else None
     if optimizer.slots is None:
-        optimizer.build(model.trainable_weights)
+        optimizer.build([w for _, _, w in model._trainable_slots()])
     expected = optimizer.variables
     if len(arrays) != len(expected) or any(a.shape != e.shape for a, e in zip(arrays, expected)):
         warnings.warn(

@@ -1,0 +1,246 @@
+"""Layers written the Keras way: ``call`` with ``scratchnet.ops``, differentiated by autodiff.
+
+A built-in layer has a hand-written ``forward`` and ``backward`` (the lesson). A layer you write
+as Keras teaches has only ``call``: its ops record their backward rules as they run
+(``scratchnet.ops.core``), and backprop walks them back. Both kinds meet here:
+
+* **arrays in** (the layer is called by a Sequential or Functional model, or on NumPy data):
+  ``autodiff_forward`` runs ``call`` on Tensors that record, and keeps the graph;
+  ``autodiff_backward`` walks it back from dL/d(output), giving dL/d(inputs) and each weight's
+  gradient. To the model's tape (``scratchnet.tape``) the layer is one node, like any other.
+* **Tensors in** (the layer is called inside another layer's or a subclassed model's ``call``):
+  a layer written with ``call`` simply runs it, so its ops join the caller's graph; a built-in
+  layer becomes one op of that graph (``layer_op``), whose backward rule is its hand-written
+  ``backward``.
+* **a symbolic Input**: the output shape comes from tracing ``call`` on zeros (``trace``).
+
+``call`` gets only the arguments it declares, as in Keras: ``call(self, x)`` is called without
+``training``; ``call(self, x, training=None)`` receives the mode of the model's step.
+"""
+
+import contextlib
+import inspect
+import threading
+
+import numpy as np
+
+from .. import graph
+from ..ops.core import Tensor, convert_to_tensor, gradients, record_gradients, recording
+
+_MODE = threading.local()  # the training flag of the call being run, per thread
+
+
+def training_mode():
+    """The mode a layer call without ``training=`` inherits (False outside a model's step)."""
+    return getattr(_MODE, "training", False)
+
+
+@contextlib.contextmanager
+def running(training):
+    """Run calls in this block in ``training`` mode (and record ops when training)."""
+    previous = training_mode()
+    _MODE.training = training
+    try:
+        with record_gradients(training):
+            yield
+    finally:
+        _MODE.training = previous
+
+
+def accepts(fn, name):
+    """Whether ``fn`` declares the parameter ``name`` (or takes ``**kwargs``)."""
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def invoke(layer, args, kwargs, training, mask=None):
+    """``layer.call(*args, **kwargs)``, adding ``training`` and ``mask`` only if it takes them.
+    The layer's added losses start afresh (``add_loss``)."""
+    layer._losses = []
+    kwargs = dict(kwargs)
+    if accepts(layer.call, "training"):
+        kwargs["training"] = training
+    if mask is not None and accepts(layer.call, "mask"):
+        kwargs["mask"] = mask
+    return layer.call(*args, **kwargs)
+
+
+def flatten(items):
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            yield from flatten(item)
+        else:
+            yield item
+
+
+def has_tensors(args):
+    return any(isinstance(a, Tensor) for a in flatten(args))
+
+
+# ----------------------------------------------------------------------------- arrays in
+
+
+def autodiff_forward(layer, xs, kwargs, training):
+    """Run ``call`` on ``xs`` (arrays), recording when training; returns the output array.
+
+    Keeps ``(input tensors, output tensor)`` for ``autodiff_backward``. The input tensors
+    wrap the caller's arrays without copying: ops never write into their inputs.
+    """
+    with running(training), one_step():
+        inputs = [Tensor(x, requires_grad=training and x.dtype.kind == "f") for x in xs]
+        out = convert_to_tensor(invoke(layer, inputs, kwargs, training))
+    layer._graph = (inputs, out) if training else None
+    return out.value
+
+
+def autodiff_backward(layer, dy, need_dx):
+    """dL/d(inputs) from dL/d(output) by walking ``call``'s recorded ops back; each Variable's
+    gradient lands in its layer's ``grads``. Returns one dx per input (or the one dx)."""
+    if getattr(layer, "_graph", None) is None:
+        raise RuntimeError(
+            f"Layer '{layer.name}': backward() needs a training forward pass first "
+            "(layer(x, training=True) inside a model's training step)."
+        )
+    inputs, out = layer._graph
+    variables = [v for v in layer.trainable_weights if v.requires_grad]
+    added = [loss for loss in layer.losses if getattr(loss, "requires_grad", False)]
+    found = gradients([out, *added], [dy] + [1.0] * len(added), inputs + variables)
+    store_gradients(variables, found[len(inputs) :])
+    dxs = found[: len(inputs)] if need_dx else [None] * len(inputs)
+    return dxs[0] if len(dxs) == 1 else dxs
+
+
+def store_gradients(variables, grads):
+    """Put each Variable's gradient in its layer's ``grads`` under its key.
+
+    A Variable of a built-in layer is not an op's input (the layer computes with the array and
+    sets its own ``grads`` in its backward), so it gets None here and is left alone; a weight
+    of a layer written with ``call`` that its ``call`` did not use gets zeros, as Keras's None
+    gradient changes nothing either.
+    """
+    for variable, grad in zip(variables, grads):
+        owner = variable.owner
+        if grad is not None:
+            owner.grads[variable.key] = grad
+        elif owner.writes_call():
+            owner.grads[variable.key] = np.zeros_like(variable.value)
+
+
+class OpsGraph:
+    """A subclassed model's recorded forward pass: the ops and layer ops of its ``call``, as
+    Tensors (``scratchnet.tape.Tape`` is the same thing for Sequential and Functional models,
+    which record whole layer calls).
+
+    Args:
+        output: the Tensor ``call`` returned.
+        model: the model, for its weights and its layers' added losses.
+    """
+
+    def __init__(self, output, model):
+        self.output, self.model = output, model
+
+    def output_layer(self, y):
+        """The built-in layer whose call made the output (for a fused loss), or None."""
+        return self.output.layer
+
+    def backward(self, output, doutput, from_logits=False):
+        """Backprop dL/d(output) (or, ``from_logits``, dL/d(the output layer's logits)) and the
+        layers' added losses; each weight's gradient lands in its layer's ``grads``."""
+        out = self.output
+        if from_logits:
+            out = Tensor(out.value, out.parents, out.backward_from_logits)
+        variables = [v for v in self.model.trainable_weights if v.requires_grad]
+        added = [loss for loss in self.model.losses if getattr(loss, "requires_grad", False)]
+        found = gradients([out, *added], [doutput] + [1.0] * len(added), variables)
+        store_gradients(variables, found)
+
+
+# ----------------------------------------------------------------------------- Tensors in
+
+
+def layer_op(layer, x, training):
+    """A built-in layer called on Tensors: one op whose backward rule is ``layer.backward``.
+
+    The output tensor remembers its layer (``.layer``), so a loss can fuse with its softmax,
+    and a second backward rule that starts from the logits (``backward_from_logits``).
+    """
+    multi = isinstance(x, (list, tuple))
+    tensors = [convert_to_tensor(t) for t in (x if multi else [x])]
+    values = [layer._cast(t.value) for t in tensors]
+    shapes = [v.shape for v in values]
+    for s in shapes:
+        layer.check_input_shape(s)
+    if not layer.built:
+        layer.build_from_shape(shapes if multi else shapes[0])
+    y = layer.forward(values if multi else values[0], training=training)
+    if not (recording() and training):
+        out = Tensor(y)
+        out.layer = layer
+        return out
+    session = _MODE.__dict__.setdefault("calls", set())
+    if layer in session:
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) was called twice in one training "
+            "step. A built-in layer caches what its backward needs from one call only, so the "
+            "second call would overwrite the first one's cache and give wrong gradients. Create "
+            "a separate layer for each use."
+        )
+    session.add(layer)
+    need_dx = any(t.requires_grad for t in tensors)
+
+    def rule(step):
+        def backward(dy):
+            dxs = step(dy, need_dx=need_dx)
+            return tuple(dxs) if multi else (dxs,)
+
+        return backward
+
+    out = Tensor(y, tuple(tensors), rule(layer.backward), requires_grad=bool(layer.params))
+    out.layer = layer
+    if hasattr(layer, "backward_from_logits"):
+        out.backward_from_logits = rule(layer.backward_from_logits)
+    return out
+
+
+@contextlib.contextmanager
+def one_step():
+    """A model's training step: each built-in layer may be called once (see ``layer_op``)."""
+    _MODE.calls = set()
+    try:
+        yield
+    finally:
+        _MODE.calls = set()
+
+
+# ----------------------------------------------------------------------------- symbolic
+
+
+def trace(layer, args, kwargs):
+    """``layer(Input(...))`` for a layer without its own ``compute_output_shape``: build it, run
+    it once on zeros shaped like the inputs (an unknown batch as 1), in inference mode, and read
+    the output's shape and dtype. A layer written with ``call`` runs ``call``; one with a
+    hand-written ``forward``, that."""
+    symbolic = [a for a in flatten(args) if isinstance(a, graph.SymbolicTensor)]
+    shapes = [a.shape for a in symbolic]
+    if not layer.built:
+        layer.build_from_shape(shapes if len(shapes) > 1 else shapes[0])
+
+    def zeros(a):
+        if isinstance(a, (list, tuple)):
+            return type(a)(zeros(t) for t in a)
+        if not isinstance(a, graph.SymbolicTensor):
+            return a
+        concrete = tuple(1 if d is None else d for d in a.shape)
+        return np.zeros(concrete, dtype=a.dtype)
+
+    with running(False):
+        if layer.writes_call():
+            out = invoke(layer, [Tensor(z) for z in zeros(list(args))], kwargs, False)
+            layer._losses = []  # losses of a trace on zeros are not the model's
+        else:
+            (x,) = args
+            out = layer.forward([layer._cast(z) for z in zeros(x)] if isinstance(x, list)
+                                else layer._cast(zeros(x)), training=False)  # fmt: skip
+    out = convert_to_tensor(out)
+    out_shape = (symbolic[0].shape[0],) + tuple(out.shape[1:]) if out.ndim else out.shape
+    return graph.SymbolicTensor(out_shape, out.dtype, layer=layer, inputs=symbolic)
