@@ -324,7 +324,7 @@ def scaling_section(results):
             f"## Threads ({scaling['model']}, batch {scaling['threads_batch']}, training "
             "images/s, one process per run)\n\n"
             "scratchnet: `NUMBA_NUM_THREADS`, `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, "
-            "`MKL_NUM_THREADS` and `scratchnet.kernels.jit.set_num_threads`; Keras: the same "
+            "`MKL_NUM_THREADS` and `scratchnet.config.set_num_threads`; Keras: the same "
             "variables and `tf.config.threading` intra-op and inter-op threads.\n\n"
             + table(["threads", "scratchnet", "Keras", "scratchnet/Keras"], rows)
         )

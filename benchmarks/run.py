@@ -37,7 +37,7 @@ How each number is measured, and why that is fair:
   fresh process; the child's ``VmHWM`` from /proc/self/status after ``fit`` (``benchmarks.child``
   explains why not ``ru_maxrss``).
 * numba against the NumPy twins: scratchnet alone, training throughput as above, switching with
-  ``scratchnet.kernels.jit.use_kernels``.
+  ``scratchnet.config.use_kernels``.
 * JIT cost, threads: fresh processes (``benchmarks.child``). Scaling with batch size: in process,
   training throughput as above with ``clamp(1024 // batch, 4, steps)`` steps per epoch.
 * Roofline: analytic FLOPs per image (``workloads.flops_per_image``) times measured images/s,

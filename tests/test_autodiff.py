@@ -207,3 +207,18 @@ def test_add_loss_is_reset_every_call_and_reaches_the_model():
     x, y = np.full((4, 2), 2.0, np.float32), np.zeros((4, 1), np.float32)
     loss = model.evaluate(x, y, verbose=0)
     assert loss == pytest.approx(0.5 * 32)  # sum(x * x) / 2: the compiled loss is 0
+
+
+def test_tracing_on_an_input_keeps_unknown_sizes_unknown_and_the_weights_as_they_were():
+    class Count(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+        def call(self, x):
+            self.calls.assign_add(1.0)
+            return ops.expand_dims(x, -1) * 2.0
+
+    layer = Count()
+    assert layer(sn.Input((None, 4))).shape == (None, None, 4, 1)  # a sequence of any length
+    assert float(layer.calls.numpy()) == 0.0  # tracing ran call, but left no trace

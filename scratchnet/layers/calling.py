@@ -217,21 +217,40 @@ def one_step():
 
 def trace(layer, args, kwargs):
     """``layer(Input(...))`` for a layer without its own ``compute_output_shape``: build it, run
-    it once on zeros shaped like the inputs (an unknown batch as 1), in inference mode, and read
-    the output's shape and dtype. A layer written with ``call`` runs ``call``; one with a
-    hand-written ``forward``, that."""
+    it on zeros shaped like the inputs, in inference mode, and read the output's shape and dtype.
+    A layer written with ``call`` runs ``call``; one with a hand-written ``forward``, that.
+
+    An unknown size (``None``: the batch, or a sequence length) is tried as 1 and as 2; an
+    output axis whose size follows it is unknown too.
+    """
     symbolic = [a for a in flatten(args) if isinstance(a, graph.SymbolicTensor)]
     shapes = [a.shape for a in symbolic]
     if not layer.built:
         layer.build_from_shape(shapes if len(shapes) > 1 else shapes[0])
+    saved = [(v, v.value.copy()) for v in layer.weights]  # a call may assign (a counter)
+    try:
+        first = _run_on_zeros(layer, args, kwargs, unknown=1)
+        if any(d is None for s in shapes for d in s):
+            second = _run_on_zeros(layer, args, kwargs, unknown=2)
+            out_shape = tuple(a if a == b else None for a, b in zip(first.shape, second.shape))
+        else:
+            out_shape = first.shape
+    finally:
+        for variable, value in saved:  # tracing leaves no trace in the weights, as in Keras
+            variable.value[...] = value
+    return graph.SymbolicTensor(out_shape, first.dtype, layer=layer, inputs=symbolic)
+
+
+def _run_on_zeros(layer, args, kwargs, unknown):
+    """The layer's output (a Tensor) for zeros in place of its symbolic inputs, each unknown
+    size set to ``unknown``."""
 
     def zeros(a):
         if isinstance(a, (list, tuple)):
             return type(a)(zeros(t) for t in a)
         if not isinstance(a, graph.SymbolicTensor):
             return a
-        concrete = tuple(1 if d is None else d for d in a.shape)
-        return np.zeros(concrete, dtype=a.dtype)
+        return np.zeros(tuple(unknown if d is None else d for d in a.shape), dtype=a.dtype)
 
     with running(False):
         if layer.writes_call():
@@ -241,6 +260,4 @@ def trace(layer, args, kwargs):
             (x,) = args
             out = layer.forward([layer._cast(z) for z in zeros(x)] if isinstance(x, list)
                                 else layer._cast(zeros(x)), training=False)  # fmt: skip
-    out = convert_to_tensor(out)
-    out_shape = (symbolic[0].shape[0],) + tuple(out.shape[1:]) if out.ndim else out.shape
-    return graph.SymbolicTensor(out_shape, out.dtype, layer=layer, inputs=symbolic)
+    return convert_to_tensor(out)
