@@ -16,6 +16,7 @@ from . import (
     backend,
     callbacks,
     config,
+    constraints,
     datasets,
     initializers,
     layers,
@@ -25,6 +26,7 @@ from . import (
     ops,
     optimizers,
     random,
+    regularizers,
     saving,
     utils,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "backend",
     "callbacks",
     "config",
+    "constraints",
     "datasets",
     "initializers",
     "layers",
@@ -57,6 +60,7 @@ __all__ = [
     "ops",
     "optimizers",
     "random",
+    "regularizers",
     "saving",
     "utils",
 ]

@@ -9,13 +9,11 @@ a Keras model built in the same order start from bit-identical weights (float32 
 
 * with ``seed=None`` the initializer draws ``random.randint(1, 10**9)`` from Python's ``random``
   when it is CONSTRUCTED (a layer constructs its initializers in ``__init__``);
-* every call draws ``stateless_uniform(shape, seed=(seed, 0))``, so calling the same initializer
-  twice gives the same numbers, as in Keras;
-* Python-float bounds and constants are rounded to float32 first, even for float64 weights,
-  because Keras passes them through ``tf.cast`` (see ``_keras_number``).
-
-Only uniform distributions are offered: Keras's normal initializers go through TensorFlow's
-float32 log, sin and cos (Box-Muller), whose last bits NumPy does not reproduce.
+* every call draws from the stateless seed ``(seed, 0)``: the same numbers each call;
+* Python-float uniform bounds and constants are rounded to float32 first, even for float64
+  weights, because Keras passes them through ``tf.cast`` (see ``_keras_number``); normal means
+  and stddevs are not (``_normal``). Normal numbers are bit for bit with the numba kernels
+  (``scratchnet.random``); only Orthogonal's QR agrees to rounding, not bit for bit.
 
 Example:
     >>> init = get("glorot_uniform")
@@ -27,10 +25,12 @@ Example:
 """
 
 import math
+import re
 
 import numpy as np
 
 from . import config as _config
+from . import random as _random
 from .random import draw_seed, make_default_seed, stateless_uniform
 
 
@@ -203,27 +203,89 @@ class RandomUniform(RandomInitializer):
         return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
 
 
+def _normal(shape, seed, dtype, mean, stddev, truncated):
+    """z * stddev + mean, z = ``stateless_(truncated_)normal(shape, (seed, 0))``, as Keras's
+    ``random.normal`` / ``truncated_normal``. Unlike uniform bounds, mean and stddev go straight
+    to the dtype (TensorFlow's ``convert_to_tensor``): float64 weights see the exact double."""
+    dtype = _dtype(dtype)
+    draw = _random.stateless_truncated_normal if truncated else _random.stateless_normal
+    z = draw(shape, draw_seed(seed), dtype)  # shape
+    return np.asarray(z * np.asarray(stddev, dtype) + np.asarray(mean, dtype))
+
+
+class RandomNormal(RandomInitializer):
+    """Normal numbers with mean ``mean`` and standard deviation ``stddev``.
+
+    Args:
+        mean, stddev: Python floats.
+        seed: see ``RandomInitializer``.
+
+    Math:
+        w = z * stddev + mean,  z ~ stateless_normal(shape, (seed, 0)) (Box-Muller on Philox),
+        each step rounded to the dtype: Keras's numbers bit for bit with the numba kernels.
+
+    Example:
+        >>> w = RandomNormal(stddev=1.0, seed=1)((1000,), "float64")
+        >>> bool(abs(w.std() - 1) < 0.1)
+        True
+    """
+
+    TRUNCATED = False
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean = mean
+        self.stddev = stddev
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        return _normal(shape, self.seed, dtype, self.mean, self.stddev, self.TRUNCATED)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+
+
+class TruncatedNormal(RandomNormal):
+    """RandomNormal with every z redrawn until |z| < 2 (within two ``stddev`` of the mean):
+    w = z * stddev + mean,  z ~ stateless_truncated_normal(shape, (seed, 0)).
+
+    Example:
+        >>> bool((abs(TruncatedNormal(stddev=1.0, seed=1)((1000,), "float32")) < 2).all())
+        True
+    """
+
+    TRUNCATED = True
+
+
+TRUNCATED_STDDEV = 0.87962566103423978  # std of a standard normal truncated to (-2, 2)
+
+
 class VarianceScaling(RandomInitializer):
-    """Uniform numbers whose variance is ``scale / fan``, the family behind Glorot, He and LeCun.
+    """Numbers whose variance is ``scale / fan``, the family behind Glorot, He and LeCun.
 
     Args:
         scale: positive float.
         mode: "fan_in", "fan_out" or "fan_avg": which fan divides the scale.
-        distribution: only "uniform" is offered (Keras's default, "truncated_normal", and
-            "untruncated_normal" raise a ValueError: they cannot be reproduced bit for bit).
+        distribution: "truncated_normal" (Keras's default; "normal" means it too),
+            "untruncated_normal" or "uniform".
         seed: see ``RandomInitializer``.
         input_axes, output_axes: optional axes for ``compute_fans``.
 
     Math:
         s = scale / max(1, fan)   with fan = fan_in, fan_out or (fan_in + fan_out) / 2
-        limit = sqrt(3 s)         so that Var(w) = limit**2 / 3 = s
-        w ~ uniform in [-limit, limit), drawn as in RandomUniform (limit rounded to float32)
+        "uniform":            limit = sqrt(3 s), w as RandomUniform(-limit, limit)
+        "truncated_normal":   stddev = sqrt(s) / 0.87962566103423978, w as TruncatedNormal(0,
+                              stddev) (truncating at 2 shrinks the std by that factor)
+        "untruncated_normal": stddev = sqrt(s), w as RandomNormal(0, stddev)
 
     Example:
         >>> he = VarianceScaling(scale=2.0, mode="fan_in", distribution="uniform", seed=0)
         >>> he((50, 10), "float64").shape
         (50, 10)
+        >>> round(VarianceScaling(seed=0).stddev((4, 3)), 6)
+        0.568424
     """
+
+    DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
     def __init__(
         self,
@@ -241,11 +303,11 @@ class VarianceScaling(RandomInitializer):
                 f"VarianceScaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}."
             )
         distribution = distribution.lower()
-        if distribution != "uniform":
+        if distribution == "normal":
+            distribution = "truncated_normal"  # Keras's reading of the old name
+        if distribution not in self.DISTRIBUTIONS:
             raise ValueError(
-                f"VarianceScaling: distribution={distribution!r} is not offered by scratchnet, "
-                "only 'uniform' (Keras's normal variants cannot be reproduced bit for bit "
-                "in NumPy). Pass distribution='uniform'."
+                f"VarianceScaling: bad distribution {distribution!r}; use {self.DISTRIBUTIONS}."
             )
         self.scale = scale
         self.mode = mode
@@ -254,8 +316,8 @@ class VarianceScaling(RandomInitializer):
         self.output_axes = output_axes
         super().__init__(seed=seed)
 
-    def limit(self, shape):
-        """The half-width ``sqrt(3 * scale / max(1, fan))``, computed in Keras's exact order."""
+    def scaled(self, shape):
+        """s = scale / max(1, fan), computed in Keras's exact order."""
         fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         scale = self.scale
         if self.mode == "fan_in":
@@ -264,11 +326,23 @@ class VarianceScaling(RandomInitializer):
             scale /= max(1.0, fan_out)
         else:
             scale /= max(1.0, (fan_in + fan_out) / 2.0)
-        return math.sqrt(3.0 * scale)
+        return scale
+
+    def limit(self, shape):
+        """The uniform half-width ``sqrt(3 * scale / max(1, fan))``."""
+        return math.sqrt(3.0 * self.scaled(shape))
+
+    def stddev(self, shape):
+        """The normal distributions' stddev: sqrt(s), divided by 0.8796... when truncated."""
+        stddev = math.sqrt(self.scaled(shape))
+        return stddev / TRUNCATED_STDDEV if self.distribution == "truncated_normal" else stddev
 
     def __call__(self, shape, dtype=None):
-        limit = _keras_number(self.limit(shape))
-        return stateless_uniform(shape, draw_seed(self.seed), _dtype(dtype), -limit, limit)
+        if self.distribution == "uniform":
+            limit = _keras_number(self.limit(shape))
+            return stateless_uniform(shape, draw_seed(self.seed), _dtype(dtype), -limit, limit)
+        truncated = self.distribution == "truncated_normal"
+        return _normal(shape, self.seed, dtype, 0.0, self.stddev(shape), truncated)
 
     def get_config(self):
         return {
@@ -282,14 +356,16 @@ class VarianceScaling(RandomInitializer):
 
 
 class _FixedVarianceScaling(VarianceScaling):
-    """A named VarianceScaling preset (subclasses set SCALE and MODE); its config is only
-    (seed, input_axes, output_axes), as for Keras's GlorotUniform, HeUniform and LecunUniform."""
+    """A named VarianceScaling preset (subclasses set SCALE, MODE and DISTRIBUTION); its config
+    is only (seed, input_axes, output_axes), as for Keras's GlorotUniform, HeNormal, ..."""
+
+    DISTRIBUTION = "uniform"
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
         super().__init__(
             scale=self.SCALE,
             mode=self.MODE,
-            distribution="uniform",
+            distribution=self.DISTRIBUTION,
             seed=seed,
             input_axes=input_axes,
             output_axes=output_axes,
@@ -304,11 +380,8 @@ class _FixedVarianceScaling(VarianceScaling):
 
 
 class GlorotUniform(_FixedVarianceScaling):
-    """Glorot (Xavier) uniform: the default kernel initializer of Dense and Conv2D.
-
-    Math:
-        limit = sqrt(6 / (fan_in + fan_out)), w ~ uniform in [-limit, limit)
-        (VarianceScaling with scale=1, mode="fan_avg")
+    """Glorot (Xavier) uniform, the default kernel initializer of Dense and Conv2D:
+    limit = sqrt(6 / (fan_in + fan_out)) (scale=1, mode="fan_avg", "uniform").
 
     Example:
         >>> round(GlorotUniform(seed=0).limit((1600, 10)), 7)
@@ -318,11 +391,20 @@ class GlorotUniform(_FixedVarianceScaling):
     SCALE, MODE = 1.0, "fan_avg"
 
 
-class HeUniform(_FixedVarianceScaling):
-    """He uniform, suited to ReLU layers.
+class GlorotNormal(_FixedVarianceScaling):
+    """Glorot (Xavier) normal: stddev = sqrt(2 / (fan_in + fan_out)) / 0.8796..., truncated
+    at 2 stddev (scale=1, mode="fan_avg", "truncated_normal").
 
-    Math:
-        limit = sqrt(6 / fan_in)  (VarianceScaling with scale=2, mode="fan_in")
+    Example:
+        >>> round(GlorotNormal(seed=0).stddev((3, 5)), 6)
+        0.568424
+    """
+
+    SCALE, MODE, DISTRIBUTION = 1.0, "fan_avg", "truncated_normal"
+
+
+class HeUniform(_FixedVarianceScaling):
+    """He uniform, suited to ReLU layers: limit = sqrt(6 / fan_in) (scale=2, mode="fan_in").
 
     Example:
         >>> HeUniform(seed=0).limit((6, 1))
@@ -332,11 +414,20 @@ class HeUniform(_FixedVarianceScaling):
     SCALE, MODE = 2.0, "fan_in"
 
 
-class LecunUniform(_FixedVarianceScaling):
-    """LeCun uniform.
+class HeNormal(_FixedVarianceScaling):
+    """He normal, suited to ReLU layers: stddev = sqrt(2 / fan_in) / 0.8796..., truncated at
+    2 stddev (scale=2, mode="fan_in", "truncated_normal").
 
-    Math:
-        limit = sqrt(3 / fan_in)  (VarianceScaling with scale=1, mode="fan_in")
+    Example:
+        >>> round(HeNormal(seed=0).stddev((2, 7)), 6)
+        1.136847
+    """
+
+    SCALE, MODE, DISTRIBUTION = 2.0, "fan_in", "truncated_normal"
+
+
+class LecunUniform(_FixedVarianceScaling):
+    """LeCun uniform: limit = sqrt(3 / fan_in) (scale=1, mode="fan_in", "uniform").
 
     Example:
         >>> LecunUniform(seed=0).limit((3, 1))
@@ -346,34 +437,91 @@ class LecunUniform(_FixedVarianceScaling):
     SCALE, MODE = 1.0, "fan_in"
 
 
+class LecunNormal(_FixedVarianceScaling):
+    """LeCun normal (SELU's initializer): stddev = sqrt(1 / fan_in) / 0.8796..., truncated at
+    2 stddev (scale=1, mode="fan_in", "truncated_normal").
+
+    Example:
+        >>> round(LecunNormal(seed=0).stddev((1, 7)), 6)
+        1.136847
+    """
+
+    SCALE, MODE, DISTRIBUTION = 1.0, "fan_in", "truncated_normal"
+
+
+class Orthogonal(RandomInitializer):
+    """An orthogonal matrix times ``gain``: the Q factor of normal numbers, as Keras makes it.
+
+    Args:
+        gain: multiplies the matrix.
+        seed: see ``RandomInitializer``.
+
+    Math (shape at least 2-D, read as a (rows, cols) matrix, rows = prod(shape[:-1])):
+        a ~ stateless_normal((max(rows, cols), min(rows, cols)), (seed, 0))  (Keras's a exactly)
+        q, r = qr(a) (reduced);  q = q * sign(diag(r))   (the signs make the factors unique)
+        w = gain * reshape(q if rows >= cols else q^T, shape): orthonormal columns (or rows)
+
+    Precision: TensorFlow factors with Eigen's Householder QR, NumPy with LAPACK's: the same
+    algorithm with the sums in another order, so w is Keras's to rounding, not bit for bit
+    (measured: parity_tests/test_initializers_parity.py).
+
+    Example:
+        >>> w = Orthogonal(seed=1)((4, 3), "float64")
+        >>> bool(np.allclose(w.T @ w, np.eye(3)))
+        True
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain = gain
+        super().__init__(seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: the shape must be 2-D or more (a kernel), got {shape}.")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        flat = (max(rows, cols), min(rows, cols))
+        a = _random.stateless_normal(flat, draw_seed(self.seed), _dtype(dtype))  # (max, min)
+        q, r = np.linalg.qr(a)  # (max, min), (min, min)
+        q = q * np.sign(np.diag(r))  # (max, min): column j times the sign of r[j, j]
+        return self.gain * (q.T if rows < cols else q).reshape(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "gain": self.gain}
+
+
+class Identity(Initializer):
+    """The identity matrix times ``gain``, 2-D shapes only: w[i, j] = gain if i == j else 0.
+
+    Its config is empty, as Keras 3.15's (measured: Identity does not save its gain, so a saved
+    Identity(2.0) comes back as Identity(1.0), in Keras too).
+
+    Example:
+        >>> Identity(2.0)((2, 3), "float32")
+        array([[2., 0., 0.],
+               [0., 2., 0.]], dtype=float32)
+    """
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise ValueError(f"Identity: only 2-D shapes can be initialized, got {shape}.")
+        return self.gain * np.eye(*shape, dtype=_dtype(dtype))
+
+
+def _snake_case(name):
+    """GlorotUniform -> glorot_uniform: Keras's lower-case name of each class."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 # Names accepted by get()/deserialize(): Keras's class names, their snake_case forms and aliases.
-_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        Zeros,
-        Ones,
-        Constant,
-        RandomUniform,
-        VarianceScaling,
-        GlorotUniform,
-        HeUniform,
-        LecunUniform,
-    )
-}
-_ALIASES = {
-    "zeros": Zeros,
-    "zero": Zeros,
-    "ones": Ones,
-    "one": Ones,
-    "constant": Constant,
-    "random_uniform": RandomUniform,
-    "uniform": RandomUniform,
-    "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform,
-    "he_uniform": HeUniform,
-    "lecun_uniform": LecunUniform,
-}
-_NAMES = {**_CLASSES, **_ALIASES}
+_CLASSES = [Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling]
+_CLASSES += [GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal]
+_CLASSES += [Orthogonal, Identity]
+_NAMES = {name: cls for cls in _CLASSES for name in (cls.__name__, _snake_case(cls.__name__))}
+_NAMES.update(zero=Zeros, one=Ones, uniform=RandomUniform, normal=RandomNormal)
+_NAMES.update(IdentityInitializer=Identity, OrthogonalInitializer=Orthogonal)
 
 
 def serialize(initializer):

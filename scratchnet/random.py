@@ -21,9 +21,9 @@ Where the seeds come from is the job of :class:`SeedGenerator`, which mirrors
 Keras's ``keras.random`` functions are at the end: ``uniform``, ``normal``,
 ``truncated_normal``, ``dropout`` and ``shuffle``, each taking ``seed`` as Keras does (an int:
 the same numbers every call; a SeedGenerator: new numbers every call; None: Keras's global
-generator). ``uniform``, ``dropout`` and ``shuffle`` give Keras's numbers bit for bit; the
-normal ones use TensorFlow's Philox words, pairing and rejection exactly, but NumPy's log, sin
-and cos, so they agree with TensorFlow to 3 units in the last place (see ``box_muller``).
+generator). All give Keras's numbers bit for bit; with the NumPy kernel twins
+(``config.use_kernels("numpy")``) the normal ones agree to 3 units in the last place instead
+(``stateless_normal`` says why).
 
 Example:
     >>> u = stateless_uniform((2, 3), seed=(1, 2))
@@ -40,7 +40,7 @@ import random
 import numpy as np
 
 from . import config
-from .kernels import backend, philox
+from .kernels import backend
 from .ops.core import Tensor, convert_to_tensor, record
 
 # Keras casts its int64 seed state to int32 with floormod(seed, int32.max - 1).
@@ -248,74 +248,31 @@ def seed_pair(seed):
 # ---------------------------------------------------------------------------------------------
 
 
-def box_muller(words, dtype):
-    """Standard normal numbers from Philox words, by TensorFlow's ``BoxMullerFloat/Double``.
+def stateless_normal(shape, seed, dtype="float32"):
+    """Standard normal numbers, as ``tf.random.stateless_normal`` draws them on CPU.
 
     Args:
-        words: uint32 (B, 4) Philox words.
-        dtype: np.float32 (4 numbers per block) or np.float64 (2 numbers per block).
+        shape: tuple of ints (or one int).
+        seed: two ints, as for ``stateless_uniform``.
+        dtype: "float32" or "float64".
 
-    Returns:
-        A flat array of 4B (float32) or 2B (float64) numbers, in TensorFlow's order.
+    Math (TensorFlow's ``BoxMullerFloat/Double``): block b of the seed's Philox stream gives
+        numbers 4b..4b+3 (float32: two pairs of words) or 2b, 2b+1 (float64: one pair of
+        word pairs). Each pair of uniforms (u1, u2) in [0, 1) (``unit_floats``) becomes
+        r = sqrt(-2 log max(u1, 1e-7)),  z = (r sin(2 pi u2), r cos(2 pi u2)).
 
-    Math, for each pair (u1, u2) of consecutive uniform numbers (``unit_floats``):
-        u1 = max(u1, 1e-7)                 (log(0) is never taken)
-        r = sqrt(-2 log u1),  v = 2 pi u2  (v computed in float64, then rounded to dtype)
-        z0 = sin(v) r,  z1 = cos(v) r      (written to positions 2k and 2k + 1)
+    Precision: with the numba kernels (the default) the numbers are TensorFlow's bit for bit,
+    because the kernels call the C library's logf/sinf/cosf as TensorFlow does; the NumPy twins
+    (``config.use_kernels("numpy")``) use NumPy's log, sin and cos and agree to 3 units in the
+    last place (``scratchnet.kernels.philox.box_muller_numpy``).
 
-    Precision: TensorFlow calls the C library's logf, sincosf (float32) and log, sincos
-    (float64). NumPy's log, sin and cos round differently in the last bit (and its float32
-    ones by more), so the float32 functions are taken in float64 and rounded to float32. The
-    results then agree with TensorFlow's to 3 units in the last place (measured: 1.5% of
-    float32 values and 0.2% of float64 values are not bit-identical). Bit-identical numbers
-    need the C library's functions themselves, which a numba kernel calls (checked exact on a
-    million values; it is not part of scratchnet.kernels yet).
+    Example:
+        >>> stateless_normal((2, 3), seed=(1, 2)).shape
+        (2, 3)
     """
-    dtype = np.dtype(dtype)
-    K = backend.current()
-    per_block = 4 if dtype == np.float32 else 2
-    u = K.unit_floats(words, dtype, per_block * len(words))  # (per_block * B,) in [0, 1)
-    u1, u2 = np.maximum(u[0::2], dtype.type(1e-7)), u[1::2]  # one pair per two numbers
-    v = (2 * math.pi * u2.astype(np.float64)).astype(dtype)
-    wide = np.float64  # the float32 library functions, computed in float64 and rounded
-    r = np.sqrt(dtype.type(-2) * np.log(u1.astype(wide)).astype(dtype))
-    z = np.empty(per_block * len(words), dtype)
-    z[0::2] = np.sin(v.astype(wide)).astype(dtype) * r
-    z[1::2] = np.cos(v.astype(wide)).astype(dtype) * r
-    return z
-
-
-def stateless_normal(shape, seed, dtype="float32"):
-    """Standard normal numbers as ``tf.random.stateless_normal`` draws them (see ``box_muller``
-    for how close): block b of the seed's Philox stream gives numbers 4b..4b+3 (float32) or
-    2b, 2b+1 (float64)."""
     shape, dtype = _shape(shape), _float_dtype(dtype, "stateless_normal")
-    size = math.prod(shape)
-    per_block = 4 if dtype == np.float32 else 2
     K = backend.current()
-    words = K.philox_words(-(-size // per_block), K.key_and_counter(seed))  # (B, 4)
-    return box_muller(words, dtype)[:size].reshape(shape)
-
-
-# TensorFlow reserves 256 samples per output group: group g's words start at block 256 g
-# (float32: 4 outputs, one word each) or 128 g (float64: 2 outputs, two words each).
-TRUNCATED_GROUP = {np.float32: (4, 256), np.float64: (2, 128)}
-
-
-def philox_blocks(blocks, key_counter):
-    """Philox words of the given (not necessarily consecutive) block numbers: uint32 (n, 4).
-
-    Block b's counter is (b mod 2**32, b div 2**32, c2, c3), as in ``philox_words_numpy``.
-    """
-    k0, k1, c2, c3 = (np.uint64(v) for v in key_counter)
-    b = np.asarray(blocks, dtype=np.uint64)  # (n,)
-    counter = (
-        b & np.uint64(0xFFFFFFFF),
-        b >> np.uint64(32),
-        np.full_like(b, c2),
-        np.full_like(b, c3),
-    )
-    return np.stack(philox._philox_numpy(*counter, k0, k1), axis=1).astype(np.uint32)
+    return K.normal(K.key_and_counter(seed), dtype, math.prod(shape)).reshape(shape)
 
 
 def stateless_truncated_normal(shape, seed, dtype="float32"):
@@ -323,31 +280,21 @@ def stateless_truncated_normal(shape, seed, dtype="float32"):
 
     Math (TensorFlow's ``TruncatedNormalDistribution``): the output is cut into groups of 4
     (float32) or 2 (float64). Group g reads the Philox blocks 256 g, 256 g + 1, ... (128 g, ...
-    for float64) in order, turns each into normal numbers (``box_muller``) and keeps those with
-    |z| < 2 until the group is full. Here every round computes the next block of all groups
-    that are not full yet: about 17% of float32 groups need a second block.
+    for float64) in order, turns each into normal numbers as ``stateless_normal`` does and keeps
+    those with |z| < 2 until the group is full. The standard deviation of what is kept is
+    0.87962566 (Keras's VarianceScaling divides by it).
+
+    Precision: as ``stateless_normal`` (bit for bit with the numba kernels, 3 ulps with the
+    NumPy twins, which keep and drop the same candidates except when one lies within 3 ulps
+    of 2).
+
+    Example:
+        >>> bool((abs(stateless_truncated_normal(1000, seed=(3, 4))) < 2).all())
+        True
     """
     shape, dtype = _shape(shape), _float_dtype(dtype, "stateless_truncated_normal")
-    size = math.prod(shape)
-    group, stride = TRUNCATED_GROUP[dtype.type]
-    n_groups = -(-size // group)
-    key_counter = backend.current().key_and_counter(seed)
-    out = np.empty((n_groups, group), dtype)  # (G, group), filled slot by slot
-    filled = np.zeros(n_groups, dtype=np.int64)  # (G,) kept numbers per group
-    todo = np.arange(n_groups)  # the groups that are not full
-    step = 0
-    while todo.size:
-        z = box_muller(philox_blocks(todo * stride + step, key_counter), dtype)
-        z = z.reshape(todo.size, -1)  # (T, numbers per block), in reading order
-        keep = np.abs(z) < 2
-        slot = filled[todo, None] + np.cumsum(keep, axis=1) - 1  # where each kept one goes
-        keep &= slot < group  # a full group ignores the rest of its block
-        rows = np.broadcast_to(todo[:, None], z.shape)
-        out[rows[keep], slot[keep]] = z[keep]
-        filled[todo] += keep.sum(axis=1)
-        todo = todo[filled[todo] < group]
-        step += 1
-    return out.reshape(-1)[:size].reshape(shape)
+    K = backend.current()
+    return K.truncated_normal(K.key_and_counter(seed), dtype, math.prod(shape)).reshape(shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +316,11 @@ def _float_dtype(dtype, where):
     return dtype
 
 
+def _tf_cast(value, dtype):
+    """``tf.cast(value, dtype)``: a Python float becomes a float32 tensor before the cast."""
+    return np.asarray(np.float32(value) if type(value) is float else value, dtype)
+
+
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Uniform numbers in [minval, maxval), Keras's and TensorFlow's bit for bit.
 
@@ -378,7 +330,9 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
         dtype: float32 or float64; floatx by default.
         seed: an int, a SeedGenerator or None (see ``seed_pair``).
 
-    Math: y = u * (maxval - minval) + minval in ``dtype``, u = ``stateless_uniform``.
+    Math: y = u * (maxval - minval) + minval in ``dtype``, u = ``stateless_uniform``; Python
+        float bounds are rounded to float32 first, as Keras's ``tf.cast`` rounds them (so in
+        float64, minval=0.1 means 0.10000000149011612: measured).
 
     Example:
         >>> uniform((2,), seed=1).numpy().tolist() == uniform((2,), seed=1).numpy().tolist()
@@ -386,13 +340,21 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """
     dtype = _float_dtype(dtype, "uniform")
     u = stateless_uniform(_shape(shape), seed_pair(seed), dtype)
-    lo, hi = np.asarray(minval, dtype), np.asarray(maxval, dtype)
+    lo, hi = _tf_cast(minval, dtype), _tf_cast(maxval, dtype)
     return Tensor(u * (hi - lo) + lo)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    """Normal numbers: ``stateless_normal(...) * stddev + mean`` in ``dtype`` (TensorFlow's
-    numbers to 3 units in the last place: ``box_muller`` says why not bit for bit)."""
+    """Normal numbers, Keras's bit for bit (see ``stateless_normal``).
+
+    Math: y = z * stddev + mean, z = ``stateless_normal``, each step rounded to ``dtype``;
+        stddev and mean are converted straight to ``dtype`` (tf.convert_to_tensor, not through
+        float32 as ``uniform``'s bounds are).
+
+    Example:
+        >>> normal((3,), seed=1).numpy().tolist() == normal((3,), seed=1).numpy().tolist()
+        True
+    """
     dtype = _float_dtype(dtype, "normal")
     z = stateless_normal(_shape(shape), seed_pair(seed), dtype)
     return Tensor(z * np.asarray(stddev, dtype) + np.asarray(mean, dtype))
@@ -400,7 +362,8 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal numbers redrawn until within 2 standard deviations of the mean, times ``stddev``
-    plus ``mean`` (TensorFlow's numbers to 3 units in the last place, as ``normal``)."""
+    plus ``mean``, Keras's bit for bit (see ``stateless_truncated_normal``; rounding as
+    ``normal``)."""
     dtype = _float_dtype(dtype, "truncated_normal")
     z = stateless_truncated_normal(_shape(shape), seed_pair(seed), dtype)
     return Tensor(z * np.asarray(stddev, dtype) + np.asarray(mean, dtype))

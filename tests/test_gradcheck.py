@@ -251,20 +251,20 @@ def test_not_a_layer_model_or_function():
 
 
 class ScaledKernel(layers.Dense):
-    def backward_from_logits(self, dz, need_dx=True):
-        dx = super().backward_from_logits(dz, need_dx)
+    def backward(self, dy, need_dx=True):
+        dx = super().backward(dy, need_dx)
         self.grads["kernel"] = 1.5 * self.grads["kernel"]
         return dx
 
 
 class FlippedDx(layers.Dense):
-    def backward_from_logits(self, dz, need_dx=True):
-        return -super().backward_from_logits(dz, need_dx)
+    def backward(self, dy, need_dx=True):
+        return -super().backward(dy, need_dx)
 
 
 class NoBiasGradient(layers.Dense):
-    def backward_from_logits(self, dz, need_dx=True):
-        dx = super().backward_from_logits(dz, need_dx)
+    def backward(self, dy, need_dx=True):
+        dx = super().backward(dy, need_dx)
         self.grads["bias"] = np.zeros_like(self.params["bias"])
         return dx
 
@@ -272,8 +272,8 @@ class NoBiasGradient(layers.Dense):
 class TransposedKernel(layers.Dense):
     """dkernel = (x^T @ dz)^T: the right shape only when D_in == D_out."""
 
-    def backward_from_logits(self, dz, need_dx=True):
-        dx = super().backward_from_logits(dz, need_dx)
+    def backward(self, dy, need_dx=True):
+        dx = super().backward(dy, need_dx)
         self.grads["kernel"] = self.grads["kernel"].T
         return dx
 
@@ -281,8 +281,8 @@ class TransposedKernel(layers.Dense):
 class TransposedKernelReshaped(TransposedKernel):
     """A transposed dkernel reshaped back to the kernel's shape, so no shape error shows it."""
 
-    def backward_from_logits(self, dz, need_dx=True):
-        dx = super().backward_from_logits(dz, need_dx)
+    def backward(self, dy, need_dx=True):
+        dx = super().backward(dy, need_dx)
         self.grads["kernel"] = self.grads["kernel"].reshape(self.params["kernel"].shape)
         return dx
 

@@ -1,7 +1,8 @@
 """scratchnet.random's public functions without Keras: seeds, statistics, the truncated normal
-against a plain loop twin, and the gradients of dropout and shuffle. Also scratchnet.backend.
+against a plain loop twin, the normal kernels against their NumPy twins, and the gradients
+of dropout and shuffle. Also scratchnet.backend.
 
-The Keras comparisons (bit for bit, or to 3 ulps for the normal ones) are in
+The Keras comparisons (bit for bit; 3 ulps for the normal ones' NumPy twins) are in
 parity_tests/test_random_api_parity.py.
 """
 
@@ -64,14 +65,14 @@ def test_statistics(dtype):
 def truncated_normal_loop(size, seed, dtype):
     """TensorFlow's truncated normal, plainly: for each group, read its blocks one by one and
     keep numbers with |z| < 2 until the group is full (the twin of the vectorised rounds)."""
-    group, stride = sn_random.TRUNCATED_GROUP[np.dtype(dtype).type]
+    group, stride = philox.TRUNCATED_GROUP[np.dtype(dtype).type]
     n_groups = -(-size // group)
     words = philox.philox_words_numpy(n_groups * stride, philox.key_and_counter_numpy(seed))
     out = []
     for g in range(n_groups):
         kept, block = [], g * stride
         while len(kept) < group:
-            for z in sn_random.box_muller(words[block : block + 1], dtype):
+            for z in philox.box_muller_numpy(words[block : block + 1], dtype):
                 if abs(z) < 2 and len(kept) < group:
                     kept.append(z)
             block += 1
@@ -82,18 +83,60 @@ def truncated_normal_loop(size, seed, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("size, seed", [(1, (0, 0)), (7, (5, 2)), (301, (123, 4))])
 def test_truncated_normal_rounds_match_the_loop(size, seed, dtype):
-    got = sn_random.stateless_truncated_normal((size,), seed, dtype)
+    key_counter = philox.key_and_counter_numpy(seed)
+    got = philox.truncated_normal_numpy(key_counter, dtype, size)
     np.testing.assert_array_equal(got, truncated_normal_loop(size, seed, dtype))
+
+
+def ulps(a, b):
+    """How many representable floats apart a and b are, elementwise."""
+    ints = {4: np.int32, 8: np.int64}[a.dtype.itemsize]
+    return np.abs(a.view(ints).astype(np.int64) - b.view(ints).astype(np.int64))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 5, 8, 1001, 100_000])
+def test_normal_kernels_match_their_twins_to_three_ulps(size, dtype):
+    """The numba kernels (exact: parity_tests/test_random_api_parity.py) and the NumPy twins
+    differ only by the last bits of log, sin and cos: at most 3 ulps, same positions."""
+    key_counter = philox.key_and_counter_numpy((size, 9))
+    for kernel, twin in [
+        (philox.normal_numba, philox.normal_numpy),
+        (philox.truncated_normal_numba, philox.truncated_normal_numpy),
+    ]:
+        got, want = kernel(key_counter, dtype, size), twin(key_counter, dtype, size)
+        assert got.dtype == want.dtype == dtype and got.shape == want.shape == (size,)
+        assert ulps(got, want).max(initial=0) <= 3, kernel.__name__
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_stateless_normal_uses_the_kernel_family(kernels):
+    previous = config.kernels()
+    config.use_kernels(kernels)
+    try:
+        z = sn_random.stateless_normal((3, 5), (1, 2), "float64")
+        t = sn_random.stateless_truncated_normal((3, 5), (1, 2), "float64")
+    finally:
+        config.use_kernels(previous)
+    key_counter = philox.key_and_counter_numpy((1, 2))
+    family = {"numpy": (philox.normal_numpy, philox.truncated_normal_numpy)}.get(
+        kernels, (philox.normal_numba, philox.truncated_normal_numba)
+    )
+    np.testing.assert_array_equal(z.reshape(-1), family[0](key_counter, "float64", 15))
+    np.testing.assert_array_equal(t.reshape(-1), family[1](key_counter, "float64", 15))
 
 
 def test_box_muller_pairs():
     """Each pair of uniforms (u1, u2) gives r sin(2 pi u2), r cos(2 pi u2), r = sqrt(-2 ln u1)."""
     words = philox.philox_words_numpy(3, philox.key_and_counter_numpy((1, 1)))
     u = philox.unit_floats_numpy(words, np.dtype(np.float64), 6)
-    z = sn_random.box_muller(words, np.float64)
     r = np.sqrt(-2 * np.log(u[0::2]))
-    np.testing.assert_allclose(z[0::2], r * np.sin(2 * np.pi * u[1::2]), rtol=1e-14)
-    np.testing.assert_allclose(z[1::2], r * np.cos(2 * np.pi * u[1::2]), rtol=1e-14)
+    for z in (
+        philox.box_muller_numpy(words, np.float64),
+        philox.normal_numba(philox.key_and_counter_numpy((1, 1)), "float64", 6),
+    ):
+        np.testing.assert_allclose(z[0::2], r * np.sin(2 * np.pi * u[1::2]), rtol=1e-14)
+        np.testing.assert_allclose(z[1::2], r * np.cos(2 * np.pi * u[1::2]), rtol=1e-14)
 
 
 def fake_loss_gradient(fn, x):

@@ -42,6 +42,8 @@ class NumpyKernels:
     philox_words = staticmethod(philox.philox_words_numpy)
     unit_floats = staticmethod(philox.unit_floats_numpy)
     dropout_mask = staticmethod(philox.dropout_mask_numpy)
+    normal = staticmethod(philox.normal_numpy)
+    truncated_normal = staticmethod(philox.truncated_normal_numpy)
 
     @staticmethod
     def sigmoid(z, out=None):
@@ -88,12 +90,18 @@ class NumpyKernels:
 def _fits(*arrays):
     """True if the numba kernels take these arrays: one float dtype, one shape, C order."""
     first = arrays[0]
-    return (
-        all(isinstance(a, np.ndarray) for a in arrays)
-        and first.dtype in (np.float32, np.float64)
-        and all(a.dtype == first.dtype and a.flags.c_contiguous for a in arrays)
-        and all(a.shape == first.shape for a in arrays)
-    )
+    if type(first) is not np.ndarray or first.dtype not in _FLOATS:
+        return False
+    dtype, shape = first.dtype, first.shape
+    for a in arrays:  # a plain loop: this runs for every update and activation, every step
+        if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape:
+            return False
+        if not a.flags.c_contiguous:
+            return False
+    return True
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class NumbaKernels:
@@ -113,6 +121,8 @@ class NumbaKernels:
     philox_words = staticmethod(philox.philox_words_numba)
     unit_floats = staticmethod(philox.unit_floats_numba)
     dropout_mask = staticmethod(philox.dropout_mask_numba)
+    normal = staticmethod(philox.normal_numba)
+    truncated_normal = staticmethod(philox.truncated_normal_numba)
 
     @staticmethod
     def sigmoid(z, out=None):

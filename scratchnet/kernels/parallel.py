@@ -153,7 +153,8 @@ class side_by_side:
         self.products = []  # (a, b, out) for each product asked for
 
     def matmul(self, a, b):
-        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))  # (M, N)
+        dtype = a.dtype if a.dtype == b.dtype else np.result_type(a, b)
+        out = np.empty((a.shape[0], b.shape[1]), dtype=dtype)  # (M, N)
         self.products.append((a, b, out))
         return out
 

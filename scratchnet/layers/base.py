@@ -201,6 +201,8 @@ class Layer:
     @property
     def losses(self):
         """The losses this layer and its sublayers added in their latest calls."""
+        if not self._layers:
+            return self._losses
         found = list(self._losses)
         for layer in self._layers:
             found += layer.losses
@@ -287,7 +289,10 @@ class Layer:
     def __setattr__(self, key, value):
         """Track the sublayers assigned as attributes, also inside lists and dicts, as Keras
         does: their weights are this layer's too, they train and they are saved."""
-        if "_layers" in self.__dict__ and (isinstance(value, Layer) or not key.startswith("_")):
+        if key[0] == "_" and not isinstance(value, Layer):  # caches (self._x = x): fast
+            object.__setattr__(self, key, value)
+            return
+        if "_layers" in self.__dict__:
             if isinstance(value, Layer):
                 items = [value]
             elif isinstance(value, dict):

@@ -2,12 +2,13 @@
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from ..kernels import backend
 from ..kernels.conv.reference import output_size_and_padding
 from ..kernels.elementwise import Deferred
 from ..losses import ActivationWithLoss
 from .base import Layer
+from .core import regularizers_and_constraints_config, set_regularizers_and_constraints
 
 
 def normalize_tuple(value, name, layer_name):
@@ -52,6 +53,12 @@ class Conv2D(Layer):
         activation: name or object from ``scratchnet.activations`` (default: none, i.e. linear).
         use_bias: add a learned bias per filter.
         kernel_initializer, bias_initializer: as in Keras ('glorot_uniform', 'zeros').
+        groups: 1 only (grouped convolutions are not supported).
+        kernel_regularizer, bias_regularizer: a penalty on the weight added to the loss
+            (``scratchnet.regularizers``: 'l1', 'l2', an object, a config dict), or None.
+        activity_regularizer: a penalty on the output y, divided by the batch size N, or None.
+        kernel_constraint, bias_constraint: a projection applied to the weight after every
+            optimizer update (``scratchnet.constraints``: 'max_norm', 'non_neg', ...), or None.
 
     Input shape:
         (N, H, W, C_in). A grayscale batch (N, H, W) needs a channel axis: ``x[..., None]``.
@@ -69,9 +76,13 @@ class Conv2D(Layer):
                   computed as cols = im2col(x) (one row per output pixel), z = cols @ kernel + bias
         backward: dz = activation'(dy)                                    (``backward``)
                   dkernel = cols^T @ dz,  dbias = sum_{n, i, j} dz,  dx = col2im(dz @ kernel^T)
-                                                                        (``backward_from_logits``)
+                                                                        (``_backward_conv``)
+        A loss fused with the activation starts at ``backward_from_logits(dz)``.
         One level down (``scratchnet.kernels.conv``), the numba kernels do each step a chunk of
         images at a time, while the chunk is in the core's cache: the same numbers.
+        With regularizers, as in Dense: the layer's ``losses`` are activity_regularizer(y) / N
+        and the weights' penalties; dy += d(activity penalty)/dy before the chain rule, and
+        dkernel += d kernel_regularizer/d kernel (the bias's likewise) after it.
 
     Example:
         >>> layer = Conv2D(8, 3, padding="same", activation="relu")
@@ -106,19 +117,10 @@ class Conv2D(Layer):
         layer_name = f"Conv2D '{self.name}'"
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}.")
-        unsupported = {
-            "groups": groups != 1,
-            "kernel_regularizer": kernel_regularizer is not None,
-            "bias_regularizer": bias_regularizer is not None,
-            "activity_regularizer": activity_regularizer is not None,
-            "kernel_constraint": kernel_constraint is not None,
-            "bias_constraint": bias_constraint is not None,
-        }
-        if any(unsupported.values()):
-            names = [k for k, v in unsupported.items() if v]
+        if groups != 1:
             raise ValueError(
-                f"{layer_name}: {names} are not supported by scratchnet; leave them at their "
-                "defaults (groups=1, no regularizers or constraints)."
+                f"{layer_name}: groups={groups!r} is not supported by scratchnet; leave it at its "
+                "default, groups=1."
             )
         check_data_format(data_format, layer_name)
         self.filters = int(filters)
@@ -138,6 +140,10 @@ class Conv2D(Layer):
         # the layer is constructed: keeping that order keeps our initial weights equal to Keras's.
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_regularizers_and_constraints(
+            self, kernel_regularizer, bias_regularizer, activity_regularizer,
+            kernel_constraint, bias_constraint,
+        )  # fmt: skip
 
     def build(self, input_shape):
         C_in = input_shape[-1]
@@ -149,10 +155,18 @@ class Conv2D(Layer):
         self.add_weight(
             shape=self.kernel_size + (C_in, self.filters),
             initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
             name="kernel",
         )
         if self.use_bias:
-            self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
+            self.add_weight(
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -178,7 +192,8 @@ class Conv2D(Layer):
         # z = conv(x) + bias, then y = activation(z): the kernels apply the activation to each
         # chunk of z while it is in cache. A fused loss may read z (ActivationWithLoss).
         keep_z = ActivationWithLoss.keeps_logits(self)
-        y, self.logits = backend.current().conv2d_forward(
+        needs_z = self.activation.needs_input  # gelu, silu, ...: their backward reads z too
+        y, z = backend.current().conv2d_forward(
             x,
             self.params["kernel"],
             self.params.get("bias"),
@@ -186,22 +201,35 @@ class Conv2D(Layer):
             self.padding,
             self.dilation_rate,
             self.activation,
-            keep_z=keep_z,
+            keep_z=keep_z or needs_z,
             workspace=self._workspace,
             keep_cols=training,  # a first layer keeps its narrow im2col for backward
         )  # fmt: skip  y, z: (N, H_out, W_out, C_out)
+        self.logits = z if keep_z else None
         if training:
             # backward rebuilds the im2col matrix from x and differentiates the activation from y
-            self._x, self._y = x, y
+            self._x, self._y, self._z = x, y, (z if needs_z else None)
+        if self.regularized:  # the penalties of y and of the weights are this layer's losses
+            self._losses = regularizers.penalties(self, y)
         return y
 
     def backward(self, dy, need_dx=True):
+        if self.activity_regularizer is not None:  # L also holds penalty(y) / N
+            dy = dy + regularizers.activity_gradient(self, self._y)  # (N, H_out, W_out, C_out)
         # the chain rule through the activation, dz = activation'(dy): computed chunk by chunk
         # as the convolution's backward asks for it (elementwise.Deferred)
-        dz = Deferred(self.activation.backward, np.ascontiguousarray(dy), self._y)
-        return self.backward_from_logits(dz, need_dx)
+        arrays = (np.ascontiguousarray(dy), self._y) + ((self._z,) if self._z is not None else ())
+        dz = Deferred(self.activation.backward, *arrays)
+        return self._backward_conv(dz, need_dx)
 
     def backward_from_logits(self, dz, need_dx=True):
+        """The backward pass from dz = dL/dz given by a loss fused with the activation."""
+        if self.activity_regularizer is not None:  # penalty(y) / N still goes through y
+            dy_penalty = regularizers.activity_gradient(self, self._y)  # (N, H_out, W_out, C_out)
+            dz = dz + activations.backprop(self.activation, dy_penalty, self._y, self._z)
+        return self._backward_conv(dz, need_dx)
+
+    def _backward_conv(self, dz, need_dx):
         """dkernel = cols^T @ dz, dbias = sum dz, dx = col2im(dz @ kernel^T) from dz = dL/dz."""
         dx, dkernel, dbias = backend.current().conv2d_backward(
             dz, self._x, self.params["kernel"], self.strides, self.padding, self.dilation_rate,
@@ -210,6 +238,8 @@ class Conv2D(Layer):
         self.grads["kernel"] = dkernel  # (KH, KW, C_in, C_out)
         if self.use_bias:
             self.grads["bias"] = dbias  # (C_out,)
+        if self.regularized:  # dkernel += d kernel_regularizer(kernel) / d kernel, same for bias
+            regularizers.add_weight_gradients(self)
         return dx  # (N, H, W, C_in), or None when need_dx is False
 
     def get_config(self):
@@ -226,11 +256,7 @@ class Conv2D(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
-            "activity_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
+            **regularizers_and_constraints_config(self, always_activity=True),
         }
 
 

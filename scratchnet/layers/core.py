@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers, regularizers
 from .. import random as sn_random
 from ..kernels import parallel
 from ..losses import ActivationWithLoss
@@ -17,10 +17,48 @@ def activate(layer, z, training, owned=True):
     (``owned``), the activation overwrites it: one array less to allocate on the hot path.
     """
     layer.logits = z if ActivationWithLoss.keeps_logits(layer) else None
-    y = layer.activation.forward(z, out=z if owned and layer.logits is None else None)
+    needs_z = layer.activation.needs_input  # gelu, silu, ...: their backward reads z too
+    y = layer.activation.forward(
+        z, out=z if owned and layer.logits is None and not needs_z else None
+    )
     if training:
-        layer._y = y  # every activation's backward needs only its output
+        layer._y = y  # most activations' backward needs only the output
+        layer._z = z if needs_z else None
     return y
+
+
+def set_regularizers_and_constraints(
+    layer, kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+    bias_constraint,
+):  # fmt: skip
+    """Store Dense's and Conv2D's regularizers and constraints (names, objects or config dicts
+    -> objects, as Keras's ``get``). ``layer.regularized`` tells forward and backward whether
+    there is a penalty to add at all: without one they do exactly what they did before."""
+    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = regularizers.get(bias_regularizer)
+    layer.activity_regularizer = regularizers.get(activity_regularizer)
+    layer.kernel_constraint = constraints.get(kernel_constraint)
+    layer.bias_constraint = constraints.get(bias_constraint)
+    layer.regularized = any(
+        r is not None
+        for r in (layer.kernel_regularizer, layer.bias_regularizer, layer.activity_regularizer)
+    )
+
+
+def regularizers_and_constraints_config(layer, always_activity):
+    """Their ``get_config`` entries, as Keras writes them (None when unset). Conv2D always
+    writes ``activity_regularizer``; Dense only when set (it comes from Keras's
+    ``Layer.get_config``)."""
+    config = {}
+    if not always_activity and layer.activity_regularizer is not None:
+        config["activity_regularizer"] = regularizers.serialize(layer.activity_regularizer)
+    config["kernel_regularizer"] = regularizers.serialize(layer.kernel_regularizer)
+    config["bias_regularizer"] = regularizers.serialize(layer.bias_regularizer)
+    if always_activity:  # Conv2D's order: between the regularizers and the constraints
+        config["activity_regularizer"] = regularizers.serialize(layer.activity_regularizer)
+    config["kernel_constraint"] = constraints.serialize(layer.kernel_constraint)
+    config["bias_constraint"] = constraints.serialize(layer.bias_constraint)
+    return config
 
 
 class Dense(Layer):
@@ -31,6 +69,11 @@ class Dense(Layer):
         activation: name or object from ``scratchnet.activations`` (default: none, i.e. linear).
         use_bias: add a learned bias.
         kernel_initializer, bias_initializer: as in Keras ('glorot_uniform', 'zeros').
+        kernel_regularizer, bias_regularizer: a penalty on the weight added to the loss
+            (``scratchnet.regularizers``: 'l1', 'l2', an object, a config dict), or None.
+        activity_regularizer: a penalty on the output y, divided by the batch size N, or None.
+        kernel_constraint, bias_constraint: a projection applied to the weight after every
+            optimizer update (``scratchnet.constraints``: 'max_norm', 'non_neg', ...), or None.
 
     Shapes:
         x: (N, D_in) (or (..., D_in): Dense acts on the last axis)
@@ -41,7 +84,12 @@ class Dense(Layer):
         forward:  z = x @ kernel + bias;  y = activation(z)
         backward: dz = activation'(dy)                        (``backward``)
                   dkernel = x^T @ dz;  dbias = sum_N dz;  dx = dz @ kernel^T
-                                                            (``backward_from_logits``)
+                                                            (``_backward_linear``)
+        A loss fused with the activation starts at ``backward_from_logits(dz)``.
+        with regularizers (``scratchnet.regularizers``): the layer's ``losses`` are
+                  activity_regularizer(y) / N and kernel_regularizer(kernel) (and the bias's),
+                  dy += d(activity penalty)/dy before the chain rule,
+                  dkernel += d kernel_regularizer/d kernel (and dbias likewise) after it
 
     Example:
         >>> import numpy as np
@@ -59,6 +107,11 @@ class Dense(Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,6 +126,10 @@ class Dense(Layer):
         # the layer is constructed: keeping that order keeps our initial weights equal to Keras's.
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_regularizers_and_constraints(
+            self, kernel_regularizer, bias_regularizer, activity_regularizer,
+            kernel_constraint, bias_constraint,
+        )  # fmt: skip
 
     def build(self, input_shape):
         d_in = input_shape[-1]
@@ -81,10 +138,20 @@ class Dense(Layer):
                 f"Dense '{self.name}': the last input axis must be known, got {input_shape}."
             )
         self.add_weight(
-            shape=(d_in, self.units), initializer=self.kernel_initializer, name="kernel"
+            shape=(d_in, self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
         )
         if self.use_bias:
-            self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias")
+            self.add_weight(
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -98,13 +165,25 @@ class Dense(Layer):
             z += self.params["bias"]
         if training:
             self._x = x  # backward needs the input for dkernel = x^T @ dz
-        return activate(self, z, training)
+        y = activate(self, z, training)
+        if self.regularized:  # the penalties of y and of the weights are this layer's losses
+            self._losses = regularizers.penalties(self, y)
+        return y
 
     def backward(self, dy, need_dx=True):
-        dz = self.activation.backward(dy, self._y)  # the chain rule through the activation
-        return self.backward_from_logits(dz, need_dx)
+        if self.activity_regularizer is not None:  # L also holds penalty(y) / N
+            dy = dy + regularizers.activity_gradient(self, self._y)  # (..., D_out), a new array
+        dz = activations.backprop(self.activation, dy, self._y, self._z)  # through the activation
+        return self._backward_linear(dz, need_dx)
 
     def backward_from_logits(self, dz, need_dx=True):
+        """The backward pass from dz = dL/dz given by a loss fused with the activation."""
+        if self.activity_regularizer is not None:  # penalty(y) / N still goes through y
+            dy_penalty = regularizers.activity_gradient(self, self._y)  # (..., D_out)
+            dz = dz + activations.backprop(self.activation, dy_penalty, self._y, self._z)
+        return self._backward_linear(dz, need_dx)
+
+    def _backward_linear(self, dz, need_dx):
         """dkernel, dbias and dx from dz = dL/dz, the gradient of z = x @ kernel + bias."""
         x = self._x
         x2 = x.reshape(-1, x.shape[-1])  # (N, D_in), a view
@@ -113,12 +192,16 @@ class Dense(Layer):
             self.grads["bias"] = dz2.sum(axis=0)  # dbias = sum_N dz  (D_out,)
         if not need_dx:
             self.grads["kernel"] = parallel.matmul(x2.T, dz2)  # dkernel = x^T @ dz
-            return None
-        with parallel.side_by_side() as products:  # two products of one size, one per core
-            dkernel = products.matmul(x2.T, dz2)  # dkernel = x^T @ dz  (D_in, D_out)
-            dx = products.matmul(dz2, self.params["kernel"].T)  # dx = dz @ kernel^T  (N, D_in)
-        self.grads["kernel"] = dkernel
-        return dx.reshape(x.shape)
+            dx = None
+        else:
+            with parallel.side_by_side() as products:  # two products of one size, one per core
+                dkernel = products.matmul(x2.T, dz2)  # dkernel = x^T @ dz  (D_in, D_out)
+                dx = products.matmul(dz2, self.params["kernel"].T)  # dx = dz @ kernel^T (N, D_in)
+            self.grads["kernel"] = dkernel
+            dx = dx.reshape(x.shape)
+        if self.regularized:  # dkernel += d kernel_regularizer(kernel) / d kernel, same for bias
+            regularizers.add_weight_gradients(self)
+        return dx
 
     def get_config(self):
         return {
@@ -128,10 +211,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
+            **regularizers_and_constraints_config(self, always_activity=False),
         }
 
 
@@ -235,7 +315,7 @@ class Activation(Layer):
         return activate(self, x, training, owned=False)  # x belongs to the previous layer
 
     def backward(self, dy, need_dx=True):
-        return self.activation.backward(dy, self._y)
+        return activations.backprop(self.activation, dy, self._y, self._z)
 
     def backward_from_logits(self, dz, need_dx=True):
         """A fused loss's dL/dz is already dL/dx: the logits are this layer's input."""

@@ -17,7 +17,8 @@ Pairs are left alone, and run layer by layer, when:
 
 * fusion is off (``config.set_fusion(False)``), or the NumPy reference kernels are selected
   (``config.use_kernels("numpy")``): the readable path;
-* the pooling windows overlap (strides smaller than the pool), or the activation is softmax;
+* the pooling windows overlap (strides smaller than the pool), the activation is softmax (or
+  one whose backward reads its input), or the convolution has a regularizer;
 * either layer is a subclass (its forward could do something else);
 * the two layers compute in different dtypes;
 * (Functional) the convolution's output also goes somewhere else, or is a model output;
@@ -37,7 +38,9 @@ def can_fuse(first, second):
     return (
         type(first) is Conv2D
         and type(second) is MaxPooling2D
-        and first.activation.name != "softmax"
+        and first.activation.name not in ("softmax", "log_softmax")
+        and not first.activation.needs_input  # the pooling keeps only y at its winners
+        and not first.regularized  # its penalties are computed in Conv2D's own forward
         and first.dtype == second.dtype
         and not conv_pool.windows_overlap(second.pool_size, second.strides)
         and config.fusion()

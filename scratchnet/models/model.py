@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from .. import callbacks as callbacks_module
-from .. import config, graph, saving
+from .. import config, constraints, graph, saving
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..kernels import process
@@ -140,8 +140,11 @@ class Model:
         cached = self.__dict__.get("_slots_cache")
         if cached is not None and cached[0] == key and not any(la._layers for la in layers):
             return cached[1]
-        slots = [(v.owner, v.key, v.value) for v in self.trainable_weights]
+        variables = self.trainable_weights
+        slots = [(v.owner, v.key, v.value) for v in variables]
         self.__dict__["_slots_cache"] = (key, slots)
+        # whether the step must apply constraints after the update (add_weight(constraint=...))
+        self.__dict__["_constrained"] = any(v.constraint is not None for v in variables)
         return slots
 
     def gradients(self):
@@ -295,7 +298,7 @@ class Model:
         """The compiled loss plus the layers' added losses, in the loss's dtype, as Keras sums
         them (their gradients were part of the backward pass)."""
         added = self.losses
-        if not added:
+        if not added:  # (no layer added one: the usual case, checked in a few microseconds)
             return loss_value
         dtype = np.asarray(loss_value).dtype
         return sum((np.asarray(a, dtype=dtype) for a in added), np.asarray(loss_value))
@@ -411,6 +414,8 @@ class Model:
             if math.isfinite(float(loss_value)):
                 slots = self._trainable_slots()
                 self.optimizer.apply([o.grads[k] for o, k, _ in slots], [w for _, _, w in slots])
+                if self.__dict__["_constrained"]:  # after the update, as Keras applies them
+                    constraints.apply_to(o.variables_by_key[k] for o, k, _ in slots)
         self._update_trackers(y, y_pred, loss_value, len(x))
         self._tape = None  # release the caches' references
         return loss_value

@@ -103,12 +103,9 @@ def summary_text(model, line_length=None):
             lines.append("├" + "┼".join("─" * w for w in inner) + "┤")
     lines.append("└" + "┴".join("─" * w for w in inner) + "┘")
     itemsize = np.dtype(config.floatx()).itemsize
-    trainable = sum(
-        layer.count_params() for layer in model.layers if layer.built and layer.trainable
-    )
-    frozen = sum(
-        layer.count_params() for layer in model.layers if layer.built and not layer.trainable
-    )
+    built = [layer for layer in model.layers if layer.built]
+    trainable = sum(v.value.size for layer in built for v in layer.trainable_weights)
+    frozen = sum(v.value.size for layer in built for v in layer.non_trainable_weights)
     opt_params = opt_bytes = 0
     if model.optimizer is not None and model.optimizer.slots is not None:
         slots = sum(a.size for a in model.optimizer.slot_order())

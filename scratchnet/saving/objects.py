@@ -65,28 +65,24 @@ PLAIN_TYPES = (str, int, float, bool)
 LAYER_CLASSES = {
     name: getattr(layers_module, name)
     for name in (
-        "Activation",
-        "Add",
-        "Concatenate",
-        "Conv2D",
-        "Cropping2D",
-        "Dense",
-        "Dropout",
-        "Flatten",
-        "MaxPooling2D",
-        "ZeroPadding2D",
+        "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D",
+        "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose", "Cropping2D",
+        "Dense", "DepthwiseConv2D",
+        "Dropout", "ELU", "Embedding", "Flatten", "GRU", "GaussianDropout", "GaussianNoise",
+        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+        "GlobalMaxPooling2D", "LSTM", "Lambda", "LeakyReLU", "MaxPooling1D", "MaxPooling2D",
+        "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "ReLU", "RepeatVector",
+        "Rescaling", "Reshape", "SeparableConv2D", "SimpleRNN", "Softmax", "SpatialDropout2D",
+        "Subtract", "UpSampling2D", "ZeroPadding2D",
     )
-}
+}  # fmt: skip
 # Keras writes a "build_config" for these built-in classes only (and for every custom layer).
-_HAS_BUILD_CONFIG = {
-    "Add",
-    "Concatenate",
-    "Conv2D",
-    "Cropping2D",
-    "Dense",
-    "Flatten",
-    "ZeroPadding2D",
-}
+_HAS_BUILD_CONFIG = {  # measured: the classes whose get_build_config() Keras writes
+    "Add", "Average", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv2DTranspose",
+    "Cropping2D", "Dense", "DepthwiseConv2D", "Embedding", "Flatten", "GRU", "LSTM", "Lambda",
+    "Maximum", "Minimum", "Multiply", "PReLU", "Permute", "RepeatVector", "Rescaling",
+    "SeparableConv2D", "SimpleRNN", "Subtract", "UpSampling2D", "ZeroPadding2D",
+}  # fmt: skip
 # Keras config keys that scratchnet's constructors do not take, with the value Keras writes when
 # the feature is unused. Any other value means the file uses a feature scratchnet lacks.
 _KERAS_ONLY_KEYS = {
@@ -291,9 +287,23 @@ def deserialize_object(config, custom_objects=None, safe_mode=True, what=None):
     cls = find_class(config, custom, what)
     if isinstance(cls, types.FunctionType):
         return cls
+    if cls in LAYER_CLASSES.values() and class_name == "Lambda":
+        return _lambda_layer(cls, config, custom, safe_mode)
     if cls in LAYER_CLASSES.values():
         return _builtin_layer(cls, config, custom)
     return from_config(cls, config, custom)
+
+
+def _lambda_layer(cls, entry, custom, safe_mode):
+    """A Lambda from its entry: its function is a named one (found as any function is), or
+    marshalled Python code, which is loaded only with ``safe_mode=False``, as in Keras."""
+    config = dict(entry.get("config") or {})
+    dtype = config.pop("dtype", None)
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name")
+    return cls.from_config(
+        {**config, "dtype": dtype}, custom_objects=all_custom_objects(custom), safe_mode=safe_mode
+    )
 
 
 def _refuse_lambda(inner, custom, safe_mode):
@@ -504,6 +514,8 @@ def _builtin_layer(cls, entry, custom):
                 "support."
             )
     try:
+        if "from_config" in vars(cls):  # a layer with its own rule (Rescaling: array scales)
+            return cls.from_config({**config, "dtype": dtype})
         return cls(**config, dtype=dtype)
     except (TypeError, ValueError) as e:
         raise ValueError(

@@ -1,0 +1,306 @@
+"""BatchNormalization: normalize each channel by the batch's statistics, as Keras does.
+
+The one built-in layer that behaves differently in training and at inference, and the one with
+state that is not learned by gradient descent (the moving mean and variance). Read the class
+docstring for the lesson: why ``fit`` and ``evaluate`` report different losses on the same data.
+"""
+
+import numpy as np
+
+from .. import initializers
+from .base import Layer
+
+
+class BatchNormalization(Layer):
+    """Normalize each channel to mean 0 and variance 1, then scale by gamma and shift by beta.
+
+    Args:
+        axis: the channels axis, the one that keeps its own statistics (default -1: channels
+            last, ``(N, D)`` features or ``(N, H, W, C)`` images). Every other axis, the batch
+            included, is averaged over. One integer, as in Keras 3.
+        momentum: how slowly the moving statistics follow the batches, in [0, 1]:
+            ``moving = moving * momentum + batch_statistic * (1 - momentum)``.
+        epsilon: added to the variance before the square root (>= 0), so a constant channel
+            does not divide by zero.
+        center: learn an offset ``beta`` (else the output has mean 0).
+        scale: learn a scale ``gamma`` (else the output has variance 1).
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+            moving_variance_initializer: as in Keras ('zeros', 'ones', 'zeros', 'ones').
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: None only, for
+            now; regularizers and constraints come with scratchnet's regularizers work.
+        synchronized: Keras's flag for statistics across devices. scratchnet runs on one device,
+            but Keras (TF backend) then still computes the variance the all-reduce way,
+            E[x^2] - E[x]^2 clipped at 0, instead of E[(x - mean)^2], and so does scratchnet:
+            the same math, but it cancels badly. Measured in float32 on data of mean 1000 and
+            standard deviation 0.01: variance 0.1875 (and 0 for another channel) instead of 8.7e-5.
+        renorm, renorm_clipping, renorm_momentum: Keras's batch renormalization; only
+            ``renorm=False`` (the default) is implemented.
+
+    Shapes:
+        x, y: any rank >= 1, e.g. (N, D) or (N, H, W, C); C = x.shape[axis] channels.
+        gamma, beta, moving_mean, moving_variance: (C,), in this order (Keras's weights: the
+            trainable gamma and beta, then the non-trainable moving statistics; each one only
+            if it exists).
+        M: the number of values per channel, N*H*W for (N, H, W, C) with axis=-1.
+
+    Math:
+        forward, training (``training=True`` and ``layer.trainable``), per channel c:
+            mean = (1/M) sum x                      over the M values of channel c
+            var = (1/M) sum (x - mean)^2            biased (1/M, not 1/(M-1)), as Keras
+            inv_std = 1 / sqrt(var + epsilon)
+            x_hat = (x - mean) * inv_std
+            y = gamma * x_hat + beta
+            and, once per training call, the state update (Keras's TF backend, measured):
+            moving_mean = moving_mean * momentum + mean * (1 - momentum)
+            moving_variance = moving_variance * momentum + var * (1 - momentum)
+            where ``momentum`` and ``1 - momentum`` (computed as Python doubles) are each
+            rounded to the weights' dtype first: in float32, 0.99 becomes 0.99000001, and
+            1 - 0.9 is float32(0.09999999999999998), not float32(1) - float32(0.9).
+            The moving variance takes the same biased variance that normalized the batch.
+        forward, inference: the same y with mean = moving_mean, var = moving_variance.
+        backward, inference (the statistics are constants):
+            dbeta = sum dy;  dgamma = sum dy * x_hat;  dx = dy * gamma * inv_std
+        backward, training: mean and var depend on every x of the channel, so dx has two more
+            paths. With dx_hat = dy * gamma and sums over the M values of channel c:
+            dvar = sum dx_hat * (x - mean) * (-1/2) inv_std^3
+            dmean = -inv_std * sum dx_hat            (the path through var adds
+                                                      dvar * (-2/M) sum (x - mean) = 0)
+            dx = dx_hat * inv_std + dvar * 2 (x - mean) / M + dmean / M
+            which, with (x - mean) * inv_std = x_hat, collects into
+            dx = (gamma * inv_std / M) * (M * dy - dbeta - x_hat * dgamma)
+            the three terms: the direct path, the path through the mean (every output moves
+            when the mean moves), the path through the variance.
+
+    Why ``fit`` and ``evaluate`` disagree on the same data:
+        ``fit`` reports the running mean of the batch losses of the epoch, each computed in
+        training mode: every batch is normalized by its own mean and variance, and the weights
+        change after every batch, so early batches are scored by earlier weights. ``evaluate``
+        runs in inference mode with the final weights, and normalizes every sample by the moving
+        statistics, an exponential average over the batches seen, which lags behind: after k
+        steps from the initial (0, 1), the moving mean holds only 1 - momentum^k of the data's
+        mean (with 0.99, about 10% after 10 steps, 63% after 100). Until it has caught up,
+        ``evaluate`` (and ``predict``) normalize with statistics the network never trained
+        with, and can score much worse than ``fit`` suggested; with a small momentum, or
+        many steps, the two agree up to the batch-to-batch noise of the statistics.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = BatchNormalization()
+        >>> x = np.array([[1.0, 10.0], [3.0, 30.0]])  # 2 samples, 2 channels
+        >>> np.round(layer(x, training=True), 2)  # batch statistics: means (2, 20), vars (1, 100)
+        array([[-1., -1.],
+               [ 1.,  1.]], dtype=float32)
+        >>> layer.params["moving_mean"]  # 0.99 * 0 + 0.01 * (2, 20), in float32 as in Keras
+        array([0.02      , 0.19999999], dtype=float32)
+        >>> layer(x, training=False).shape  # inference: the moving statistics, no update
+        (2, 2)
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        renorm=False,
+        renorm_clipping=None,
+        renorm_momentum=0.99,
+        synchronized=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        layer_name = f"BatchNormalization '{self.name}'"
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(
+                f"{layer_name}: axis must be one integer, the channels axis (-1 for channels "
+                f"last), got {axis!r}. Keras 3's BatchNormalization keeps statistics per entry "
+                "of one axis and averages over all the others."
+            )
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(
+                f"{layer_name}: momentum must be in [0, 1], got {momentum!r}. It is the weight "
+                "of the old moving statistics in each update (Keras's default is 0.99)."
+            )
+        if not float(epsilon) >= 0.0:
+            raise ValueError(
+                f"{layer_name}: epsilon must be >= 0 (it is added to the variance before the "
+                f"square root), got {epsilon!r}. Keras's default is 1e-3."
+            )
+        later = {
+            "beta_regularizer": beta_regularizer,
+            "gamma_regularizer": gamma_regularizer,
+            "beta_constraint": beta_constraint,
+            "gamma_constraint": gamma_constraint,
+        }
+        given = sorted(k for k, v in later.items() if v is not None)
+        if given:
+            raise ValueError(
+                f"{layer_name}: {given} are not supported yet: regularizers and constraints "
+                "come with scratchnet's regularizers work. Pass None (the default)."
+            )
+        if renorm or renorm_clipping is not None:
+            raise ValueError(
+                f"{layer_name}: batch renormalization (renorm=True, renorm_clipping) is not "
+                "implemented in scratchnet. Use renorm=False, the default."
+            )
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+        self.synchronized = synchronized
+        self.renorm_momentum = renorm_momentum  # kept as given, as Keras does, for get_config
+        # Made here, not in build, as Keras does (a random initializer draws its seed here).
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+
+    # -- shapes --------------------------------------------------------------------------------
+
+    def _channel_axis(self, input_shape):
+        """``axis`` as a non-negative index into ``input_shape``, or a clear error."""
+        ndim = len(input_shape)
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(
+                f"BatchNormalization '{self.name}': axis={self.axis} is out of bounds for inputs "
+                f"of shape {tuple(input_shape)} (rank {ndim}). Use an axis in [{-ndim}, {ndim}), "
+                "usually -1, the channels axis."
+            )
+        return self.axis % ndim
+
+    def build(self, input_shape):
+        channel = self._channel_axis(input_shape)
+        C = input_shape[channel]
+        if C is None:
+            raise ValueError(
+                f"BatchNormalization '{self.name}': the size of axis {self.axis} (the channels) "
+                f"must be known to create the weights, got input shape {tuple(input_shape)}."
+            )
+        shape = (C,)
+        if self.scale:
+            self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma")
+        if self.center:
+            self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta")
+        self.add_weight(
+            shape=shape,
+            initializer=self.moving_mean_initializer,
+            trainable=False,
+            name="moving_mean",
+        )
+        self.add_weight(
+            shape=shape,
+            initializer=self.moving_variance_initializer,
+            trainable=False,
+            name="moving_variance",
+        )
+        ndim = len(input_shape)
+        self._reduction_axes = tuple(a for a in range(ndim) if a != channel)  # all but channels
+        self._per_channel = tuple(C if a == channel else 1 for a in range(ndim))  # (1, .., C, ..)
+        super().build(input_shape)
+
+    def check_input_shape(self, shape):
+        """Once built, the rank and the number of channels are fixed (Keras's InputSpec)."""
+        if self.built and (
+            len(shape) != len(self.input_shape) or shape[self.axis] != self.input_shape[self.axis]
+        ):
+            raise ValueError(
+                f"BatchNormalization '{self.name}' was built for inputs of shape "
+                f"{tuple(self.input_shape)} (axis {self.axis} of size "
+                f"{self.input_shape[self.axis]}), but got shape {tuple(shape)}. The rank and the "
+                "number of channels must stay the same."
+            )
+        super().check_input_shape(shape)
+
+    def compute_output_shape(self, input_shape):
+        self._channel_axis(input_shape)  # raises if axis does not fit
+        return tuple(input_shape)
+
+    # -- forward and backward ------------------------------------------------------------------
+
+    def forward(self, x, training=False):
+        b = self._per_channel
+        use_batch_statistics = bool(training) and self.trainable  # a frozen layer: inference
+        if use_batch_statistics:
+            mean = x.mean(axis=self._reduction_axes)  # (C,)
+            centered = x - mean.reshape(b)  # (N, ..., C)
+            if self.synchronized:  # Keras's all-reduce formula, var = E[x^2] - E[x]^2
+                mean_of_squares = np.mean(x * x, axis=self._reduction_axes)  # (C,)
+                variance = np.maximum(mean_of_squares - mean * mean, 0)  # (C,)
+            else:
+                variance = np.mean(centered * centered, axis=self._reduction_axes)  # (C,)
+            self._update_moving_statistics(mean, variance)
+        else:
+            mean, variance = self.params["moving_mean"], self.params["moving_variance"]
+            centered = x - mean.reshape(b)  # (N, ..., C)
+        inv_std = 1.0 / np.sqrt(variance + x.dtype.type(self.epsilon))  # (C,)
+        x_hat = centered * inv_std.reshape(b)  # (N, ..., C), mean 0 and variance 1 per channel
+        y = x_hat * self.params["gamma"].reshape(b) if self.scale else x_hat  # (N, ..., C)
+        if self.center:
+            y = y + self.params["beta"].reshape(b)  # (N, ..., C), a new array: x_hat stays
+        if training:
+            # backward needs x_hat and inv_std (not x), and which statistics were used
+            self._x_hat, self._inv_std = x_hat, inv_std
+            self._used_batch_statistics = use_batch_statistics
+        return y
+
+    def _update_moving_statistics(self, mean, variance):
+        """The state update of a training call, in place, with Keras's arithmetic and roundings:
+        ``moving * momentum + batch * (1 - momentum)``, both factors rounded to the dtype."""
+        dtype = self.params["moving_mean"].dtype.type
+        keep, take = dtype(self.momentum), dtype(1.0 - self.momentum)
+        for key, batch in (("moving_mean", mean), ("moving_variance", variance)):
+            moving = self.params[key]  # (C,), the Variable's own array: updated in place
+            moving[...] = moving * keep + batch * take
+
+    def backward(self, dy, need_dx=True):
+        x_hat, inv_std, b = self._x_hat, self._inv_std, self._per_channel
+        axes = self._reduction_axes
+        sum_dy = dy.sum(axis=axes)  # (C,)  dbeta = sum dy
+        sum_dy_x_hat = (dy * x_hat).sum(axis=axes)  # (C,)  dgamma = sum dy * x_hat
+        if self.center:
+            self.grads["beta"] = sum_dy
+        if self.scale:
+            self.grads["gamma"] = sum_dy_x_hat
+        if not need_dx:
+            return None
+        scale = inv_std * self.params["gamma"] if self.scale else inv_std  # (C,) gamma * inv_std
+        if not self._used_batch_statistics:  # inference statistics are constants
+            return dy * scale.reshape(b)  # (N, ..., C)  dx = dy * gamma * inv_std
+        M = x_hat.size // x_hat.shape[self.axis]  # values per channel
+        # dx = (gamma * inv_std / M) * (M * dy - dbeta - x_hat * dgamma)
+        inner = M * dy - sum_dy.reshape(b) - x_hat * sum_dy_x_hat.reshape(b)  # (N, ..., C)
+        return (scale / M).reshape(b) * inner  # (N, ..., C)
+
+    # -- config --------------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+            "beta_regularizer": None,
+            "gamma_regularizer": None,
+            "beta_constraint": None,
+            "gamma_constraint": None,
+            "synchronized": self.synchronized,
+            "renorm": False,
+            "renorm_clipping": None,
+            "renorm_momentum": self.renorm_momentum,
+        }
