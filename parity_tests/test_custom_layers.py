@@ -75,6 +75,23 @@ class LazyLinear(lib.layers.Layer):
         return ops.matmul(inputs, self.w) + self.b
 
 
+class RegularizedLinear(lib.layers.Layer):
+    def __init__(self, units=3):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(
+            shape=(input_shape[-1], self.units), initializer="random_uniform", regularizer="l2"
+        )
+        self.b = self.add_weight(
+            shape=(self.units,), initializer="zeros", regularizer=lib.regularizers.L1(0.1)
+        )
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w) + self.b
+
+
 class ComputeSum(lib.layers.Layer):
     def __init__(self, input_dim):
         super().__init__()
@@ -228,6 +245,18 @@ def test_guide_layers_train_like_keras(layer):
         make = c[layer]
         inner = make(3, 5) if layer == "Linear" else (make(3) if layer == "LazyLinear" else make())
         return lib.Sequential([lib.Input((5,)), inner])
+
+    histories, models = train_both(
+        build, lambda lib, c: dict(optimizer="sgd", loss="mean_squared_error"), x, y
+    )
+    assert_same_training(histories, models)
+
+
+def test_add_weight_with_a_regularizer_adds_its_penalty_like_keras():
+    x, y = regression_data()
+
+    def build(lib, c):
+        return lib.Sequential([lib.Input((5,)), c["RegularizedLinear"](3)])
 
     histories, models = train_both(
         build, lambda lib, c: dict(optimizer="sgd", loss="mean_squared_error"), x, y

@@ -133,12 +133,12 @@ class side_by_side:
             dkernel = products.matmul(x.T, dz)      # dkernel = x^T @ dz
             dx = products.matmul(dz, kernel.T)      # dx = dz @ kernel^T
 
-    ``products.matmul(a, b)`` returns the array that will hold ``a @ b`` (empty until the block
-    ends). Used by Dense's backward pass, whose two products have the same size: run at the same
+    ``products.matmul(a, b)`` returns the array that will hold ``a @ b`` once the block ends.
+    Used by Dense's backward pass, whose two products have the same size: run at the same
     time, one per thread, each stays whole (one bigger, more efficient matrix product per core)
-    and the threads meet once instead of twice (docs/kernels/parallel.md#measured-side-by-side).
-    Small products run one after the other on the calling thread. The numbers are those of
-    ``a @ b`` either way.
+    and the threads meet once instead of twice. A product too small to be worth a second thread
+    (under half of ``MIN_PARALLEL_FLOPS``, as two of them are) is computed right away on the
+    calling thread. The numbers are those of ``a @ b`` either way.
 
     Example:
         >>> import numpy as np
@@ -150,9 +150,11 @@ class side_by_side:
     """
 
     def __init__(self):
-        self.products = []  # (a, b, out) for each product asked for
+        self.products = []  # (a, b, out) for each product left for the end of the block
 
     def matmul(self, a, b):
+        if num_threads() == 1 or 4 * a.shape[0] * a.shape[1] * b.shape[1] < MIN_PARALLEL_FLOPS:
+            return a @ b  # small: now, on this thread
         dtype = a.dtype if a.dtype == b.dtype else np.result_type(a, b)
         out = np.empty((a.shape[0], b.shape[1]), dtype=dtype)  # (M, N)
         self.products.append((a, b, out))
@@ -162,12 +164,7 @@ class side_by_side:
         return self
 
     def __exit__(self, *exc):
-        if exc[0] is not None:
-            return False
-        flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in self.products)
-        if num_threads() == 1 or flops < MIN_PARALLEL_FLOPS:
-            for a, b, out in self.products:
-                np.matmul(a, b, out=out)
+        if exc[0] is not None or not self.products:
             return False
 
         def product(worker, i):

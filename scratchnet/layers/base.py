@@ -21,9 +21,9 @@ and records the call on the open tape (``scratchnet.tape``), which backprop repl
 
 import numpy as np
 
-from .. import config, graph, initializers
+from .. import config, constraints, graph, initializers, regularizers
 from ..naming import shape_str, to_snake_case, unique_name
-from ..ops.core import Variable
+from ..ops.core import Variable, structure_changed
 from ..tape import Tape
 from . import calling
 
@@ -119,7 +119,8 @@ class Layer:
             key, n = f"{name}_{n}", n + 1
         self.params[key] = value
         variable = Variable(value, trainable=trainable, name=name)
-        variable.regularizer, variable.constraint = regularizer, constraint
+        variable.regularizer = regularizers.get(regularizer)  # a name, an object or None
+        variable.constraint = constraints.get(constraint)
         variable.owner, variable.key = self, key
         self._variables[key] = variable
         return variable
@@ -292,6 +293,8 @@ class Layer:
         if key[0] == "_" and not isinstance(value, Layer):  # caches (self._x = x): fast
             object.__setattr__(self, key, value)
             return
+        if key == "trainable":
+            structure_changed()  # (a model's list of what it trains is now out of date)
         if "_layers" in self.__dict__:
             if isinstance(value, Layer):
                 items = [value]
@@ -304,6 +307,7 @@ class Layer:
             for item in items:
                 if isinstance(item, Layer) and item is not self and item not in self._layers:
                     self._layers.append(item)
+                    structure_changed()
         object.__setattr__(self, key, value)
 
     def writes_call(self):

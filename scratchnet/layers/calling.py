@@ -24,8 +24,15 @@ import threading
 
 import numpy as np
 
-from .. import graph
-from ..ops.core import Tensor, convert_to_tensor, gradients, record_gradients, recording
+from .. import graph, regularizers
+from ..ops.core import (
+    Tensor,
+    convert_to_tensor,
+    gradients,
+    record,
+    record_gradients,
+    recording,
+)
 
 _MODE = threading.local()  # the training flag of the call being run, per thread
 
@@ -62,7 +69,22 @@ def invoke(layer, args, kwargs, training, mask=None):
         kwargs["training"] = training
     if mask is not None and accepts(layer.call, "mask"):
         kwargs["mask"] = mask
-    return layer.call(*args, **kwargs)
+    out = layer.call(*args, **kwargs)
+    for variable in getattr(layer, "_variables", {}).values():  # add_weight(regularizer=...)
+        if variable.regularizer is not None and variable.trainable:
+            layer._losses.append(weight_penalty(variable))
+    return out
+
+
+def weight_penalty(variable):
+    """``regularizer(weight)`` as a loss of its layer, an op whose backward is the
+    regularizer's gradient: fit adds it to the loss, backprop to the weight's gradient."""
+    regularizer, w = variable.regularizer, variable.value
+
+    def backward(dy):
+        return (regularizers.gradient_of(regularizer, w, dy),)
+
+    return record(np.asarray(regularizer(w), dtype=w.dtype), (variable,), backward)
 
 
 def flatten(items):

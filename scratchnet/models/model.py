@@ -36,7 +36,7 @@ from ..layers.base import Layer
 from ..losses import ActivationWithLoss
 from ..losses import get as get_loss
 from ..naming import to_snake_case, unique_name
-from ..ops.core import Tensor, convert_to_tensor
+from ..ops.core import Tensor, convert_to_tensor, structure_version
 from ..progbar import Progbar
 from ..saving import registry
 from ..tape import Tape
@@ -131,14 +131,12 @@ class Model:
     def _trainable_slots(self):
         """``[(layer, key, array)]`` of every trainable weight, in ``trainable_weights`` order.
 
-        The training step asks for it every step, so it is kept while the layers, their
-        trainable flags and their weight counts stay the same (recomputed each time for layers
-        with sublayers, whose flags could change out of sight).
+        The training step asks for it every step, so it is kept while the model's layers stay
+        the same and no weight is made or frozen anywhere (``ops.core.structure_version``).
         """
-        layers = self.layers
-        key = tuple((id(la), la.trainable, len(la._variables), len(la._layers)) for la in layers)
+        key = (structure_version(), tuple(map(id, self.__dict__.get("_tracked_layers", ()))))
         cached = self.__dict__.get("_slots_cache")
-        if cached is not None and cached[0] == key and not any(la._layers for la in layers):
+        if cached is not None and cached[0] == key:
             return cached[1]
         variables = self.trainable_weights
         slots = [(v.owner, v.key, v.value) for v in variables]
@@ -292,7 +290,8 @@ class Model:
     @property
     def losses(self):
         """The losses the layers added (``Layer.add_loss``) in the latest forward pass."""
-        return [loss for layer in self.layers for loss in layer.losses]
+        layers = self.__dict__.get("_tracked_layers", ())
+        return [loss for la in layers if la._losses or la._layers for loss in la.losses]
 
     def _plus_added_losses(self, loss_value):
         """The compiled loss plus the layers' added losses, in the loss's dtype, as Keras sums

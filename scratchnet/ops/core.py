@@ -38,6 +38,19 @@ import numpy as np
 from .dtypes import result_type
 
 _STATE = threading.local()  # whether ops record, per thread
+_STRUCTURE = [0]  # bumped whenever a weight is made or a trainable flag changes
+
+
+def structure_changed():
+    """Note that some model's trainable weights may have changed (a new weight, a frozen layer):
+    models keep their list of what to update until this number moves (``structure_version``)."""
+    _STRUCTURE[0] += 1
+
+
+def structure_version():
+    return _STRUCTURE[0]
+
+
 _SERIALS = itertools.count()  # creation order: a tensor is made after its parents
 
 
@@ -398,6 +411,15 @@ class Variable(Tensor):
         self.serial = next(_SERIALS)
         self.trainable = trainable
         self.name = name
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        structure_changed()  # a model's list of what it trains is now out of date
 
     @property
     def requires_grad(self):
