@@ -28,8 +28,6 @@ import subprocess
 import sys
 import time
 
-from scratchnet import config
-
 
 def _proc_status_kib(field):
     """``field`` (e.g. "VmRSS", "VmHWM") of /proc/self/status, in KiB."""
@@ -45,7 +43,7 @@ def _import(impl, threads=None):
         import scratchnet
 
         if threads:
-            config.set_num_threads(threads)
+            scratchnet.config.set_num_threads(threads)
         return scratchnet
     import keras
     import tensorflow as tf

@@ -60,7 +60,6 @@ import time
 import numpy as np
 
 from benchmarks import child, report, timing, workloads
-from scratchnet import config
 
 IMPLS = ("scratchnet", "keras")
 SECTIONS = ("main", "memory", "kernels", "startup", "scaling", "threads")
@@ -151,6 +150,7 @@ def machine_info():
 
 
 def _threads():
+    from scratchnet import config  # (imported late: the start-up section times the import)
 
     return config.num_threads()
 
@@ -240,6 +240,7 @@ def measure_memory(cfg):
 
 
 def measure_kernels(scratchnet, data, cfg):
+    config = scratchnet.config
 
     (x_train, y_train), _ = data
     results = {}
