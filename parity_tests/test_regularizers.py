@@ -123,15 +123,15 @@ def test_names_and_serialize_equal_keras():
     from keras.src import constraints as keras_constraints
     from keras.src import regularizers as keras_regularizers
 
-    assert sorted(regularizers._NAMES) == sorted(keras_regularizers.ALL_OBJECTS_DICT)
-    assert sorted(constraints._NAMES) == sorted(keras_constraints.ALL_OBJECTS_DICT)
+    assert sorted(regularizers._CATALOG.names) == sorted(keras_regularizers.ALL_OBJECTS_DICT)
+    assert sorted(constraints._CATALOG.names) == sorted(keras_constraints.ALL_OBJECTS_DICT)
     for name, kwargs in REGULARIZERS:
         ours, theirs = both("regularizers", name, kwargs)
         assert regularizers.serialize(ours) == keras.regularizers.serialize(theirs)
     for name, kwargs in CONSTRAINTS:
         ours, theirs = both("constraints", name, kwargs)
         assert constraints.serialize(ours) == keras.constraints.serialize(theirs)
-    for name in regularizers._NAMES:
+    for name in regularizers._CATALOG.names:
         if name not in ("Regularizer", "regularizer"):
             assert regularizers.get(name).get_config() == keras.regularizers.get(name).get_config()
 

@@ -23,11 +23,10 @@ Example:
 'registered_name': None}
 """
 
-import inspect
 
 import numpy as np
 
-from .naming import to_snake_case
+from .naming import Catalog
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): added to the norms, so a zero slice stays zero
 
@@ -147,59 +146,9 @@ class MinMaxNorm(Constraint):
 # Names accepted by get()/deserialize(), as Keras's ALL_OBJECTS_DICT: class names and their
 # snake_case forms ("max_norm", "non_neg", "unit_norm", "min_max_norm").
 _CLASSES = (Constraint, MaxNorm, NonNeg, UnitNorm, MinMaxNorm)
-_NAMES = {cls.__name__: cls for cls in _CLASSES}
-_NAMES.update({to_snake_case(cls.__name__): cls for cls in _CLASSES})
-
-
-def serialize(constraint):
-    """The Keras config dict of a constraint (None stays None), as ``keras.constraints``.
-
-    A constraint that is not one of Keras's (your class, your function) is returned as it is:
-    ``scratchnet.saving`` writes it with its registered name.
-    """
-    if constraint is None or type(constraint) not in _CLASSES:
-        return constraint
-    return {
-        "module": "keras.constraints",
-        "class_name": type(constraint).__name__,
-        "config": constraint.get_config(),
-        "registered_name": None,
-    }
-
-
-def deserialize(config):
-    """A constraint from a Keras config dict or a name, the inverse of ``serialize``."""
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            "deserialize: expected a name or a dict with 'class_name' and 'config', "
-            f"got {config!r}."
-        )
-    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
-
-
-def _lookup(name):
-    if name not in _NAMES:
-        raise ValueError(
-            f"Could not interpret constraint identifier: {name!r}. scratchnet offers: "
-            f"{', '.join(sorted(_NAMES))}."
-        )
-    return _NAMES[name]
-
-
-def get(identifier):
-    """None, a name ("max_norm", "MaxNorm"), a config dict, a class or a callable -> a
-    constraint (a name or a class gives the class's defaults)."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
+_CATALOG = Catalog("constraint", "keras.constraints", _CLASSES, None)
+serialize, deserialize, get = _CATALOG.serialize, _CATALOG.deserialize, _CATALOG.get
+_lookup = _CATALOG.lookup
 
 
 def apply_to(variables):

@@ -34,12 +34,11 @@ Example:
 'registered_name': None}
 """
 
-import inspect
 import math
 
 import numpy as np
 
-from .naming import to_snake_case
+from .naming import Catalog
 from .ops.core import Tensor, convert_to_tensor, gradients, record_gradients
 
 EPSILON = 1e-7  # Keras's backend.epsilon(), the floor of OrthogonalRegularizer's norms
@@ -259,62 +258,9 @@ class OrthogonalRegularizer(Regularizer):
 # Names accepted by get()/deserialize(), as Keras's ALL_OBJECTS_DICT: class names and their
 # snake_case forms ("l1", "l2", "l1l2", "orthogonal_regularizer").
 _CLASSES = (Regularizer, L1, L2, L1L2, OrthogonalRegularizer)
-_NAMES = {cls.__name__: cls for cls in _CLASSES}
-_NAMES.update({to_snake_case(cls.__name__): cls for cls in _CLASSES})
-
-
-def serialize(regularizer):
-    """The Keras config dict of a regularizer (None stays None), as ``keras.regularizers``.
-
-    A regularizer that is not one of Keras's (your class, your function) is returned as it is:
-    ``scratchnet.saving`` writes it with its registered name.
-    """
-    if regularizer is None or type(regularizer) not in _CLASSES:
-        return regularizer
-    return {
-        "module": "keras.regularizers",
-        "class_name": type(regularizer).__name__,
-        "config": regularizer.get_config(),
-        "registered_name": None,
-    }
-
-
-def deserialize(config):
-    """A regularizer from a Keras config dict or a name, the inverse of ``serialize``."""
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            "deserialize: expected a name or a dict with 'class_name' and 'config', "
-            f"got {config!r}."
-        )
-    return _lookup(config["class_name"]).from_config(dict(config.get("config") or {}))
-
-
-def _lookup(name):
-    if name not in _NAMES:
-        raise ValueError(
-            f"Could not interpret regularizer identifier: {name!r}. scratchnet offers: "
-            f"{', '.join(sorted(_NAMES))}."
-        )
-    return _NAMES[name]
-
-
-def get(identifier):
-    """None, a name ("l2", "L2"), a config dict, a class or a callable -> a regularizer.
-
-    As in Keras, a name or a class gives the class's defaults: ``get("l1l2")`` is
-    ``L1L2(l1=0.0, l2=0.0)``.
-    """
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if inspect.isclass(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+_CATALOG = Catalog("regularizer", "keras.regularizers", _CLASSES, None)
+serialize, deserialize, get = _CATALOG.serialize, _CATALOG.deserialize, _CATALOG.get
+_lookup = _CATALOG.lookup
 
 
 # ------------------------------------------------------------------ what a layer does with them
