@@ -12,6 +12,8 @@ Two formats, the same as Keras writes (keras-behaviour.md section 11):
       /layers/conv2d_1/vars/0, 1    the second Conv2D ...
       /optimizer/vars/0             step counter (int64), /1 learning rate, /2... slots
 
+  A recurrent layer (SimpleRNN, LSTM, GRU) has an empty group and its weights under
+  ``/layers/lstm/cell/vars``, where Keras keeps its cell (scratchnet folds the cell in).
   A group key is the snake-cased class name, numbered in layer order (``conv2d``, ``conv2d_1``),
   not the layer's name, so two copies of one architecture share keys even if their names differ.
   In a subclassed model the key is the attribute name (``self.conv1 = ...`` -> ``/conv1/vars``),

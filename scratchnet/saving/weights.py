@@ -15,6 +15,7 @@ import numpy as np
 from .. import optimizers as optimizers_module
 from ..layers.base import Layer
 from ..layers.fused import ConvPool
+from ..layers.recurrent_base import Recurrent
 from ..naming import to_snake_case
 from . import registry
 
@@ -27,6 +28,16 @@ class _InputLayerEntry:
     def __init__(self, tensor):
         self.name = tensor.name
         self.weights = []
+
+
+class _CellEntry:
+    """Stands in for the cell of a recurrent layer. scratchnet folds the cell into SimpleRNN,
+    LSTM and GRU; Keras keeps it as a sublayer, so the layer's ``vars`` group is empty and its
+    weights sit at ``<layer path>/cell/vars`` (attribute ``name`` ``gru_cell``, ...)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.name = to_snake_case(type(layer).__name__) + "_cell"
 
 
 def _keras_layers(model):
@@ -109,6 +120,8 @@ def _saveables(model):
             return
         visited.add(id(obj))
         found.append((path, obj))
+        if isinstance(obj, Recurrent):
+            found.append((f"{path}/cell", _CellEntry(obj)))
         if registry.is_instance(obj, "Model"):
             children = _children(obj)
         elif isinstance(obj, Layer):
@@ -157,8 +170,10 @@ def _state_of(obj):
     """The arrays an object stores, in Keras's order."""
     if isinstance(obj, optimizers_module.Optimizer):
         return obj.variables
-    if isinstance(obj, (registry.get("Model"), _InputLayerEntry)):
-        return []
+    if isinstance(obj, (registry.get("Model"), _InputLayerEntry, Recurrent)):
+        return []  # a recurrent layer's weights are its cell's (``_CellEntry``)
+    if isinstance(obj, _CellEntry):
+        obj = obj.layer
     own = list(obj.variables_by_key.values())  # its own, as Keras's save_own_variables:
     return [v.value for v in own if v.trainable] + [v.value for v in own if not v.trainable]
 
