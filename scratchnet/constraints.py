@@ -23,7 +23,6 @@ Example:
 'registered_name': None}
 """
 
-
 import numpy as np
 
 from .naming import Catalog

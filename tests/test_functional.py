@@ -250,3 +250,16 @@ def test_two_branch_example_runs(tmp_path):
     assert "reloaded, it predicts the same: True" in done.stdout
     assert "a fresh instance loads them and predicts the same: True" in done.stdout
     assert "RESULT example=two_branch impl=scratchnet" in done.stdout
+
+
+def test_multi_input_model_on_data_says_it_is_not_supported():
+    """np.asarray would stack two same-shaped arrays into one and feed it to the first input:
+    a wrong answer or a confusing count error. The model says plainly what is missing."""
+    a, b = Input((4,)), Input((4,))
+    model = scratchnet.models.Model([a, b], layers.Add()([layers.Dense(2)(a), layers.Dense(2)(b)]))
+    model.compile(optimizer="sgd", loss="mse")
+    x = [np.ones((3, 4), "float32"), np.ones((3, 4), "float32")]
+    y = np.zeros((3, 2), "float32")
+    for run in (model, model.predict, lambda x: model.fit(x, y, verbose=0)):
+        with pytest.raises(NotImplementedError, match="2 inputs.*not supported yet"):
+            run(x)

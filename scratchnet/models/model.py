@@ -207,7 +207,19 @@ class Model:
     def _call_symbolic(self, x):
         raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
 
+    def _reject_input_list(self, x, where):
+        """A list of input arrays would be stacked into one array by ``np.asarray`` and fed to
+        the first input, a wrong answer at best; say plainly that it is not supported yet."""
+        if isinstance(x, (list, tuple, dict)) and len(getattr(self, "inputs", None) or []) > 1:
+            raise NotImplementedError(
+                f"{where}: model '{self.name}' has {len(self.inputs)} inputs, and running a "
+                "multi-input model on data (a list or dict of arrays) is not supported yet. "
+                "Build it with one Input and split it inside the model (e.g. with a Lambda "
+                "layer), or concatenate the arrays into one input."
+            )
+
     def _prepare_x(self, x):
+        self._reject_input_list(x, "call")
         x = np.asarray(x)
         if "_build_input_shape" not in self.__dict__:
             self._build_input_shape = x.shape  # a subclassed model's build_config in saved files
@@ -372,6 +384,7 @@ class Model:
     # -- one step ----------------------------------------------------------------------------------
 
     def _check_xy(self, x, y, where):
+        self._reject_input_list(x, where)
         x = _as_array(x, "x", where)
         y = _as_array(y, "y", where)
         if len(x) != len(y):
@@ -555,6 +568,7 @@ class Model:
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """Outputs for every sample of ``x``, in batches, in inference mode."""
+        self._reject_input_list(x, "predict")
         x = _as_array(x, "x", "predict")
         batch_size = _check_batch_size(batch_size, "predict")
         verbose = 1 if verbose == "auto" else int(verbose)
