@@ -41,29 +41,7 @@ from ..progbar import Progbar
 from ..saving import registry
 from ..tape import Tape
 from . import summary as summary_module
-
-
-def _check_batch_size(batch_size, where):
-    if batch_size is None:
-        return 32  # Keras's default
-    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(
-            f"{where}: batch_size must be a positive integer, got {batch_size!r}. "
-            "Typical values are 32, 64 or 128."
-        )
-    return int(batch_size)
-
-
-def _as_array(x, what, where):
-    if x is None:
-        raise ValueError(f"{where}: {what} is None; pass a NumPy array.")
-    x = np.asarray(x)
-    if x.ndim == 0 or len(x) == 0:
-        raise ValueError(
-            f"{where}: {what} is empty (shape {x.shape}); there is nothing to train or evaluate "
-            "on. Check how the data was loaded or sliced."
-        )
-    return x
+from .checks import as_array, check_batch_size, reject_input_list
 
 
 @registry.register("Model")
@@ -207,19 +185,8 @@ class Model:
     def _call_symbolic(self, x):
         raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
 
-    def _reject_input_list(self, x, where):
-        """A list of input arrays would be stacked into one array by ``np.asarray`` and fed to
-        the first input, a wrong answer at best; say plainly that it is not supported yet."""
-        if isinstance(x, (list, tuple, dict)) and len(getattr(self, "inputs", None) or []) > 1:
-            raise NotImplementedError(
-                f"{where}: model '{self.name}' has {len(self.inputs)} inputs, and running a "
-                "multi-input model on data (a list or dict of arrays) is not supported yet. "
-                "Build it with one Input and split it inside the model (e.g. with a Lambda "
-                "layer), or concatenate the arrays into one input."
-            )
-
     def _prepare_x(self, x):
-        self._reject_input_list(x, "call")
+        reject_input_list(self, x, "call")
         x = np.asarray(x)
         if "_build_input_shape" not in self.__dict__:
             self._build_input_shape = x.shape  # a subclassed model's build_config in saved files
@@ -384,9 +351,9 @@ class Model:
     # -- one step ----------------------------------------------------------------------------------
 
     def _check_xy(self, x, y, where):
-        self._reject_input_list(x, where)
-        x = _as_array(x, "x", where)
-        y = _as_array(y, "y", where)
+        reject_input_list(self, x, where)
+        x = as_array(x, "x", where)
+        y = as_array(y, "y", where)
         if len(x) != len(y):
             raise ValueError(
                 f"{where}: x has {len(x)} samples but y has {len(y)}; they must match one to one."
@@ -476,7 +443,7 @@ class Model:
         """
         self._require_compiled("fit")
         x, y = self._check_xy(x, y, "fit")
-        batch_size = _check_batch_size(batch_size, "fit")
+        batch_size = check_batch_size(batch_size, "fit")
         verbose = 1 if verbose == "auto" else int(verbose)
         if not 0 <= validation_split < 1:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}.")
@@ -554,7 +521,7 @@ class Model:
         """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict)."""
         self._require_compiled("evaluate")
         x, y = self._check_xy(x, y, "evaluate")
-        batch_size = _check_batch_size(batch_size, "evaluate")
+        batch_size = check_batch_size(batch_size, "evaluate")
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
         bar = Progbar(steps, verbose=verbose) if verbose else None
@@ -568,9 +535,9 @@ class Model:
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """Outputs for every sample of ``x``, in batches, in inference mode."""
-        self._reject_input_list(x, "predict")
-        x = _as_array(x, "x", "predict")
-        batch_size = _check_batch_size(batch_size, "predict")
+        reject_input_list(self, x, "predict")
+        x = as_array(x, "x", "predict")
+        batch_size = check_batch_size(batch_size, "predict")
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
         bar = Progbar(steps, verbose=verbose) if verbose else None
