@@ -11,15 +11,35 @@ from .base import Layer
 from .core import regularizers_and_constraints_config, set_regularizers_and_constraints
 
 
-def normalize_tuple(value, name, layer_name):
-    """An int or a pair of positive ints -> a pair, as Keras accepts ``3`` for ``(3, 3)``."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
+def int_tuple(value, rank, name, layer_name, allow_zero=False):
+    """An int or ``rank`` ints -> a tuple of ``rank`` ints, as Keras's ``standardize_tuple``
+    (Keras accepts ``3`` for ``(3, 3)``). Positive, or non-negative with ``allow_zero``."""
+    values = (value,) * rank if isinstance(value, (int, np.integer)) else value
+    try:
+        values = tuple(values)
+    except TypeError:  # neither an int nor a sequence: fall through to the error below
+        values = ()
+    low = 0 if allow_zero else 1
+    if len(values) != rank or not all(
+        isinstance(v, (int, np.integer)) and v >= low for v in values
+    ):
+        kind = "non-negative" if allow_zero else "positive"
         raise ValueError(
-            f"{layer_name}: {name} must be a positive int or a pair of positive ints, "
+            f"{layer_name}: {name} must be a {kind} int or a tuple of {rank} {kind} ints, "
             f"got {value!r}."
         )
-    return tuple(int(v) for v in pair)
+    return tuple(int(v) for v in values)
+
+
+def check_strides_with_dilation(strides, dilation_rate, layer_name):
+    """Keras refuses a stride above 1 together with a dilation above 1 (in Conv1D/2D and
+    Conv2DTranspose); so do we, with Keras's wording."""
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError(
+            f"{layer_name}: `strides > 1` not supported in conjunction with "
+            f"`dilation_rate > 1` (as in Keras). Received: strides={strides} and "
+            f"dilation_rate={dilation_rate}."
+        )
 
 
 def normalize_padding(padding, layer_name):
@@ -124,16 +144,11 @@ class Conv2D(Layer):
             )
         check_data_format(data_format, layer_name)
         self.filters = int(filters)
-        self.kernel_size = normalize_tuple(kernel_size, "kernel_size", layer_name)
-        self.strides = normalize_tuple(strides, "strides", layer_name)
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", layer_name)
+        self.strides = int_tuple(strides, 2, "strides", layer_name)
         self.padding = normalize_padding(padding, layer_name)
-        self.dilation_rate = normalize_tuple(dilation_rate, "dilation_rate", layer_name)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                f"{layer_name}: `strides > 1` not supported in conjunction with "
-                f"`dilation_rate > 1` (as in Keras). Received: strides={self.strides} and "
-                f"dilation_rate={self.dilation_rate}."
-            )
+        self.dilation_rate = int_tuple(dilation_rate, 2, "dilation_rate", layer_name)
+        check_strides_with_dilation(self.strides, self.dilation_rate, layer_name)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         # Initializers are made here, not in build, because Keras draws their random seeds when

@@ -21,23 +21,8 @@ from ..kernels.conv_transpose import (
     conv_transpose_output_size,
 )
 from .base import Layer
-from .conv import check_data_format, normalize_padding
+from .conv import check_data_format, check_strides_with_dilation, int_tuple, normalize_padding
 from .core import activate
-
-
-def int_tuple(value, rank, name, layer_name, allow_zero=False):
-    """An int or ``rank`` ints -> a tuple of ``rank`` ints, as Keras's ``standardize_tuple``."""
-    values = (value,) * rank if isinstance(value, (int, np.integer)) else tuple(value)
-    low = 0 if allow_zero else 1
-    if len(values) != rank or not all(
-        isinstance(v, (int, np.integer)) and v >= low for v in values
-    ):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(
-            f"{layer_name}: {name} must be a {kind} int or a tuple of {rank} {kind} ints, "
-            f"got {value!r}."
-        )
-    return tuple(int(v) for v in values)
 
 
 def reject_unsupported(layer_name, **arguments):
@@ -193,12 +178,7 @@ class Conv2DTranspose(ConvolutionBase):
                     f"{layer_name}: each output_padding must be smaller than its stride, got "
                     f"output_padding={self.output_padding} with strides={self.strides}."
                 )
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                f"{layer_name}: `strides > 1` not supported in conjunction with "
-                f"`dilation_rate > 1` (as in Keras). Received: strides={self.strides} and "
-                f"dilation_rate={self.dilation_rate}."
-            )
+        check_strides_with_dilation(self.strides, self.dilation_rate, layer_name)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         # made here, not in build: Keras draws the initializers' seeds at construction
@@ -463,12 +443,7 @@ class Conv1D(ConvolutionBase):
             )
         self.padding = padding.lower()
         self.dilation_rate = int_tuple(dilation_rate, 1, "dilation_rate", layer_name)
-        if self.strides[0] > 1 and self.dilation_rate[0] > 1:
-            raise ValueError(
-                f"{layer_name}: `strides > 1` not supported in conjunction with "
-                f"`dilation_rate > 1` (as in Keras). Received: strides={self.strides} and "
-                f"dilation_rate={self.dilation_rate}."
-            )
+        check_strides_with_dilation(self.strides, self.dilation_rate, layer_name)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -3,7 +3,7 @@
 from ..kernels import backend
 from ..kernels.conv.reference import output_size_and_padding
 from .base import Layer
-from .conv import check_data_format, normalize_padding, normalize_tuple
+from .conv import check_data_format, int_tuple, normalize_padding
 
 
 class MaxPooling2D(Layer):
@@ -41,9 +41,9 @@ class MaxPooling2D(Layer):
         super().__init__(**kwargs)
         layer_name = f"MaxPooling2D '{self.name}'"
         check_data_format(data_format, layer_name)
-        self.pool_size = normalize_tuple(pool_size, "pool_size", layer_name)
-        self.strides = normalize_tuple(
-            pool_size if strides is None else strides, "strides", layer_name
+        self.pool_size = int_tuple(pool_size, 2, "pool_size", layer_name)
+        self.strides = int_tuple(
+            pool_size if strides is None else strides, 2, "strides", layer_name
         )
         self._padding = normalize_padding(padding, layer_name)
         self.padding = padding  # kept as written: Keras's pooling config does not lower-case it

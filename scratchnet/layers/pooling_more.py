@@ -19,7 +19,7 @@ import numpy as np
 from ..kernels import avg_pooling, backend
 from ..kernels.conv.reference import output_size_and_padding
 from .base import Layer
-from .conv import normalize_padding
+from .conv import int_tuple, normalize_padding
 
 _LAYOUTS = {1: "(batch, steps, features)", 2: "(batch, height, width, channels)"}
 _TO_CHANNELS_LAST = {1: "x.transpose(0, 2, 1)", 2: "x.transpose(0, 2, 3, 1)"}
@@ -44,19 +44,6 @@ def _check_rank(layer, input_shape):
         )
 
 
-def _normalize_tuple(value, n, name, layer_name):
-    """An int or n positive ints -> an n-tuple, as Keras's ``standardize_tuple(value, n)``."""
-    values = (value,) * n if isinstance(value, (int, np.integer)) else value
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = ()
-    if len(values) != n or not all(isinstance(v, (int, np.integer)) and v > 0 for v in values):
-        what = "a positive int" if n == 1 else f"a positive int or a tuple of {n} positive ints"
-        raise ValueError(f"{layer_name}: {name} must be {what}, got {value!r}.")
-    return tuple(int(v) for v in values)
-
-
 # ============================================================================ windowed pooling
 
 
@@ -73,9 +60,9 @@ class _WindowPooling(Layer):
         super().__init__(**kwargs)
         layer_name = f"{type(self).__name__} '{self.name}'"
         _check_data_format(data_format, layer_name, self.rank)
-        self.pool_size = _normalize_tuple(pool_size, self.rank, "pool_size", layer_name)
+        self.pool_size = int_tuple(pool_size, self.rank, "pool_size", layer_name)
         strides = pool_size if strides is None else strides
-        self.strides = _normalize_tuple(strides, self.rank, "strides", layer_name)
+        self.strides = int_tuple(strides, self.rank, "strides", layer_name)
         self._padding = normalize_padding(padding, layer_name)
         self.padding = padding  # kept as written: Keras's pooling config does not lower-case it
         extra = (1,) * (2 - self.rank)  # a 1-D window is (P, 1) on the (N, L, 1, C) view
