@@ -6,36 +6,10 @@ element at a time, against backprop through the op's recorded backward rule.
 
 import numpy as np
 import pytest
+from finite_differences import grad_check
 
 from scratchnet import ops
 from scratchnet.ops import core
-
-
-def grad_check(fn, *arrays, eps=1e-6, rtol=1e-6, atol=1e-8):
-    """Assert that backprop through ``fn(*tensors)`` gives dL/d(each array) of L = sum(y * dy)
-    as central differences do; a failure names the argument and the worst index."""
-    rng = np.random.default_rng(0)
-    with core.record_gradients():
-        tensors = [core.Tensor(a, requires_grad=True) for a in arrays]
-        y = fn(*tensors)
-    dy = rng.standard_normal(y.shape)
-    analytic = core.gradients(y, dy, tensors)
-    for i, (array, got) in enumerate(zip(arrays, analytic)):
-        numeric = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            saved = array[index]
-            array[index] = saved + eps
-            up = np.sum(fn(*map(core.Tensor, arrays)).numpy() * dy)
-            array[index] = saved - eps
-            down = np.sum(fn(*map(core.Tensor, arrays)).numpy() * dy)
-            array[index] = saved
-            numeric[index] = (up - down) / (2 * eps)
-        worst = np.unravel_index(np.argmax(np.abs(got - numeric)), array.shape)
-        np.testing.assert_allclose(
-            got, numeric, rtol=rtol, atol=atol,
-            err_msg=f"d/d(argument {i}), worst at {worst}: backprop {got[worst]}, "
-            f"finite differences {numeric[worst]}",
-        )  # fmt: skip
 
 
 def normal(*shape, seed=0):
