@@ -24,6 +24,15 @@ class SymbolicTensor:
         self.layer = layer  # the layer whose call made this tensor (None for an Input)
         self.inputs = list(inputs)  # the symbolic tensors that call read
         self.name = name
+        # A call may return several tensors (an LSTM with return_state=True: output, h, c).
+        # Each is one of the call's ``outputs``, at ``index``: Keras's ``lstm[0][index]``.
+        self.index = 0
+        self.outputs = [self]
+
+    @property
+    def first(self):
+        """The call's first output: the one tensor that stands for the call in a graph."""
+        return self.outputs[0]
 
     @property
     def ndim(self):
@@ -65,4 +74,18 @@ def call_symbolic(layer, x):
     if not layer.built:
         layer.build_from_shape(shape_arg)
     out_shape = layer.compute_output_shape(shape_arg)
-    return SymbolicTensor(out_shape, layer.dtype.name, layer=layer, inputs=inputs)
+    if not is_shape_list(out_shape):
+        return SymbolicTensor(out_shape, layer.dtype.name, layer=layer, inputs=inputs)
+    outputs = [SymbolicTensor(s, layer.dtype.name, layer=layer, inputs=inputs) for s in out_shape]
+    for index, t in enumerate(outputs):  # one call, several tensors: they know each other
+        t.index, t.outputs = index, outputs
+    return outputs
+
+
+def is_shape_list(shape):
+    """Whether ``compute_output_shape`` gave several shapes (a list of tuples), not one shape."""
+    return (
+        isinstance(shape, (list, tuple))
+        and bool(shape)
+        and all(isinstance(s, (list, tuple)) for s in shape)
+    )

@@ -26,7 +26,7 @@ class Node:
     def __init__(self, layer, inputs, output):
         self.layer = layer
         self.inputs = inputs  # list of arrays the layer read
-        self.output = output  # the array it returned
+        self.output = output  # the array it returned (a list: a layer with several outputs)
 
 
 class Tape:
@@ -68,7 +68,8 @@ class Tape:
                     "layers.Activation), so its backward rule is known."
                 )
         self.nodes.append(Node(layer, list(inputs), output))
-        self.known[id(output)] = output
+        for y in output if isinstance(output, list) else [output]:  # a list: several outputs
+            self.known[id(y)] = y
 
     def describe(self):
         """The recorded calls as text, one line each in the order they ran: what really ran.
@@ -79,9 +80,10 @@ class Tape:
         lines = []
         for i, node in enumerate(self.nodes, 1):
             shapes = ", ".join(str(tuple(x.shape)) for x in node.inputs)
+            outputs = node.output if isinstance(node.output, list) else [node.output]
             lines.append(
                 f"{i}. {node.layer.name} ({type(node.layer).__name__}): {shapes} -> "
-                f"{tuple(node.output.shape)}"
+                + ", ".join(str(tuple(y.shape)) for y in outputs)
             )
         return "\n".join(lines)
 
@@ -118,7 +120,12 @@ class Tape:
             )
         grads = {id(output): doutput}  # id(tensor) -> dL/d(tensor), summed over its consumers
         for node in reversed(self.nodes):
-            dy = grads.pop(id(node.output), None)
+            if isinstance(node.output, list):  # a call with several outputs gets one dy each
+                dy = [grads.pop(id(y), None) for y in node.output]  # None: it does not reach L
+                if all(d is None for d in dy):
+                    continue
+            else:
+                dy = grads.pop(id(node.output), None)
             if dy is None:  # this output does not reach the loss
                 continue
             need_dx = any(id(x) not in self.sources for x in node.inputs)

@@ -175,3 +175,53 @@ def test_need_dx_false_skips_dx_and_keeps_the_weight_gradients():
     assert layer.backward(dy, need_dx=False) is None
     for k, g in full.items():
         np.testing.assert_array_equal(layer.grads[k], g, err_msg=k)
+
+
+# -- the returned states in models ------------------------------------------------------------
+
+
+def _states_model():
+    from scratchnet import Input, Model, layers
+
+    x = Input((5, 3))
+    output, h, c = LSTM(4, return_state=True, name="lstm")(x)
+    return Model(x, layers.Dense(2, name="head")(layers.Concatenate(name="join")([output, c])))
+
+
+def test_a_call_with_several_outputs_is_one_node_of_the_tape():
+    import scratchnet
+
+    model = _states_model()
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    lines = scratchnet.utils.trace(model, x).splitlines()
+    assert lines[0] == "1. lstm (LSTM): (2, 5, 3) -> (2, 4), (2, 4), (2, 4)"
+    assert [line.split(" (")[0] for line in lines] == ["1. lstm", "2. join", "3. head"]
+
+
+def test_a_gradient_reaching_only_the_cell_state_still_trains_the_lstm():
+    """The head reads c_T alone: if backprop dropped a state's gradient, nothing would move."""
+    import scratchnet
+    from scratchnet import Input, Model, layers
+
+    x = Input((5, 3))
+    _, _, c = LSTM(4, return_state=True)(x)
+    model = Model(x, layers.Dense(2)(c))
+    model.compile(optimizer=scratchnet.optimizers.SGD(0.1), loss="mse")
+    rng = np.random.default_rng(1)
+    xs, ys = rng.standard_normal((3, 5, 3)), rng.standard_normal((3, 2))
+    before = [w.copy() for w in model.layers[0].get_weights()]
+    model.train_on_batch(xs.astype("float32"), ys.astype("float32"))
+    assert all(not np.allclose(b, a) for b, a in zip(before, model.layers[0].get_weights()))
+
+
+@pytest.mark.parametrize("with_input", [True, False])
+def test_sequential_refuses_a_layer_with_several_outputs(with_input):
+    from scratchnet import Input, Sequential, layers
+
+    first = [Input((5, 3))] if with_input else []
+    model = Sequential(first)
+    add = [LSTM(4, return_state=True, name="lstm"), layers.Dense(2)]
+    with pytest.raises(ValueError, match=r"layer 'lstm' \(LSTM\) returns 3 tensors.*Functional"):
+        for layer in add:
+            model.add(layer)
+        model.predict(np.zeros((2, 5, 3), "float32"), verbose=0)

@@ -196,9 +196,10 @@ def layer_op(layer, x, training):
         layer.build_from_shape(shapes if multi else shapes[0])
     y = layer.forward(values if multi else values[0], training=training)
     if not (recording() and training):
-        out = Tensor(y)
-        out.layer = layer
-        return out
+        outs = [Tensor(v) for v in (y if isinstance(y, list) else [y])]
+        for out in outs:
+            out.layer = layer
+        return outs if isinstance(y, list) else outs[0]
     session = _MODE.__dict__.setdefault("calls", set())
     if layer in session:
         raise ValueError(
@@ -217,11 +218,49 @@ def layer_op(layer, x, training):
 
         return backward
 
+    if isinstance(y, list):
+        return several_outputs(layer, y, tensors, rule(layer.backward))
     out = Tensor(y, tuple(tensors), rule(layer.backward), requires_grad=bool(layer.params))
     out.layer = layer
     if hasattr(layer, "backward_from_logits"):
         out.backward_from_logits = rule(layer.backward_from_logits)
     return out
+
+
+def several_outputs(layer, ys, tensors, backward):
+    """A layer call with several outputs (an LSTM's output and states) as ops on one tensor.
+
+    Its backward needs all the outputs' gradients at once, ``layer.backward([dy_0, dy_1, ...])``,
+    so the call is one op whose output packs them side by side, ``packed = [y_0 | y_1 | ...]``
+    (N, total), and each y_i is a slice of it. The slices' gradients add up in packed's
+    gradient (zeros where an output does not reach the loss), which is unpacked for backward.
+    """
+    N = ys[0].shape[0]
+    sizes = [int(np.prod(y.shape[1:])) for y in ys]
+    ends = np.cumsum(sizes)
+
+    def unpack(dpacked):  # (N, total) -> [dy_0 like y_0, dy_1 like y_1, ...]
+        parts = np.split(dpacked, ends[:-1], axis=1)
+        return backward([part.reshape(y.shape) for part, y in zip(parts, ys)])
+
+    packed = Tensor(
+        np.concatenate([y.reshape(N, -1) for y in ys], axis=1),  # (N, total)
+        tuple(tensors), unpack, requires_grad=bool(layer.params),
+    )  # fmt: skip
+
+    def output(i):
+        start, stop = ends[i] - sizes[i], ends[i]
+
+        def backward_slice(dy):  # y_i = packed[:, start:stop]: its gradient goes back there
+            dpacked = np.zeros(packed.shape, dy.dtype)
+            dpacked[:, start:stop] = dy.reshape(N, -1)
+            return (dpacked,)
+
+        out = Tensor(ys[i], (packed,), backward_slice)
+        out.layer = layer
+        return out
+
+    return [output(i) for i in range(len(ys))]
 
 
 @contextlib.contextmanager

@@ -79,6 +79,8 @@ class Recurrent(Layer):
             bias_initializer ('zeros'): as in Keras.
         return_sequences: return every step's output (N, T, units) instead of the last (N, units).
         return_state: return ``[output, *final_states]`` (see ``backward`` for their gradients).
+            In a model that is one call with several output tensors, ``output, h, c =
+            LSTM(4, return_state=True)(x)``; backprop gives ``backward`` one gradient each.
         go_backwards: run the sequence from its last step to its first; the output sequence is
             then in that (reversed) order, as in Keras.
         dropout, recurrent_dropout: only 0.0 (not supported yet).

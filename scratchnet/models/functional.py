@@ -51,6 +51,7 @@ class Functional(Model):
         first_seen, post_order = {}, []  # id -> visit index; tensors, each after its inputs
 
         def visit(t):
+            t = t.first  # a call with several outputs appears once, as its first output
             if id(t) in first_seen:
                 return
             if t.layer is None and not any(t is i for i in self.inputs):
@@ -65,10 +66,11 @@ class Functional(Model):
 
         for out in self.outputs:
             visit(out)
-        depth = {id(t): 0 for t in self.outputs}
+        depth = {id(t.first): 0 for t in self.outputs}
         for t in reversed(post_order):  # every consumer before the tensors it reads
             for parent in t.inputs:
-                depth[id(parent)] = max(depth.get(id(parent), 0), depth[id(t)] + 1)
+                key = id(parent.first)
+                depth[key] = max(depth.get(key, 0), depth[id(t)] + 1)
         self._depth = depth
         return sorted(post_order, key=lambda t: (-depth[id(t)], first_seen[id(t)]))
 
@@ -85,10 +87,14 @@ class Functional(Model):
         with ActivationWithLoss.inner_layers(inner):
             for step, parents, t in steps:
                 args = [values[id(p)] for p in parents]
-                values[id(t)] = step(
+                y = step(
                     args if len(args) > 1 or isinstance(step, _MULTI_INPUT) else args[0],
                     training=training,
                 )
+                if len(t.outputs) == 1:
+                    values[id(t)] = y
+                else:  # one call, several tensors (an LSTM's output and states)
+                    values.update((id(o), v) for o, v in zip(t.outputs, y))
         return values[id(output)]
 
     def _steps(self):
@@ -141,9 +147,12 @@ class Functional(Model):
             if t.layer is None:
                 rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), None, "-"))
                 continue
-            connected = ", ".join(f"{_tensor_name(p)}[0][0]" for p in t.inputs)
+            connected = ", ".join(f"{_tensor_name(p)}[0][{p.index}]" for p in t.inputs)
             name = f"{t.layer.name} ({type(t.layer).__name__})"
-            rows.append((name, shape_str(t.shape), t.layer, connected))
+            shape = shape_str(t.shape)
+            if len(t.outputs) > 1:  # Keras lists each output's shape: [(None, 4), (None, 4)]
+                shape = "[" + ", ".join(shape_str(o.shape) for o in t.outputs) + "]"
+            rows.append((name, shape, t.layer, connected))
         return rows
 
     def _summary_is_chain(self):

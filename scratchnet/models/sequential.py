@@ -54,13 +54,28 @@ class Sequential(Model):
         self._tracked_layers.append(layer)
         if self._output_spec is not None:
             # Build as we go, so summary() and count_params() work before any data is seen.
-            self._output_spec = layer(self._output_spec)
+            self._output_spec = self._follow(layer, self._output_spec)
+
+    def _follow(self, layer, spec):
+        """``layer(spec)`` for the symbolic tensor ``spec``, which must stay one tensor."""
+        out = layer(spec)
+        if isinstance(out, list):
+            raise self._several_outputs(layer, len(out))
+        return out
+
+    def _several_outputs(self, layer, count):
+        return ValueError(
+            f"Sequential '{self.name}': layer '{layer.name}' ({type(layer).__name__}) returns "
+            f"{count} tensors (return_state=True), and a Sequential model passes one tensor "
+            "from layer to layer. Use the Functional API instead: `output, *states = layer(x)`, "
+            "then `Model(inputs, outputs)`."
+        )
 
     def pop(self):
         layer = self._tracked_layers.pop()
         self._output_spec = self.input_spec
         for remaining in self.layers:
-            self._output_spec = remaining(self._output_spec)
+            self._output_spec = self._follow(remaining, self._output_spec)
         return layer
 
     def call(self, x, training=False):
@@ -70,6 +85,8 @@ class Sequential(Model):
         with ActivationWithLoss.inner_layers(steps[:-1]):
             for step in steps:
                 x = step(x, training=training)
+                if type(x) is list:  # only when built from data: add() checks the shapes
+                    raise self._several_outputs(step, len(x))
         return x
 
     def _steps(self):

@@ -141,7 +141,7 @@ def _input_layer_entry(tensor):
 
 def _history(tensor):
     """Keras's reference to a tensor: [producing layer name, call index, output index]."""
-    return [tensor.name if tensor.layer is None else tensor.layer.name, 0, 0]
+    return [tensor.name if tensor.layer is None else tensor.layer.name, 0, tensor.index]
 
 
 def _keras_tensor(tensor):
@@ -357,7 +357,7 @@ def _functional_from_config(config, source, custom, safe_mode):
             return [resolve(a) for a in arg]
         if not isinstance(arg, dict) or arg.get("class_name") != "__keras_tensor__":
             raise ValueError(f"{source}: unexpected layer argument {arg!r} in config.json.")
-        layer_name, node_index, _ = arg["config"]["keras_history"]
+        layer_name, node_index, tensor_index = arg["config"]["keras_history"]
         if node_index != 0:
             raise ValueError(
                 f"{source}: layer '{layer_name}' is shared (called more than once); each "
@@ -367,7 +367,7 @@ def _functional_from_config(config, source, custom, safe_mode):
             raise ValueError(
                 f"{source}: config.json refers to layer '{layer_name}' before defining it."
             )
-        return tensors[layer_name]
+        return _output_at(tensors[layer_name], tensor_index, layer_name, source)
 
     for entry in config.get("layers") or []:
         name = entry.get("name") or (entry.get("config") or {}).get("name")
@@ -396,11 +396,22 @@ def _functional_from_config(config, source, custom, safe_mode):
         spec = spec or []
         if spec and not isinstance(spec[0], list):
             spec = [spec]
-        return [tensors[s[0]] for s in spec]
+        return [_output_at(tensors[s[0]], s[2] if len(s) > 2 else 0, s[0], source) for s in spec]
 
     return registry.get("Functional")(
         refs(config.get("input_layers")), refs(config.get("output_layers")), name=config.get("name")
     )
+
+
+def _output_at(made, index, layer_name, source):
+    """Output ``index`` of a layer's call: ``made`` is its tensor, or its list of tensors."""
+    outputs = made if isinstance(made, list) else [made]
+    if not isinstance(index, int) or not 0 <= index < len(outputs):
+        raise ValueError(
+            f"{source}: config.json refers to output {index!r} of layer '{layer_name}', which has "
+            f"{len(outputs)} output(s)."
+        )
+    return outputs[index]
 
 
 # ============================================================================ compile settings
