@@ -235,3 +235,32 @@ def test_get_config_weights_and_counts_equal_keras(layer, kwargs):
     for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert ours.compute_output_shape(shape) == tuple(theirs.compute_output_shape(shape))
+
+
+def _doubled_tanh(lib):
+    def doubled_tanh(x):
+        return lib.ops.tanh(x) * 2.0
+
+    return doubled_tanh
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_a_function_activation_in_get_config_is_keras_entry(registered):
+    """Keras writes a function of yours as {"class_name": "function", "config": its name},
+    "ActTest>name" once registered."""
+    entries = []
+    for lib in (keras, scratchnet):
+        fn = _doubled_tanh(lib)
+        if registered:
+            fn = lib.saving.register_keras_serializable(package="ActTest")(fn)
+        entries.append(lib.layers.Dense(2, activation=fn).get_config()["activation"])
+    assert entries[1] == entries[0]
+
+
+def test_from_config_finds_a_registered_activation_function_again():
+    fn = scratchnet.saving.register_keras_serializable(package="ActTest")(_doubled_tanh(scratchnet))
+    layer = scratchnet.layers.Dense(2, activation=fn)
+    assert scratchnet.layers.Dense.from_config(layer.get_config()).activation.fn is fn
+    unregistered = scratchnet.layers.Dense(2, activation=_doubled_tanh(scratchnet))
+    with pytest.raises(ValueError, match="Cannot find the activation function 'doubled_tanh'"):
+        scratchnet.layers.Dense.from_config(unregistered.get_config())

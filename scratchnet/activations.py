@@ -520,6 +520,8 @@ def get(identifier):
         )
     if callable(identifier):
         return FunctionActivation(identifier)
+    if isinstance(identifier, dict) and identifier.get("class_name") == "function":
+        return FunctionActivation(_function_from_entry(identifier))  # what serialize wrote
     raise ValueError(
         f"Cannot use {identifier!r} as an activation. Pass a name such as 'relu', an object "
         "from scratchnet.activations (for example scratchnet.activations.relu), or a function "
@@ -528,9 +530,41 @@ def get(identifier):
 
 
 def serialize(activation):
-    """The Keras config name of an activation; for a function of yours, the function itself
-    (``scratchnet.saving`` writes it as Keras does: by its registered name)."""
+    """The Keras config of an activation: its name ('relu'); for a function of yours, the entry
+    Keras writes, ``{"module": "builtins", "class_name": "function", "config": "my_act",
+    "registered_name": "function"}`` (``"config"`` is ``"Custom>my_act"`` once it is registered
+    with ``scratchnet.saving.register_keras_serializable``). A lambda has no name to write: it
+    stays the function, and saving it is refused with the reason."""
     activation = get(activation)
-    if isinstance(activation, FunctionActivation):
-        return activation.fn
-    return activation.name
+    if not isinstance(activation, FunctionActivation):
+        return activation.name
+    fn = activation.fn
+    if getattr(fn, "__name__", "<lambda>") == "<lambda>":
+        return fn
+    # a leaf module: imported here because scratchnet.saving itself imports the layers
+    from .saving.object_registration import get_registered_name
+
+    return {
+        "module": "builtins",
+        "class_name": "function",
+        "config": get_registered_name(fn),
+        "registered_name": "function",
+    }
+
+
+def _function_from_entry(entry):
+    """The function of yours that ``serialize`` wrote as ``entry`` (registered, or in a
+    ``custom_object_scope``)."""
+    from .saving.object_registration import get_registered_object  # see serialize
+
+    name = entry.get("config")
+    if isinstance(name, str):
+        for candidate in (name, name.split(">")[-1]):
+            found = get_registered_object(candidate)
+            if found is not None:
+                return found
+    raise ValueError(
+        f"Cannot find the activation function {name!r}. Register it with "
+        "@scratchnet.saving.register_keras_serializable() above its definition, or pass the "
+        "function itself instead of its config."
+    )
