@@ -82,8 +82,7 @@ def _size(weights):
 
 
 def _layers(model):
-    # Keras lists a Functional model's InputLayers in ``model.layers``; scratchnet does not.
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    return model.layers  # a Functional model's InputLayers too, in both
 
 
 def _shapes(model, input_shape):

@@ -30,9 +30,9 @@ from . import (
     saving,
     utils,
 )
-from .graph import Input
 from .kernels import jit as _jit
 from .layers import Layer
+from .layers.input_layer import Input
 from .models import Model, Sequential
 from .ops import Variable
 

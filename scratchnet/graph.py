@@ -12,7 +12,6 @@ Example:
 """
 
 from . import config
-from .naming import unique_name
 
 
 class SymbolicTensor:
@@ -28,6 +27,7 @@ class SymbolicTensor:
         # Each is one of the call's ``outputs``, at ``index``: Keras's ``lstm[0][index]``.
         self.index = 0
         self.outputs = [self]
+        self.input_layer = None  # for a model input: the InputLayer whose output it is
 
     @property
     def first(self):
@@ -40,22 +40,6 @@ class SymbolicTensor:
 
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape} dtype={self.dtype} name={self.name}>"
-
-
-def Input(shape, batch_size=None, name=None, dtype=None):
-    """A model input of per-sample ``shape`` (no batch axis), as ``keras.Input``.
-
-    Args:
-        shape: e.g. ``(28, 28, 1)`` for MNIST images.
-        batch_size: optional fixed batch size; ``None`` allows any.
-    """
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    for d in shape:
-        if d is not None and (not isinstance(d, int) or d <= 0):
-            raise ValueError(
-                f"Input: every dimension of shape must be a positive int or None; got {shape}."
-            )
-    return SymbolicTensor((batch_size,) + shape, dtype, name=name or unique_name("input_layer"))
 
 
 def is_symbolic(x):
@@ -75,11 +59,18 @@ def call_symbolic(layer, x):
         layer.build_from_shape(shape_arg)
     out_shape = layer.compute_output_shape(shape_arg)
     if not is_shape_list(out_shape):
-        return SymbolicTensor(out_shape, layer.dtype.name, layer=layer, inputs=inputs)
+        return remember_call(layer, x, SymbolicTensor(out_shape, layer.dtype.name, layer, inputs))
     outputs = [SymbolicTensor(s, layer.dtype.name, layer=layer, inputs=inputs) for s in out_shape]
     for index, t in enumerate(outputs):  # one call, several tensors: they know each other
         t.index, t.outputs = index, outputs
-    return outputs
+    return remember_call(layer, x, outputs)
+
+
+def remember_call(layer, x, out):
+    """Keep the layer's first symbolic call, for ``layer.input`` and ``layer.output``."""
+    if layer.__dict__.get("_symbolic_call") is None:
+        layer.__dict__["_symbolic_call"] = (x, out)
+    return out
 
 
 def is_shape_list(shape):

@@ -128,7 +128,7 @@ def test_shared_tensor_gradient_is_the_sum_over_its_readers(float64):
     for w, g in zip([v.value for v in model.trainable_weights], grads):
         np.testing.assert_allclose(g, numeric_grad(loss, w), rtol=1e-6, atol=1e-9)
     # The first Dense's gradient really is a sum of three paths: drop one and it changes.
-    first = model.layers[0]
+    first = model.layers[1]  # after the InputLayer, as in Keras
     assert first.units == 4 and np.abs(grads[0]).sum() > 0
 
 
@@ -141,7 +141,8 @@ def test_functional_layer_order_is_keras_order():
     model = scratchnet.Model(
         inputs, layers.Dense(2, name="out")(layers.Flatten(name="flat")(merged))
     )
-    assert [layer.name for layer in model.layers] == ["a", "b", "pad_a", "join", "flat", "out"]
+    names = ["a", "b", "pad_a", "join", "flat", "out"]
+    assert [layer.name for layer in model.layers] == [inputs.name] + names  # InputLayer first
     kernels = [w.shape for w in model.get_weights()]
     assert kernels[0] == (3, 3, 1, 2) and kernels[2] == (5, 5, 1, 2)
 
@@ -263,3 +264,14 @@ def test_multi_input_model_on_data_says_it_is_not_supported():
     for run in (model, model.predict, lambda x: model.fit(x, y, verbose=0)):
         with pytest.raises(NotImplementedError, match="2 inputs.*not supported yet"):
             run(x)
+
+
+def test_input_takes_shape_or_batch_shape_and_names_the_mistake():
+    assert scratchnet.Input(batch_shape=(8, 3)).shape == (8, 3)
+    assert scratchnet.Input(3, batch_size=2).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"either shape \(and batch_size\) or batch_shape"):
+        scratchnet.Input((3,), batch_shape=(None, 3))
+    with pytest.raises(ValueError, match="give the per-sample shape"):
+        scratchnet.Input()
+    with pytest.raises(ValueError, match="positive int or None"):
+        scratchnet.Input((0, 3))

@@ -236,7 +236,7 @@ def test_config_round_trip_keeps_regularizers_and_constraints():
 
 def test_save_and_load_keep_regularizers_and_constraints(tmp_path):
     from scratchnet import models
-    from scratchnet.graph import Input
+    from scratchnet import Input
 
     model = models.Sequential(
         [
@@ -257,7 +257,7 @@ def test_a_regularized_conv2d_before_max_pooling_keeps_its_penalty():
     """A fused Conv2D + MaxPooling2D step never runs Conv2D's forward, where the penalties are
     computed: a regularized convolution is not fused (layers/fused.py)."""
     from scratchnet import config, models
-    from scratchnet.graph import Input
+    from scratchnet import Input
     from scratchnet.layers.core import Flatten
     from scratchnet.layers.pooling import MaxPooling2D
 

@@ -149,11 +149,11 @@ def test_config_json_is_keras_shaped(tmp_path):
     # Keras's order: deepest first (the 5x5 conv feeds the crop), ties in depth-first order
     expected = ["InputLayer", "Conv2D", "Cropping2D", "Conv2D", "Concatenate", "MaxPooling2D"]
     assert names == expected + ["Flatten", "Dense"]
-    assert model.layers[0].kernel_size == (5, 5)
+    assert model.layers[1].kernel_size == (5, 5)  # after the InputLayer, as in Keras
     concat = config["config"]["layers"][4]
     assert [t["config"]["keras_history"][0] for t in concat["inbound_nodes"][0]["args"][0]] == [
-        model.layers[1].name,
         model.layers[2].name,
+        model.layers[3].name,
     ]
     assert config["compile_config"]["loss"] == "categorical_crossentropy"
     assert config["compile_config"]["metrics"] == ["accuracy"]

@@ -11,7 +11,6 @@ autodiff, and ``lambda_layer`` is one. ``fused`` is not a layer you use: it is h
 a Conv2D + MaxPooling2D pair as one faster step.
 """
 
-from ..graph import Input
 from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer
 from .conv import Conv2D, Convolution2D
@@ -25,6 +24,7 @@ from .convolutional import (
 from .core import Activation, Dense, Dropout, Flatten
 from .depthwise import DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D
 from .embedding import Embedding
+from .input_layer import Input, InputLayer
 from .lambda_layer import Lambda
 from .merging import (
     Add,
@@ -100,6 +100,7 @@ __all__ = [
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
     "Input",
+    "InputLayer",
     "LSTM",
     "Lambda",
     "Layer",

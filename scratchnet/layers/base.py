@@ -211,6 +211,24 @@ class Layer:
 
     # -- shapes --------------------------------------------------------------------------------
 
+    @property
+    def input(self):
+        """The symbolic tensor (or list) the layer was first called on, as Keras's."""
+        return self._symbolic_call_part(0, "input")
+
+    @property
+    def output(self):
+        """The symbolic tensor (or list) the layer's first call on symbolic tensors made."""
+        return self._symbolic_call_part(1, "output")
+
+    def _symbolic_call_part(self, i, what):
+        call = self.__dict__.get("_symbolic_call")
+        if call is None:
+            raise AttributeError(
+                f"The layer {self.name} has never been called and thus has no defined {what}."
+            )
+        return call[i]
+
     def check_input_shape(self, shape):
         """Raise a clear error if an input of ``shape`` (batch axis included) cannot work."""
         ndim = len(shape)

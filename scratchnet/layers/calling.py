@@ -299,7 +299,8 @@ def trace(layer, args, kwargs):
     finally:
         for variable, value in saved:  # tracing leaves no trace in the weights, as in Keras
             variable.value[...] = value
-    return graph.SymbolicTensor(out_shape, first.dtype, layer=layer, inputs=symbolic)
+    out = graph.SymbolicTensor(out_shape, first.dtype, layer=layer, inputs=symbolic)
+    return graph.remember_call(layer, symbolic[0] if len(symbolic) == 1 else symbolic, out)
 
 
 def _run_on_zeros(layer, args, kwargs, unknown):

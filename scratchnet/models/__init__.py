@@ -2,7 +2,7 @@
 
 Reading order: ``model.py`` (the engine every model shares: the tape, the loss, backprop, the
 optimizer step, fit/evaluate/predict), ``sequential.py``, ``functional.py``, then
-``summary.py`` (Keras's summary table).
+``summary.py`` (Keras's summary table), ``cloning.py`` (``get_config``, JSON, ``clone_model``).
 
 Example:
     >>> from scratchnet import Input, layers, models
@@ -13,6 +13,7 @@ Example:
 """
 
 from .. import saving
+from .cloning import clone_model, model_from_config, model_from_json
 from .functional import Functional
 from .model import Model
 from .sequential import Sequential
@@ -29,4 +30,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     )
 
 
-__all__ = ["Functional", "Model", "Sequential", "load_model", "summary_text"]
+__all__ = [
+    "Functional",
+    "Model",
+    "Sequential",
+    "clone_model",
+    "load_model",
+    "model_from_config",
+    "model_from_json",
+    "summary_text",
+]

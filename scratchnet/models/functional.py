@@ -1,6 +1,6 @@
 """Functional: a model made by calling layers on ``Input`` tensors, ``Model(inputs, outputs)``."""
 
-from .. import config, graph
+from .. import config, graph, saving
 from ..layers import fused
 from ..layers.merging import Merge
 from ..losses import ActivationWithLoss
@@ -33,9 +33,10 @@ class Functional(Model):
                     f"calls, got {type(t).__name__}."
                 )
         self._order = self._topological_order()
-        for t in self._order:
-            if t.layer is not None and t.layer not in self._tracked_layers:
-                self._tracked_layers.append(t.layer)
+        for t in self._order:  # Keras's model.layers: InputLayers too, every layer once
+            layer = t.layer if t.layer is not None else t.input_layer
+            if layer is not None and layer not in self._tracked_layers:
+                self._tracked_layers.append(layer)
 
     def _default_name(self):
         return "functional"
@@ -135,6 +136,16 @@ class Functional(Model):
                 steps.append((t.layer, t.inputs, t))
         self.__dict__["_steps_list"], self.__dict__["_steps_key"] = steps, key
         return steps
+
+    def get_config(self):
+        """The architecture, as Keras's ``get_config``: ``config.json``'s "config" entry."""
+        return saving.serialize_model(self)["config"]
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new Functional (new weights) from ``get_config()``'s dict, as Keras's."""
+        entry = {"module": "keras", "class_name": "Functional", "config": config}
+        return saving.deserialize_model(entry, custom_objects, source="from_config")
 
     @property
     def output_shape(self):

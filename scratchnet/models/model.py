@@ -42,10 +42,11 @@ from ..saving import registry
 from ..tape import Tape
 from . import summary as summary_module
 from .checks import as_array, check_batch_size, reject_input_list
+from .utilities import ModelUtilities
 
 
 @registry.register("Model")
-class Model:
+class Model(ModelUtilities):
     """The base of every model. ``Model(inputs, outputs)`` makes a Functional model.
 
     Subclass it and write ``call(self, inputs, training=False)`` built from layer calls; layers

@@ -1,8 +1,9 @@
 """Sequential: a plain stack of layers, each feeding the next."""
 
-from .. import config, graph
+from .. import config, graph, saving
 from ..layers import fused
 from ..layers.base import Layer
+from ..layers.input_layer import Input
 from ..losses import ActivationWithLoss
 from ..naming import shape_str
 from ..saving import registry
@@ -50,7 +51,7 @@ class Sequential(Model):
         if layer in self.layers:
             raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' was already added.")
         if not self.layers and self.input_spec is None and layer.input_shape_arg is not None:
-            self.input_spec = self._output_spec = graph.Input(layer.input_shape_arg)
+            self.input_spec = self._output_spec = Input(layer.input_shape_arg)
         self._tracked_layers.append(layer)
         if self._output_spec is not None:
             # Build as we go, so summary() and count_params() work before any data is seen.
@@ -80,7 +81,7 @@ class Sequential(Model):
 
     def call(self, x, training=False):
         if self.input_spec is None and self.layers and not self.layers[0].built:
-            self.input_spec = graph.Input(x.shape[1:])
+            self.input_spec = Input(x.shape[1:])
         steps = self._steps()
         with ActivationWithLoss.inner_layers(steps[:-1]):
             for step in steps:
@@ -100,6 +101,29 @@ class Sequential(Model):
             self.__dict__["_steps_list"] = fused.fuse(self.layers)
             self.__dict__["_steps_key"] = key
         return self.__dict__["_steps_list"]
+
+    @property
+    def inputs(self):
+        """``[Input]``: the symbolic input, once the input shape is known (as in Keras)."""
+        if self.input_spec is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no defined inputs yet.")
+        return [self.input_spec]
+
+    @property
+    def outputs(self):
+        if self._output_spec is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no defined outputs yet.")
+        return [self._output_spec]
+
+    def get_config(self):
+        """The architecture, as Keras's ``get_config``: ``config.json``'s "config" entry."""
+        return saving.serialize_model(self)["config"]
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new Sequential (new weights) from ``get_config()``'s dict, as Keras's."""
+        entry = {"module": "keras", "class_name": "Sequential", "config": config}
+        return saving.deserialize_model(entry, custom_objects, source="from_config")
 
     @property
     def output_shape(self):

@@ -15,11 +15,11 @@ import inspect
 
 import numpy as np
 
-from .. import graph
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..layers.base import Layer
+from ..layers.input_layer import Input
 from ..layers.merging import Merge
 from ..naming import to_snake_case
 from . import objects, registry
@@ -124,17 +124,15 @@ def deserialize_layer(entry, custom_objects=None, safe_mode=True):
 
 
 def _input_layer_entry(tensor):
+    layer = tensor.input_layer
+    config = layer.get_config() if layer is not None else {
+        "batch_shape": list(tensor.shape), "dtype": str(tensor.dtype), "sparse": False,
+        "ragged": False, "name": tensor.name, "optional": False,
+    }  # fmt: skip
     return {
         "module": "keras.layers",
         "class_name": "InputLayer",
-        "config": {
-            "batch_shape": list(tensor.shape),
-            "dtype": str(tensor.dtype),
-            "sparse": False,
-            "ragged": False,
-            "name": tensor.name,
-            "optional": False,
-        },
+        "config": config,
         "registered_name": None,
     }
 
@@ -283,7 +281,7 @@ def _input_from_entry(entry):
     shape = config.get("batch_shape") or config.get("batch_input_shape")
     if not shape:
         raise ValueError(f"InputLayer {config.get('name')!r} has no batch_shape in the file.")
-    return graph.Input(tuple(shape[1:]), name=config.get("name"))
+    return Input(batch_shape=tuple(shape), dtype=_dtype_name(config), name=config.get("name"))
 
 
 def deserialize_model(config, custom_objects=None, source="config", safe_mode=True):
@@ -313,7 +311,7 @@ def deserialize_model(config, custom_objects=None, source="config", safe_mode=Tr
         )
     kwargs = {k: v for k, v in inner.items() if k not in ("trainable", "dtype")}
     with CustomObjectScope(custom):
-        if hasattr(cls, "from_config"):
+        if cls.from_config.__func__ is not registry.get("Model").from_config.__func__:
             model = cls.from_config(kwargs)
         elif "name" in inspect.signature(cls.__init__).parameters or _takes_kwargs(cls):
             model = cls(**kwargs)
@@ -343,7 +341,7 @@ def _sequential_from_config(config, custom, safe_mode):
     if entries and entries[0].get("class_name") == "InputLayer":
         model.add(_input_from_entry(entries.pop(0)))
     elif config.get("build_input_shape"):
-        model.add(graph.Input(tuple(config["build_input_shape"][1:])))
+        model.add(Input(tuple(config["build_input_shape"][1:])))
     for entry in entries:
         model.add(deserialize_layer(entry, custom, safe_mode))
     return model
