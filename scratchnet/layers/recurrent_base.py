@@ -340,7 +340,7 @@ class Recurrent(Layer):
     # -- config ----------------------------------------------------------------------------------
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
@@ -358,3 +358,13 @@ class Recurrent(Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
         }
+        for anchor, key, value in self.config_extras():  # at Keras's places in the dict
+            keys = list(config)
+            at = keys.index(anchor) + 1
+            config = {**{k: config[k] for k in keys[:at]}, key: value,
+                      **{k: config[k] for k in keys[at:]}}  # fmt: skip
+        return config
+
+    def config_extras(self):
+        """A layer's own config entries, each ``(the key it follows, key, value)``."""
+        return []
