@@ -417,3 +417,90 @@ def test_fit_with_constraints_equals_keras(name):
         assert_parity(w_ours, v.numpy(), rtol=rtol, tensor=v.path, config=info)
     constrained = [v for v in theirs.layers[0].trainable_weights if v.constraint is not None]
     assert len(constrained) == len(spec.weights), info  # every weight had its constraint
+
+
+# ----------------------------------------------------------------------------- configs and files
+
+REGULARIZER_KEYS = ("regularizer", "constraint")
+
+
+def options_of(config):
+    """The regularizer and constraint entries of a layer config, in order."""
+    return [(k, v) for k, v in config.items() if k.endswith(REGULARIZER_KEYS)]
+
+
+@pytest.mark.parametrize("options", ["unset", "set"])
+@pytest.mark.parametrize("name", FIT_CASES)
+def test_configs_equal_keras_and_read_back(name, options):
+    """The same keys in the same order as Keras's (an activity regularizer, once set, moves
+    next to dtype in both), the same entries; each library rebuilds the other's config."""
+    spec, index = SPECS[name], FIT_CASES.index(name)
+
+    def args(lib):
+        return fit_arguments(spec, index, lib) if options == "set" else {}
+
+    ours = spec.make(scratchnet, spec.fit_config, args(scratchnet)).get_config()
+    theirs = spec.make(keras, spec.fit_config, args(keras)).get_config()
+    assert list(ours) == list(theirs), name
+    assert options_of(ours) == options_of(theirs), name
+    assert any(v is not None for _, v in options_of(ours)) == (options == "set"), name
+    as_ours = {**theirs, "dtype": "float32"}  # Keras writes a dtype policy; a file read maps it
+    rebuilt_ours = getattr(scratchnet.layers, spec.cls).from_config(as_ours).get_config()
+    rebuilt_theirs = getattr(keras.layers, spec.cls).from_config(ours).get_config()
+    assert options_of(rebuilt_ours) == options_of(theirs), name
+    assert options_of(rebuilt_theirs) == options_of(ours), name
+
+
+def file_model(lib, kind):
+    """Every layer of this file in one model, each with a regularizer and a constraint on every
+    weight (the fit cases' arguments): a sequence model and an image model."""
+
+    def layer(name, **config):
+        spec = SPECS[name]
+        regs = fit_arguments(spec, FIT_CASES.index(name), lib)
+        return spec.make(lib, {**spec.fit_config, **config}, regs)
+
+    if kind == "sequences":
+        names, shape = ("Embedding", "Conv1D", "LSTM", "GRU", "SimpleRNN", "PReLU"), (5,)
+        layers = [layer(n) for n in names] + [layer("BatchNormalization")]
+    else:
+        names, shape = ("SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose"), (4, 4, 2)
+        layers = [layer(n) for n in names] + [layer("BatchNormalization")]
+    return lib.Sequential([lib.Input(shape), *layers])
+
+
+def file_data(kind, rng):
+    if kind == "sequences":
+        return rng.integers(0, 6, (6, 5)).astype("float32")
+    return rng.normal(size=(6, 4, 4, 2)).astype("float32")
+
+
+def assert_same_model(ours, theirs, x, y, what):
+    """Same options on every layer, same predictions, same evaluate loss (penalties included)."""
+    for o, t in zip(ours.layers, theirs.layers, strict=True):
+        assert options_of(o.get_config()) == options_of(t.get_config()), (what, o.name)
+    ours.compile(loss="mse")
+    theirs.compile(loss="mse", **COMPILE_KWARGS)
+    assert_parity(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5,
+                  tensor="y", model=what)  # fmt: skip
+    loss_ours = ours.evaluate(x, y, verbose=0)
+    loss_theirs = theirs.evaluate(x, y, verbose=0)
+    assert_parity(loss_ours, loss_theirs, rtol=1e-5, tensor="evaluate loss", model=what)
+    penalty = sum(float(p) for p in ours.losses)
+    assert penalty > 1e-3, what  # the regularizers are there, and count
+
+
+@pytest.mark.parametrize("kind", ["sequences", "images"])
+def test_keras_files_with_regularizers_and_constraints_round_trip(kind, tmp_path):
+    rng = np.random.default_rng(3)
+    x = file_data(kind, rng)
+    with use_floatx("float32"):
+        theirs = file_model(keras, kind)
+        theirs.set_weights(weights_like(theirs, rng, "float32"))
+        y = rng.normal(size=(len(x), *theirs.output_shape[1:])).astype("float32")
+        theirs.save(tmp_path / "theirs.keras")
+        ours = scratchnet.saving.load_model(tmp_path / "theirs.keras")
+        ours.save(tmp_path / "ours.keras")  # what it read, written back
+        again = keras.saving.load_model(tmp_path / "ours.keras")
+        assert_same_model(ours, theirs, x, y, "Keras .keras -> scratchnet")
+        assert_same_model(ours, again, x, y, "scratchnet .keras -> Keras")
