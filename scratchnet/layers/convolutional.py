@@ -61,7 +61,7 @@ class ConvolutionBase(Layer):
             dz = dz + activations.backprop(self.activation, dy_penalty, self._y, self._z)
         return self.backward_from_z(dz, need_dx)
 
-    def add_bias(self, size):
+    def _build_bias(self, size):
         """The bias (size,), with its regularizer and constraint, if ``use_bias``."""
         if self.use_bias:
             self.add_weight(
@@ -215,7 +215,7 @@ class Conv2DTranspose(ConvolutionBase):
             constraint=self.kernel_constraint,
             name="kernel",
         )
-        self.add_bias(self.filters)
+        self._build_bias(self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -486,7 +486,7 @@ class Conv1D(ConvolutionBase):
             constraint=self.kernel_constraint,
             name="kernel",
         )
-        self.add_bias(self.filters)
+        self._build_bias(self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):

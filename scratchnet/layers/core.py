@@ -51,10 +51,9 @@ def set_regularizers_and_constraints(layer, activity_regularizer=None, **weights
 
     layer.activity_regularizer = get(regularizers, "activity_regularizer", activity_regularizer)
     layer._regularized_names = tuple(weights)  # the weight names, for the config
-    for name, (regularizer, constraint) in weights.items():
-        for family, kind, identifier in ((regularizers, "regularizer", regularizer),
-                                         (constraints, "constraint", constraint)):  # fmt: skip
-            setattr(layer, f"{name}_{kind}", get(family, f"{name}_{kind}", identifier))
+    for w, (regularizer, constraint) in weights.items():
+        setattr(layer, f"{w}_regularizer", get(regularizers, f"{w}_regularizer", regularizer))
+        setattr(layer, f"{w}_constraint", get(constraints, f"{w}_constraint", constraint))
     layer.regularized = layer.activity_regularizer is not None or any(
         getattr(layer, f"{name}_regularizer") is not None for name in weights
     )

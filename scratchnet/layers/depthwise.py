@@ -124,7 +124,7 @@ class DepthwiseConv2D(DepthwiseBase):
             constraint=self.depthwise_constraint,
             name="kernel",
         )
-        self.add_bias(C * self.depth_multiplier)
+        self._build_bias(C * self.depth_multiplier)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -251,7 +251,7 @@ class SeparableConv2D(DepthwiseBase):
             constraint=self.pointwise_constraint,
             name="pointwise_kernel",
         )
-        self.add_bias(self.filters)
+        self._build_bias(self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
