@@ -11,7 +11,8 @@ Each regularizer here computes its penalty AND its gradient, by hand, so that th
 * ``reg.gradient(x, dpenalty=1.0)`` is dL/dx for L = dpenalty * penalty, computed in Keras's
   order (TensorFlow's gradient of Keras's formula), so both libraries give the same bits.
 
-How a layer uses them (``penalties`` and ``add_weight_gradients``, called by Dense and Conv2D):
+How a layer uses them (``penalties``, ``activity_gradient`` and ``add_weight_gradients``, called
+by every built-in layer that takes a regularizer):
 
 * a weight penalty ``kernel_regularizer(kernel)`` is a loss term of the layer (in
   ``layer.losses``, which the model adds to the loss it reports, as Keras's ``model.losses``);
@@ -299,14 +300,17 @@ def penalties(layer, y):
     """The layer's loss terms for its current weights and its output ``y`` (N, ...), in Keras's
     order: the activity penalty regularizer(y) / N first, then each weight's penalty.
 
-    Dense and Conv2D keep them as their ``losses``, which the model adds to the loss it reports
-    and minimises, as Keras adds ``model.losses``.
+    ``y`` may be a list of outputs (a recurrent layer's ``[output, *states]``): each one has its
+    own activity penalty, in that order, as Keras's ``Layer.__call__`` adds one per output.
+    The layers keep them as their ``losses``, which the model adds to the loss it reports and
+    minimises, as Keras adds ``model.losses``.
     """
     found = []
     if layer.activity_regularizer is not None:
-        penalty = np.asarray(layer.activity_regularizer(y), dtype=y.dtype)[()]
-        N = _batch_size(y)  # Keras: divide_no_nan(penalty, N)
-        found.append(penalty / y.dtype.type(N) if N else y.dtype.type(0))
+        for out in y if isinstance(y, (list, tuple)) else [y]:
+            penalty = np.asarray(layer.activity_regularizer(out), dtype=out.dtype)[()]
+            N = _batch_size(out)  # Keras: divide_no_nan(penalty, N)
+            found.append(penalty / out.dtype.type(N) if N else out.dtype.type(0))
     for _, variable in _regularized_weights(layer):
         w = variable.value
         found.append(np.asarray(variable.regularizer(w), dtype=w.dtype)[()])

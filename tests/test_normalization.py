@@ -267,8 +267,8 @@ def test_summary_shape_and_config_round_trip():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"beta_regularizer": "l2"}, r"\['beta_regularizer'\].*regularizers work"),
-        ({"gamma_constraint": "non_neg"}, r"gamma_constraint.*regularizers work"),
+        ({"beta_regularizer": "l3"}, r"'batch_normalization.*': beta_regularizer: .*'l3'"),
+        ({"gamma_constraint": "nonneg"}, r"gamma_constraint: .*'nonneg'.*non_neg"),
         ({"renorm": True}, "renorm"),
         ({"axis": [1, 2]}, "axis must be one integer"),
         ({"momentum": 1.5}, r"momentum must be in \[0, 1\]"),

@@ -137,7 +137,7 @@ def test_a_pending_orthogonal_kernel_must_be_set_before_use():
         ({"recurrent_dropout": 0.1}, "recurrent_dropout=0.1 is not supported yet"),
         ({"units": 0}, "units must be a positive integer"),
         ({"stateful": True}, "stateful=True is not supported"),
-        ({"kernel_regularizer": "l2"}, "kernel_regularizer is not supported"),
+        ({"recurrent_regularizer": "l5"}, "LSTM '.*': recurrent_regularizer: .*'l5'"),
         ({"use_cudnn": "yes"}, "use_cudnn must be"),
     ],
 )

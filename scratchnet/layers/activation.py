@@ -9,9 +9,10 @@ import warnings
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from ..losses import ActivationWithLoss
 from .base import Layer
+from .core import regularizers_and_constraints_config, set_regularizers_and_constraints
 
 
 class _SameShape(Layer):
@@ -213,7 +214,10 @@ class PReLU(_SameShape):
 
     Args:
         alpha_initializer: initializer of alpha (Keras's default 'Zeros': starts as a relu).
-        alpha_regularizer, alpha_constraint: only None is supported.
+        alpha_regularizer: a penalty on alpha added to the loss, or None.
+        alpha_constraint: a projection of alpha after every optimizer update, or None.
+        activity_regularizer: a penalty on y divided by the batch size, as every Keras layer
+            takes (``Layer``'s argument), or None.
         shared_axes: axes (1 = the first after the batch axis) along which one alpha is
             shared; e.g. [1, 2] for one alpha per channel of (N, H, W, C) images.
 
@@ -224,6 +228,8 @@ class PReLU(_SameShape):
         forward:  y = relu(x) - alpha * relu(-x)     (x for x > 0, alpha x for x < 0)
         backward: dx = dy [x > 0] + alpha dy [x < 0]        (0 at x = 0, as TensorFlow)
                   dalpha = sum over the batch and shared axes of dy * min(x, 0)
+        with regularizers, as in Dense: dy += d(activity penalty)/dy first, and
+                  dalpha += d alpha_regularizer/d alpha
 
     Example:
         >>> import numpy as np
@@ -238,15 +244,14 @@ class PReLU(_SameShape):
         alpha_regularizer=None,
         alpha_constraint=None,
         shared_axes=None,
+        activity_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if alpha_regularizer is not None or alpha_constraint is not None:
-            raise ValueError(
-                f"PReLU '{self.name}': alpha_regularizer and alpha_constraint are not "
-                "supported by scratchnet; leave them None."
-            )
         self.alpha_initializer = initializers.get(alpha_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, alpha=(alpha_regularizer, alpha_constraint)
+        )
         if shared_axes is None:
             self.shared_axes = None
         elif isinstance(shared_axes, (list, tuple)):
@@ -269,21 +274,33 @@ class PReLU(_SameShape):
                 f"PReLU '{self.name}': every non-shared axis must be known to size alpha, got "
                 f"input shape {tuple(input_shape)}. Share the unknown axes (shared_axes)."
             )
-        self.add_weight(shape=tuple(shape), initializer=self.alpha_initializer, name="alpha")
+        self.add_weight(
+            shape=tuple(shape),
+            initializer=self.alpha_initializer,
+            regularizer=self.alpha_regularizer,
+            constraint=self.alpha_constraint,
+            name="alpha",
+        )
         super().build(input_shape)
 
     def forward(self, x, training=False):
         alpha = self.params["alpha"]  # S with shared axes 1, broadcast over the batch
         y = np.maximum(x, 0) + (-alpha) * np.maximum(-x, 0)  # x's shape
         if training:
-            self._x = x  # dx and dalpha read the sign of x, and dalpha x itself
+            self._x, self._y = x, y  # dx and dalpha read the sign of x, and dalpha x itself
+        if self.regularized:  # the penalties of y and of alpha are this layer's losses
+            self._losses = regularizers.penalties(self, y)
         return y
 
     def backward(self, dy, need_dx=True):
+        if self.activity_regularizer is not None:  # L also holds penalty(y) / N
+            dy = dy + regularizers.activity_gradient(self, self._y)  # x's shape, a new array
         x, alpha = self._x, self.params["alpha"]
         negative = np.minimum(x, 0)  # x's shape: x where x < 0, else 0
         summed = (0,) + tuple(a for a in (self.shared_axes or ()))  # batch and shared axes
         self.grads["alpha"] = (dy * negative).sum(axis=summed, keepdims=True)[0]  # alpha's shape
+        if self.regularized:  # dalpha += d alpha_regularizer / d alpha
+            regularizers.add_weight_gradients(self)
         if not need_dx:
             return None
         return np.where(x > 0, dy, np.where(x < 0, alpha * dy, 0)).astype(dy.dtype, copy=False)
@@ -292,8 +309,7 @@ class PReLU(_SameShape):
         return {
             **super().get_config(),
             "alpha_initializer": initializers.serialize(self.alpha_initializer),
-            "alpha_regularizer": None,
-            "alpha_constraint": None,
+            **regularizers_and_constraints_config(self, activity=False),
             "shared_axes": self.shared_axes,
         }
 

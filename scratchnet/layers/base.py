@@ -70,6 +70,7 @@ class Layer:
         self._variables = {}  # name -> the Variable holding params[name] (add_weight)
         self._layers = []  # sublayers, in the order they were assigned (__setattr__)
         self._losses = []  # what add_loss was given in the latest call
+        self.activity_regularizer = None  # a penalty on the output (the layers that take one)
         self.logits = None  # set by a forward pass that keeps its logits (a fused loss)
         # A softmax or sigmoid layer keeps its logits z (``self.logits``) for a loss fused with
         # it; models switch this off for their inner layers (see losses.ActivationWithLoss).
@@ -424,8 +425,12 @@ class Layer:
     # -- config --------------------------------------------------------------------------------
 
     def get_config(self):
-        """The layer's constructor arguments with Keras's keys (used by save and summary)."""
-        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        """The layer's constructor arguments with Keras's keys (used by save and summary).
+        An activity regularizer, once set, comes right after ``dtype``, as Keras writes it."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
 
     @classmethod
     def from_config(cls, config):

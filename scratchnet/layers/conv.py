@@ -156,8 +156,8 @@ class Conv2D(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         set_regularizers_and_constraints(
-            self, kernel_regularizer, bias_regularizer, activity_regularizer,
-            kernel_constraint, bias_constraint,
+            self, activity_regularizer, kernel=(kernel_regularizer, kernel_constraint),
+            bias=(bias_regularizer, bias_constraint),
         )  # fmt: skip
 
     def build(self, input_shape):
@@ -271,7 +271,7 @@ class Conv2D(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            **regularizers_and_constraints_config(self, always_activity=True),
+            **regularizers_and_constraints_config(self),
         }
 
 

@@ -8,11 +8,18 @@ Each one is written from a convolution a learner already knows (``scratchnet.lay
 
 DepthwiseConv2D and SeparableConv2D are in ``scratchnet.layers.depthwise``; the helpers below
 (argument checks, the activation's chain rule, Keras's config keys) serve both files.
+
+Every one of them takes Keras's regularizers and constraints, as Conv2D does: the penalties are
+the layer's ``losses`` (``regularizers.penalties`` at the end of forward), the activity
+penalty's gradient is added to dy before the chain rule (``ConvolutionBase``), each weight
+penalty's gradient to that weight's gradient at the end of backward
+(``regularizers.add_weight_gradients``), and the model applies the constraints after each
+update.
 """
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from ..kernels import backend
 from ..kernels.conv.reference import output_size_and_padding
 from ..kernels.conv_transpose import (
@@ -22,16 +29,7 @@ from ..kernels.conv_transpose import (
 )
 from .base import Layer
 from .conv import check_data_format, check_strides_with_dilation, int_tuple, normalize_padding
-from .core import activate
-
-
-def reject_unsupported(layer_name, **arguments):
-    """Regularizers and constraints are not implemented here: refuse them instead of ignoring."""
-    names = sorted(k for k, v in arguments.items() if v is not None)
-    if names:
-        raise ValueError(
-            f"{layer_name}: {names} are not supported by scratchnet; leave them at None."
-        )
+from .core import activate, regularizers_and_constraints_config, set_regularizers_and_constraints
 
 
 def check_positive(value, name, layer_name):
@@ -44,12 +42,35 @@ class ConvolutionBase(Layer):
     """What these layers share: the chain rule through the activation, shape checks, config.
 
     Each forward ends in ``core.activate`` (y = activation(z), z kept for a fused loss, y kept
-    for backward); ``backward`` is then dz = activation'(dy) and ``backward_from_logits(dz)``.
+    for backward) and, with regularizers, ``regularizers.penalties``. Then ``backward`` is
+    dz = activation'(dy + d(activity penalty)/dy), and ``backward_from_logits(dz)`` (where a
+    fused loss starts) adds the activity penalty's path through the activation itself; both
+    continue in the layer's ``backward_from_z(dz)``: dx and the weight gradients.
     """
 
     def backward(self, dy, need_dx=True):
+        if self.activity_regularizer is not None:  # L also holds penalty(y) / N
+            dy = dy + regularizers.activity_gradient(self, self._y)  # like y, a new array
         dz = activations.backprop(self.activation, dy, self._y, self._z)  # through the activation
-        return self.backward_from_logits(dz, need_dx)
+        return self.backward_from_z(dz, need_dx)
+
+    def backward_from_logits(self, dz, need_dx=True):
+        """The backward pass from dz = dL/dz given by a loss fused with the activation."""
+        if self.activity_regularizer is not None:  # penalty(y) / N still goes through y
+            dy_penalty = regularizers.activity_gradient(self, self._y)  # like y
+            dz = dz + activations.backprop(self.activation, dy_penalty, self._y, self._z)
+        return self.backward_from_z(dz, need_dx)
+
+    def _build_bias(self, size):
+        """The bias (size,), with its regularizer and constraint, if ``use_bias``."""
+        if self.use_bias:
+            self.add_weight(
+                shape=(size,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
 
     def _channels(self, input_shape):
         C_in = input_shape[-1]
@@ -85,9 +106,7 @@ class ConvolutionBase(Layer):
             "use_bias": self.use_bias,
             **{f"{w}_initializer": initializers.serialize(getattr(self, f"{w}_initializer"))
                for w in weights + ("bias",)},
-            **{f"{w}_regularizer": None for w in weights + ("bias",)},
-            "activity_regularizer": None,
-            **{f"{w}_constraint": None for w in weights + ("bias",)},
+            **regularizers_and_constraints_config(self),
         }  # fmt: skip
 
 
@@ -104,6 +123,8 @@ class Conv2DTranspose(ConvolutionBase):
         data_format: None or 'channels_last'.
         dilation_rate: int or (dh, dw); not with strides > 1, as in Keras.
         activation, use_bias, kernel_initializer, bias_initializer: as in Conv2D.
+        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+            bias_constraint: as in Conv2D (see the module docstring).
 
     Shapes:
         x (N, H, W, C_in), kernel (KH, KW, F, C_in) (Keras's layout: F before C_in),
@@ -157,11 +178,6 @@ class Conv2DTranspose(ConvolutionBase):
     ):
         super().__init__(**kwargs)
         layer_name = f"Conv2DTranspose '{self.name}'"
-        reject_unsupported(
-            layer_name, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-        )  # fmt: skip
         check_data_format(data_format, layer_name)
         self.filters = check_positive(filters, "filters", layer_name)
         self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", layer_name)
@@ -184,6 +200,10 @@ class Conv2DTranspose(ConvolutionBase):
         # made here, not in build: Keras draws the initializers' seeds at construction
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, kernel=(kernel_regularizer, kernel_constraint),
+            bias=(bias_regularizer, bias_constraint),
+        )  # fmt: skip
 
     def build(self, input_shape):
         C_in = self._channels(input_shape)
@@ -191,10 +211,11 @@ class Conv2DTranspose(ConvolutionBase):
         self.add_weight(
             shape=self.kernel_size + (self.filters, C_in),
             initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
             name="kernel",
         )
-        if self.use_bias:
-            self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
+        self._build_bias(self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -233,9 +254,12 @@ class Conv2DTranspose(ConvolutionBase):
             z += self.params["bias"]
         if training:
             self._x = x  # backward needs x for dkernel
-        return activate(self, z, training)
+        y = activate(self, z, training)
+        if self.regularized:  # the penalties of y and of the weights are this layer's losses
+            self._losses = regularizers.penalties(self, y)
+        return y
 
-    def backward_from_logits(self, dz, need_dx=True):
+    def backward_from_z(self, dz, need_dx=True):
         """dkernel, dbias and dx from dz = dL/dz: one Conv2D forward and one kernel gradient."""
         conv = backend.current()
         dz = np.ascontiguousarray(dz)  # (N, H_out, W_out, F)
@@ -246,6 +270,8 @@ class Conv2DTranspose(ConvolutionBase):
         self.grads["kernel"] = dkernel  # (KH, KW, F, C_in)
         if self.use_bias:
             self.grads["bias"] = dz.sum(axis=(0, 1, 2))  # (F,)
+        if self.regularized:  # dkernel += d kernel_regularizer(kernel) / d kernel, same for bias
+            regularizers.add_weight_gradients(self)
         if not need_dx:
             return None
         dx, _ = conv.conv2d_forward(dz, self.params["kernel"], None, *geometry)  # dx = conv(dz)
@@ -385,6 +411,8 @@ class Conv1D(ConvolutionBase):
         dilation_rate: int or (d,); not with strides > 1, as in Keras.
         groups: 1 only (grouped convolutions are not implemented).
         activation, use_bias, kernel_initializer, bias_initializer: as in Conv2D.
+        kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
+            bias_constraint: as in Conv2D (see the module docstring).
 
     Shapes:
         x (N, L, C_in), kernel (K, C_in, F), bias (F,) -> y (N, L_out, F)
@@ -426,11 +454,6 @@ class Conv1D(ConvolutionBase):
     ):
         super().__init__(**kwargs)
         layer_name = f"Conv1D '{self.name}'"
-        reject_unsupported(
-            layer_name, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-        )  # fmt: skip
         if groups != 1:
             raise ValueError(f"{layer_name}: groups={groups!r} is not supported; use groups=1.")
         check_data_format(data_format, layer_name)
@@ -448,6 +471,10 @@ class Conv1D(ConvolutionBase):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, kernel=(kernel_regularizer, kernel_constraint),
+            bias=(bias_regularizer, bias_constraint),
+        )  # fmt: skip
 
     def build(self, input_shape):
         C_in = self._channels(input_shape)
@@ -455,10 +482,11 @@ class Conv1D(ConvolutionBase):
         self.add_weight(
             shape=self.kernel_size + (C_in, self.filters),
             initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
             name="kernel",
         )
-        if self.use_bias:
-            self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
+        self._build_bias(self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -485,9 +513,12 @@ class Conv1D(ConvolutionBase):
         )  # (N, 1, L_out, F)
         if training:
             self._x4 = x4  # backward needs the (padded) input for dkernel
-        return activate(self, z4[:, 0], training)  # (N, L_out, F)
+        y = activate(self, z4[:, 0], training)  # (N, L_out, F)
+        if self.regularized:  # the penalties of y and of the weights are this layer's losses
+            self._losses = regularizers.penalties(self, y)
+        return y
 
-    def backward_from_logits(self, dz, need_dx=True):
+    def backward_from_z(self, dz, need_dx=True):
         """dkernel, dbias and dx from dz = dL/dz: Conv2D's backward on the (N, 1, L, C) views."""
         dz4 = np.ascontiguousarray(dz)[:, None]  # (N, 1, L_out, F)
         kernel4 = self.params["kernel"][None]  # (1, K, C_in, F)
@@ -497,6 +528,8 @@ class Conv1D(ConvolutionBase):
         self.grads["kernel"] = dkernel4[0]  # (K, C_in, F)
         if self.use_bias:
             self.grads["bias"] = dbias  # (F,)
+        if self.regularized:  # dkernel += d kernel_regularizer(kernel) / d kernel, same for bias
+            regularizers.add_weight_gradients(self)
         if not need_dx:
             return None
         return dx4[:, 0, self._left_padding() :]  # (N, L, C_in): causal drops the padding's

@@ -27,37 +27,53 @@ def activate(layer, z, training, owned=True):
     return y
 
 
-def set_regularizers_and_constraints(
-    layer, kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-    bias_constraint,
-):  # fmt: skip
-    """Store Dense's and Conv2D's regularizers and constraints (names, objects or config dicts
-    -> objects, as Keras's ``get``). ``layer.regularized`` tells forward and backward whether
-    there is a penalty to add at all: without one they do exactly what they did before."""
-    layer.kernel_regularizer = regularizers.get(kernel_regularizer)
-    layer.bias_regularizer = regularizers.get(bias_regularizer)
-    layer.activity_regularizer = regularizers.get(activity_regularizer)
-    layer.kernel_constraint = constraints.get(kernel_constraint)
-    layer.bias_constraint = constraints.get(bias_constraint)
-    layer.regularized = any(
-        r is not None
-        for r in (layer.kernel_regularizer, layer.bias_regularizer, layer.activity_regularizer)
+def set_regularizers_and_constraints(layer, activity_regularizer=None, **weights):
+    """Store a layer's regularizers and constraints: names, objects or config dicts -> objects,
+    as Keras's ``get``.
+
+    Args:
+        layer: the layer; it gets ``activity_regularizer`` and, for each weight ``w``,
+            ``w_regularizer`` and ``w_constraint``.
+        activity_regularizer: the penalty on the layer's output, or None.
+        **weights: ``w=(regularizer, constraint)`` for each weight name w, in Keras's order
+            (``kernel=(kernel_regularizer, kernel_constraint), bias=(...)``). Pass them on to
+            ``add_weight(regularizer=..., constraint=...)`` in ``build``.
+
+    ``layer.regularized`` tells forward and backward whether there is a penalty to add at all:
+    without one they do exactly what they did before.
+    """
+
+    def get(family, argument, identifier):
+        try:
+            return family.get(identifier)
+        except ValueError as e:  # say which layer and which argument
+            raise ValueError(f"{type(layer).__name__} '{layer.name}': {argument}: {e}") from e
+
+    layer.activity_regularizer = get(regularizers, "activity_regularizer", activity_regularizer)
+    layer._regularized_names = tuple(weights)  # the weight names, for the config
+    for w, (regularizer, constraint) in weights.items():
+        setattr(layer, f"{w}_regularizer", get(regularizers, f"{w}_regularizer", regularizer))
+        setattr(layer, f"{w}_constraint", get(constraints, f"{w}_constraint", constraint))
+    layer.regularized = layer.activity_regularizer is not None or any(
+        getattr(layer, f"{name}_regularizer") is not None for name in weights
     )
 
 
-def regularizers_and_constraints_config(layer, always_activity):
-    """Their ``get_config`` entries, as Keras writes them (None when unset). Conv2D always
-    writes ``activity_regularizer``; Dense only when set (it comes from Keras's
-    ``Layer.get_config``)."""
-    config = {}
-    if not always_activity and layer.activity_regularizer is not None:
+def regularizers_and_constraints_config(layer, activity=True):
+    """Their ``get_config`` entries, as Keras writes them (None when unset): every weight's
+    regularizer, then ``activity_regularizer`` (if ``activity``: the layers whose Keras config
+    always has it), then every weight's constraint.
+
+    Once set, the activity regularizer sits right after ``dtype`` instead, for every layer: it
+    comes from ``Layer.get_config`` first, and a later key of the same name keeps that place.
+    """
+    names = layer._regularized_names
+    config = {f"{w}_regularizer": regularizers.serialize(getattr(layer, f"{w}_regularizer"))
+              for w in names}  # fmt: skip
+    if activity:
         config["activity_regularizer"] = regularizers.serialize(layer.activity_regularizer)
-    config["kernel_regularizer"] = regularizers.serialize(layer.kernel_regularizer)
-    config["bias_regularizer"] = regularizers.serialize(layer.bias_regularizer)
-    if always_activity:  # Conv2D's order: between the regularizers and the constraints
-        config["activity_regularizer"] = regularizers.serialize(layer.activity_regularizer)
-    config["kernel_constraint"] = constraints.serialize(layer.kernel_constraint)
-    config["bias_constraint"] = constraints.serialize(layer.bias_constraint)
+    config.update({f"{w}_constraint": constraints.serialize(getattr(layer, f"{w}_constraint"))
+                   for w in names})  # fmt: skip
     return config
 
 
@@ -127,8 +143,8 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         set_regularizers_and_constraints(
-            self, kernel_regularizer, bias_regularizer, activity_regularizer,
-            kernel_constraint, bias_constraint,
+            self, activity_regularizer, kernel=(kernel_regularizer, kernel_constraint),
+            bias=(bias_regularizer, bias_constraint),
         )  # fmt: skip
 
     def build(self, input_shape):
@@ -211,7 +227,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            **regularizers_and_constraints_config(self, always_activity=False),
+            **regularizers_and_constraints_config(self, activity=False),
         }
 
 

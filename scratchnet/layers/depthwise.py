@@ -4,16 +4,17 @@
 * SeparableConv2D: the same depthwise step, then a 1x1 convolution mixing the channels (one
   matrix product per pixel): far fewer weights than a Conv2D of the same size.
 
-Their shared argument checks and the activation's chain rule are ``layers.convolutional``'s.
+Their shared argument checks, the activation's chain rule and the regularizers' bookkeeping
+(penalties in forward, their gradients in backward) are ``layers.convolutional``'s.
 """
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from ..kernels.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .conv import check_data_format, normalize_padding
-from .convolutional import ConvolutionBase, check_positive, int_tuple, reject_unsupported
-from .core import activate
+from .convolutional import ConvolutionBase, check_positive, int_tuple
+from .core import activate, set_regularizers_and_constraints
 
 
 class DepthwiseBase(ConvolutionBase):
@@ -56,6 +57,9 @@ class DepthwiseConv2D(DepthwiseBase):
         dilation_rate: int or (dh, dw).
         activation, use_bias: as in Conv2D.
         depthwise_initializer, bias_initializer: 'glorot_uniform' and 'zeros' by default.
+        depthwise_regularizer, bias_regularizer, activity_regularizer, depthwise_constraint,
+            bias_constraint: as Conv2D's kernel_* and bias_* (the depthwise ones act on
+            'kernel').
 
     Shapes:
         x (N, H, W, C), kernel (KH, KW, C, M) (Keras 3 names it 'kernel'), bias (C*M,)
@@ -97,11 +101,6 @@ class DepthwiseConv2D(DepthwiseBase):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        reject_unsupported(
-            f"DepthwiseConv2D '{self.name}'", depthwise_regularizer=depthwise_regularizer,
-            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-            depthwise_constraint=depthwise_constraint, bias_constraint=bias_constraint,
-        )  # fmt: skip
         self.set_geometry(
             kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate
         )
@@ -110,6 +109,10 @@ class DepthwiseConv2D(DepthwiseBase):
         # made here, not in build: Keras draws the initializers' seeds at construction
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, depthwise=(depthwise_regularizer, depthwise_constraint),
+            bias=(bias_regularizer, bias_constraint),
+        )  # fmt: skip
 
     def build(self, input_shape):
         C = self._channels(input_shape)
@@ -117,12 +120,11 @@ class DepthwiseConv2D(DepthwiseBase):
         self.add_weight(
             shape=self.kernel_size + (C, self.depth_multiplier),
             initializer=self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
             name="kernel",
         )
-        if self.use_bias:
-            self.add_weight(
-                shape=(C * self.depth_multiplier,), initializer=self.bias_initializer, name="bias"
-            )
+        self._build_bias(C * self.depth_multiplier)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -137,15 +139,20 @@ class DepthwiseConv2D(DepthwiseBase):
             z += self.params["bias"]
         if training:
             self._x = x  # backward needs x for dkernel
-        return activate(self, z, training)
+        y = activate(self, z, training)
+        if self.regularized:  # the penalties of y and of the weights are this layer's losses
+            self._losses = regularizers.penalties(self, y)
+        return y
 
-    def backward_from_logits(self, dz, need_dx=True):
+    def backward_from_z(self, dz, need_dx=True):
         """dkernel, dbias and dx from dz = dL/dz (``kernels.depthwise``)."""
         geometry = self.geometry()
         dx, dkernel = depthwise_conv2d_backward(dz, self._x, self.params["kernel"], *geometry)
         self.grads["kernel"] = dkernel  # (KH, KW, C, M)
         if self.use_bias:
             self.grads["bias"] = dz.sum(axis=(0, 1, 2))  # (C*M,)
+        if self.regularized:  # dkernel += d depthwise_regularizer / d kernel, same for bias
+            regularizers.add_weight_gradients(self)
         return dx if need_dx else None  # (N, H, W, C)
 
     def get_config(self):
@@ -166,6 +173,9 @@ class SeparableConv2D(DepthwiseBase):
             DepthwiseConv2D (they shape the depthwise step).
         activation, use_bias: as in Conv2D (the bias and activation come after the 1x1 step).
         depthwise_initializer, pointwise_initializer, bias_initializer: as in Keras.
+        depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
+            depthwise_constraint, pointwise_constraint, bias_constraint: as Conv2D's, one per
+            weight.
 
     Shapes:
         x (N, H, W, C), depthwise_kernel (KH, KW, C, M), pointwise_kernel (1, 1, C*M, F),
@@ -208,12 +218,6 @@ class SeparableConv2D(DepthwiseBase):
     ):
         super().__init__(**kwargs)
         layer_name = f"SeparableConv2D '{self.name}'"
-        reject_unsupported(
-            layer_name, depthwise_regularizer=depthwise_regularizer,
-            pointwise_regularizer=pointwise_regularizer, bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer, depthwise_constraint=depthwise_constraint,
-            pointwise_constraint=pointwise_constraint, bias_constraint=bias_constraint,
-        )  # fmt: skip
         self.filters = check_positive(filters, "filters", layer_name)
         self.set_geometry(
             kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate
@@ -223,6 +227,11 @@ class SeparableConv2D(DepthwiseBase):
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, depthwise=(depthwise_regularizer, depthwise_constraint),
+            pointwise=(pointwise_regularizer, pointwise_constraint),
+            bias=(bias_regularizer, bias_constraint),
+        )  # fmt: skip
 
     def build(self, input_shape):
         C = self._channels(input_shape)
@@ -231,15 +240,18 @@ class SeparableConv2D(DepthwiseBase):
         self.add_weight(
             shape=self.kernel_size + (C, M),
             initializer=self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
             name="depthwise_kernel",
         )
         self.add_weight(
             shape=(1, 1, C * M, self.filters),
             initializer=self.pointwise_initializer,
+            regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint,
             name="pointwise_kernel",
         )
-        if self.use_bias:
-            self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias")
+        self._build_bias(self.filters)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -254,9 +266,12 @@ class SeparableConv2D(DepthwiseBase):
             z += self.params["bias"]
         if training:
             self._x, self._u = x, u  # backward needs x for ddepthwise, u for dpointwise
-        return activate(self, z, training)
+        y = activate(self, z, training)
+        if self.regularized:  # the penalties of y and of the weights are this layer's losses
+            self._losses = regularizers.penalties(self, y)
+        return y
 
-    def backward_from_logits(self, dz, need_dx=True):
+    def backward_from_z(self, dz, need_dx=True):
         """Gradients of the three weights and dx from dz = dL/dz, the 1x1 step then depthwise."""
         P = self.params["pointwise_kernel"][0, 0]  # (C*M, F)
         dP = np.tensordot(self._u, dz, axes=([0, 1, 2], [0, 1, 2]))  # u^T @ dz  (C*M, F)
@@ -269,6 +284,8 @@ class SeparableConv2D(DepthwiseBase):
         self.grads["pointwise_kernel"] = dP[None, None]  # (1, 1, C*M, F)
         if self.use_bias:
             self.grads["bias"] = dz.sum(axis=(0, 1, 2))  # (F,)
+        if self.regularized:  # each weight's gradient += d its_regularizer / d weight
+            regularizers.add_weight_gradients(self)
         return dx if need_dx else None  # (N, H, W, C)
 
     def get_config(self):

@@ -9,8 +9,9 @@ import warnings
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from .base import Layer
+from .core import regularizers_and_constraints_config, set_regularizers_and_constraints
 
 
 def _positive_int(value, name, layer_name):
@@ -31,8 +32,11 @@ class Embedding(Layer):
         output_dim: the length of each vector.
         embeddings_initializer: default 'uniform': Keras's ``RandomUniform(-0.05, 0.05)``.
         weights: optional initial table, an array (input_dim, output_dim) or a list of one.
-        embeddings_regularizer, embeddings_constraint, activity_regularizer, lora_rank,
-        lora_alpha, quantization_config: Keras's options; scratchnet supports only None.
+        embeddings_regularizer: a penalty on the table added to the loss, or None.
+        activity_regularizer: a penalty on the output y, divided by the batch size N, or None.
+        embeddings_constraint: a projection of the table after every optimizer update, or None.
+        lora_rank, lora_alpha, quantization_config: Keras's options; scratchnet supports only
+            None.
         input_length: deprecated in Keras 3 (a warning, then ignored), here too.
         mask_zero: only False: scratchnet's layers and losses do not carry masks, and Keras
             would weight the loss by the mask of id 0, so True cannot give Keras's numbers.
@@ -48,6 +52,9 @@ class Embedding(Layer):
                   for every position (n, t): dembeddings[ids[n, t], :] += dy[n, t, :]
                   (a scatter-add: repeated ids sum; rows never read get 0)
                   The ids are integers: no gradient flows to them.
+        with regularizers, as in Dense: the layer's ``losses`` are activity_regularizer(y) / N
+                  and embeddings_regularizer(embeddings); dy += d(activity penalty)/dy before
+                  the scatter-add, dembeddings += d embeddings_regularizer/d embeddings after it
 
     Example:
         >>> import numpy as np
@@ -79,9 +86,6 @@ class Embedding(Layer):
         self.input_dim = _positive_int(input_dim, "input_dim", layer_name)
         self.output_dim = _positive_int(output_dim, "output_dim", layer_name)
         unsupported = {
-            "embeddings_regularizer": embeddings_regularizer,
-            "embeddings_constraint": embeddings_constraint,
-            "activity_regularizer": activity_regularizer,
             "lora_rank": lora_rank,
             "lora_alpha": lora_alpha,
             "quantization_config": quantization_config,
@@ -97,6 +101,9 @@ class Embedding(Layer):
         self.mask_zero = False
         # Made here, not in build: Keras draws the initializer's seed at construction.
         self.embeddings_initializer = initializers.get(embeddings_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, embeddings=(embeddings_regularizer, embeddings_constraint)
+        )
         if weights is not None:
             self.build_from_shape((None, None))
             one = isinstance(weights, list) and len(weights) == 1  # Keras's test, kept
@@ -106,6 +113,8 @@ class Embedding(Layer):
         self.add_weight(
             shape=(self.input_dim, self.output_dim),
             initializer=self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
             name="embeddings",
         )
         super().build(input_shape)
@@ -126,17 +135,24 @@ class Embedding(Layer):
                 f"[0, {self.input_dim}) (or [-{self.input_dim}, 0) from the end); got id {bad}. "
                 "Make input_dim the vocabulary size, the largest id + 1."
             )
+        y = self.params["embeddings"][ids]  # (N, ..., output_dim), a copy (fancy indexing)
         if training:
-            self._ids = ids  # backward scatters dy into the rows these ids read
-        return self.params["embeddings"][ids]  # (N, ..., output_dim), a copy (fancy indexing)
+            self._ids, self._y = ids, y  # backward scatters dy into the rows these ids read
+        if self.regularized:  # the penalties of y and of the table are this layer's losses
+            self._losses = regularizers.penalties(self, y)
+        return y
 
     def backward(self, dy, need_dx=True):
         D = self.output_dim
+        if self.activity_regularizer is not None:  # L also holds penalty(y) / N
+            dy = dy + regularizers.activity_gradient(self, self._y)  # (N, ..., D), a new array
         dembeddings = np.zeros_like(self.params["embeddings"])  # (input_dim, D)
         # dembeddings[ids[p]] += dy[p] for every position p, repeated ids adding up (np.add.at
         # accumulates; dembeddings[ids] += dy would keep only one of the repeats).
         np.add.at(dembeddings, self._ids.reshape(-1), dy.reshape(-1, D))
         self.grads["embeddings"] = dembeddings
+        if self.regularized:  # dembeddings += d embeddings_regularizer / d embeddings
+            regularizers.add_weight_gradients(self)
         if not need_dx:
             return None
         # The ids are integers, not a function of anything learnable: TensorFlow's gradient for
@@ -149,9 +165,7 @@ class Embedding(Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": None,
-            "activity_regularizer": None,
-            "embeddings_constraint": None,
+            **regularizers_and_constraints_config(self),
             "mask_zero": self.mask_zero,
             "quantization_config": None,
         }

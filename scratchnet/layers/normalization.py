@@ -7,8 +7,9 @@ docstring for the lesson: why ``fit`` and ``evaluate`` report different losses o
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from .base import Layer
+from .core import regularizers_and_constraints_config, set_regularizers_and_constraints
 
 
 class BatchNormalization(Layer):
@@ -26,8 +27,11 @@ class BatchNormalization(Layer):
         scale: learn a scale ``gamma`` (else the output has variance 1).
         beta_initializer, gamma_initializer, moving_mean_initializer,
             moving_variance_initializer: as in Keras ('zeros', 'ones', 'zeros', 'ones').
-        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: None only, for
-            now; regularizers and constraints come with scratchnet's regularizers work.
+        beta_regularizer, gamma_regularizer: penalties on beta and gamma added to the loss
+            (their gradients added to dbeta and dgamma), or None.
+        beta_constraint, gamma_constraint: projections applied after every update, or None.
+        activity_regularizer: a penalty on y divided by the batch size, as every Keras layer
+            takes (``Layer``'s argument; dy gets its gradient first), or None.
         synchronized: Keras's flag for statistics across devices. scratchnet runs on one device,
             but Keras (TF backend) then still computes the variance the all-reduce way,
             E[x^2] - E[x]^2 clipped at 0, instead of E[(x - mean)^2], and so does scratchnet:
@@ -115,6 +119,7 @@ class BatchNormalization(Layer):
         renorm_clipping=None,
         renorm_momentum=0.99,
         synchronized=False,
+        activity_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -135,18 +140,6 @@ class BatchNormalization(Layer):
                 f"{layer_name}: epsilon must be >= 0 (it is added to the variance before the "
                 f"square root), got {epsilon!r}. Keras's default is 1e-3."
             )
-        later = {
-            "beta_regularizer": beta_regularizer,
-            "gamma_regularizer": gamma_regularizer,
-            "beta_constraint": beta_constraint,
-            "gamma_constraint": gamma_constraint,
-        }
-        given = sorted(k for k, v in later.items() if v is not None)
-        if given:
-            raise ValueError(
-                f"{layer_name}: {given} are not supported yet: regularizers and constraints "
-                "come with scratchnet's regularizers work. Pass None (the default)."
-            )
         if renorm or renorm_clipping is not None:
             raise ValueError(
                 f"{layer_name}: batch renormalization (renorm=True, renorm_clipping) is not "
@@ -164,6 +157,10 @@ class BatchNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, beta=(beta_regularizer, beta_constraint),
+            gamma=(gamma_regularizer, gamma_constraint),
+        )  # fmt: skip
 
     # -- shapes --------------------------------------------------------------------------------
 
@@ -188,9 +185,21 @@ class BatchNormalization(Layer):
             )
         shape = (C,)
         if self.scale:
-            self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma")
+            self.add_weight(
+                shape=shape,
+                initializer=self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+                name="gamma",
+            )
         if self.center:
-            self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta")
+            self.add_weight(
+                shape=shape,
+                initializer=self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+                name="beta",
+            )
         self.add_weight(
             shape=shape,
             initializer=self.moving_mean_initializer,
@@ -251,6 +260,9 @@ class BatchNormalization(Layer):
             # backward needs x_hat and inv_std (not x), and which statistics were used
             self._x_hat, self._inv_std = x_hat, inv_std
             self._used_batch_statistics = use_batch_statistics
+        if self.regularized:  # the penalties of y, gamma and beta are this layer's losses
+            self._losses = regularizers.penalties(self, y)
+            self._y = y if training else None  # the activity penalty's gradient reads y
         return y
 
     def _update_moving_statistics(self, mean, variance):
@@ -263,6 +275,8 @@ class BatchNormalization(Layer):
             moving[...] = moving * keep + batch * take
 
     def backward(self, dy, need_dx=True):
+        if self.activity_regularizer is not None:  # L also holds penalty(y) / N
+            dy = dy + regularizers.activity_gradient(self, self._y)  # (N, ..., C), a new array
         x_hat, inv_std, b = self._x_hat, self._inv_std, self._per_channel
         axes = self._reduction_axes
         sum_dy = dy.sum(axis=axes)  # (C,)  dbeta = sum dy
@@ -271,6 +285,8 @@ class BatchNormalization(Layer):
             self.grads["beta"] = sum_dy
         if self.scale:
             self.grads["gamma"] = sum_dy_x_hat
+        if self.regularized:  # dgamma += d gamma_regularizer / d gamma, the same for beta
+            regularizers.add_weight_gradients(self)
         if not need_dx:
             return None
         scale = inv_std * self.params["gamma"] if self.scale else inv_std  # (C,) gamma * inv_std
@@ -295,10 +311,7 @@ class BatchNormalization(Layer):
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": None,
-            "gamma_regularizer": None,
-            "beta_constraint": None,
-            "gamma_constraint": None,
+            **regularizers_and_constraints_config(self, activity=False),
             "synchronized": self.synchronized,
             "renorm": False,
             "renorm_clipping": None,

@@ -35,6 +35,10 @@ class SimpleRNN(Recurrent):
         activation: 'tanh' by default.
         seed: accepted as in Keras (it seeds dropout, which is 0 here); as in Keras,
             SimpleRNN's get_config leaves it out, while LSTM's and GRU's include it.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer and the three constraints:
+            as in ``Recurrent``. activity_regularizer: only None. Measured: Keras 3.15's
+            SimpleRNN takes it but never hands it to its base layer, so it adds no penalty and
+            its config writes None; scratchnet refuses it rather than differ from Keras.
         use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
         return_sequences, return_state, go_backwards: as in Keras; see ``Recurrent``.
 
@@ -69,8 +73,16 @@ class SimpleRNN(Recurrent):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        activity_regularizer=None,
         **kwargs,
     ):
+        if activity_regularizer is not None:
+            raise ValueError(
+                f"SimpleRNN: activity_regularizer={activity_regularizer!r} would not give "
+                "Keras's numbers: Keras 3.15's SimpleRNN accepts it but never uses it (no "
+                "penalty, and its config says None). Remove it, or use LSTM or GRU, where it "
+                "works."
+            )
         super().__init__(
             units,
             activation=activation,
@@ -208,13 +220,16 @@ class LSTM(Recurrent):
         dh_prev = da @ self.params["recurrent_kernel"].T  # (N, u)
         return da, [dh_prev, dc_prev]
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "recurrent_activation": activations.serialize(self.recurrent_activation),
-            "unit_forget_bias": self.unit_forget_bias,
-            "seed": self.seed,
-        }
+    def config_extras(self):
+        return [
+            (
+                "activation",
+                "recurrent_activation",
+                activations.serialize(self.recurrent_activation),
+            ),
+            ("bias_initializer", "unit_forget_bias", self.unit_forget_bias),
+            ("recurrent_dropout", "seed", self.seed),
+        ]
 
 
 class GRU(Recurrent):
@@ -358,10 +373,13 @@ class GRU(Recurrent):
             return np.stack([dinput_bias, dweights["recurrent_bias"]])  # (2, 3u)
         return dinput_bias
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "recurrent_activation": activations.serialize(self.recurrent_activation),
-            "reset_after": self.reset_after,
-            "seed": self.seed,
-        }
+    def config_extras(self):
+        return [
+            (
+                "activation",
+                "recurrent_activation",
+                activations.serialize(self.recurrent_activation),
+            ),
+            ("recurrent_dropout", "reset_after", self.reset_after),
+            ("reset_after", "seed", self.seed),
+        ]

@@ -16,10 +16,11 @@ LSTM's h and c), and writes ``step`` and ``step_backward``.
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from .. import random as sn_random
 from ..kernels import parallel
 from .base import Layer
+from .core import regularizers_and_constraints_config, set_regularizers_and_constraints
 
 
 class _PendingOrthogonal(initializers.Initializer):
@@ -86,8 +87,13 @@ class Recurrent(Layer):
         dropout, recurrent_dropout: only 0.0 (not supported yet).
         seed: Keras's dropout seed; kept for ``get_config``.
         unroll, zero_output_for_mask: accepted; they change nothing here (no graph, no masks).
-        The regularizers, constraints and ``stateful=True`` are not supported (must be None /
-        False).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: penalties on the weights
+            added to the loss, or None; activity_regularizer: a penalty on each output (with
+            ``return_state``, on the output and on every returned state, each divided by the
+            batch size N, as Keras's ``Layer.__call__`` adds one per output tensor).
+        kernel_constraint, recurrent_constraint, bias_constraint: projections applied after
+            every optimizer update, or None.
+        ``stateful=True`` is not supported (must be False).
 
     Shapes:
         x: (N, T, D);  kernel: (D, k*units);  recurrent_kernel: (units, k*units)
@@ -136,18 +142,6 @@ class Recurrent(Layer):
                     "(the default). A Dropout layer before it is not the same: it draws a new "
                     "mask at every time step, Keras's dropout= one mask for all steps."
                 )
-        unsupported = {
-            "kernel_regularizer": kernel_regularizer,
-            "recurrent_regularizer": recurrent_regularizer,
-            "bias_regularizer": bias_regularizer,
-            "activity_regularizer": activity_regularizer,
-            "kernel_constraint": kernel_constraint,
-            "recurrent_constraint": recurrent_constraint,
-            "bias_constraint": bias_constraint,
-        }
-        for arg, value in unsupported.items():
-            if value is not None:
-                raise ValueError(f"{kind}: {arg} is not supported yet; pass None, got {value!r}.")
         if stateful:
             raise ValueError(f"{kind}: stateful=True is not supported yet; pass stateful=False.")
         self.units = int(units)
@@ -160,6 +154,11 @@ class Recurrent(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = _recurrent_initializer(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_regularizers_and_constraints(
+            self, activity_regularizer, kernel=(kernel_regularizer, kernel_constraint),
+            recurrent=(recurrent_regularizer, recurrent_constraint),
+            bias=(bias_regularizer, bias_constraint),
+        )  # fmt: skip
         if not self.seed_first:
             # Keras's cell owns a dropout seed generator even with dropout 0; creating it keeps
             # the seeds of every initializer constructed afterwards equal to Keras's.
@@ -190,15 +189,27 @@ class Recurrent(Layer):
                 f"shape {tuple(input_shape)}. Give Input a shape such as (None, features)."
             )
         k_units = self.gates * self.units
-        self.add_weight(shape=(d, k_units), initializer=self.kernel_initializer, name="kernel")
+        self.add_weight(
+            shape=(d, k_units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
         self.add_weight(
             shape=(self.units, k_units),
             initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
             name="recurrent_kernel",
         )
         if self.use_bias:
             self.add_weight(
-                shape=self.bias_shape(), initializer=self.bias_initial_value, name="bias"
+                shape=self.bias_shape(),
+                initializer=self.bias_initial_value,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
             )
         # Until set_weights fills it, a recurrent kernel from _PendingOrthogonal holds NaN.
         self._pending_init = isinstance(self.recurrent_initializer, _PendingOrthogonal)
@@ -260,12 +271,17 @@ class Recurrent(Layer):
                 outputs[:, t] = states[0]
             if training:
                 caches.append(cache)
-        if training:
-            self._xs, self._caches = xs, caches  # backward needs x (dkernel) and every step
         if not self.return_state:
-            return outputs if outputs is not None else states[0]  # (N, T, units) or h_T (N, units)
-        output = outputs if outputs is not None else states[0].copy()  # not the state's array
-        return [output, *states]
+            y = outputs if outputs is not None else states[0]  # (N, T, units) or h_T (N, units)
+        else:
+            output = outputs if outputs is not None else states[0].copy()  # not the state's array
+            y = [output, *states]
+        if training:
+            # backward needs x (dkernel), every step, and the outputs (their activity penalty)
+            self._xs, self._caches, self._y = xs, caches, y
+        if self.regularized:  # the penalties of the outputs and the weights: the layer's losses
+            self._losses = regularizers.penalties(self, y)
+        return y
 
     def input_bias(self):
         """The part of the bias added to the input projection (all of it, except in GRU)."""
@@ -285,6 +301,10 @@ class Recurrent(Layer):
         xs, caches = self._xs, self._caches
         N, T, D = xs.shape
         douts = list(dy) if isinstance(dy, (list, tuple)) else [dy]
+        if self.activity_regularizer is not None:  # L also holds penalty(out) / N, every output
+            outs = self._y if self.return_state else [self._y]
+            douts = [regularizers.activity_gradient(self, out) + (0 if d is None else d)
+                     for out, d in zip(outs, douts)]  # fmt: skip
         doutput = douts[0]
         # dL/d(state) flowing into the last step: from the returned states, if any.
         dstates = [np.zeros((N, self.units), xs.dtype) for _ in range(self.state_size)]
@@ -305,6 +325,8 @@ class Recurrent(Layer):
         self.grads["recurrent_kernel"] = dweights["recurrent_kernel"]
         if self.use_bias:
             self.grads["bias"] = self.bias_gradient(dzx2.sum(axis=0), dweights)  # sum_{N,T} dzx
+        if self.regularized:  # dkernel += d kernel_regularizer / d kernel, and the others
+            regularizers.add_weight_gradients(self)
         if not need_dx:
             return None
         dx = parallel.matmul(dzx2, self.params["kernel"].T).reshape(N, T, D)  # dzx @ kernel^T
@@ -320,7 +342,7 @@ class Recurrent(Layer):
     # -- config ----------------------------------------------------------------------------------
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
@@ -334,13 +356,17 @@ class Recurrent(Layer):
             "kernel_initializer": _serialize_initializer(self.kernel_initializer),
             "recurrent_initializer": _serialize_initializer(self.recurrent_initializer),
             "bias_initializer": _serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": None,
-            "recurrent_regularizer": None,
-            "bias_regularizer": None,
-            "activity_regularizer": None,
-            "kernel_constraint": None,
-            "recurrent_constraint": None,
-            "bias_constraint": None,
+            **regularizers_and_constraints_config(self),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
         }
+        for anchor, key, value in self.config_extras():  # at Keras's places in the dict
+            keys = list(config)
+            at = keys.index(anchor) + 1
+            config = {**{k: config[k] for k in keys[:at]}, key: value,
+                      **{k: config[k] for k in keys[at:]}}  # fmt: skip
+        return config
+
+    def config_extras(self):
+        """A layer's own config entries, each ``(the key it follows, key, value)``."""
+        return []
