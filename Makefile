@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: train test bench lint clean-venv
+.PHONY: train test bench lint clean-venv docs docs-serve
 
 $(VENV)/.core: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.test: $(VENV)/.core pyproject.toml scripts/install-browser.sh
 	bash scripts/install-browser.sh
 	touch $@
 
+$(VENV)/.docs: $(VENV)/.core pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $@
+
 train: $(VENV)/.core
 	$(PY) -m examples.keras_convnet $(ARGS)
 
@@ -29,6 +33,12 @@ test: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) -m benchmarks.run $(ARGS)
+
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
 
 lint: $(VENV)/.test
 	$(PY) -m ruff check scratchnet keras_impl parity_tests examples benchmarks tests

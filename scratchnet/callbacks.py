@@ -222,13 +222,17 @@ class TerminateOnNaN(Callback):
 
 
 class ProgbarLogger(Callback):
-    """Draws the progress bar during fit (attached by fit when verbose > 0)."""
+    """Draws the progress bar during fit (attached by fit when verbose > 0).
+
+    Keras's ``ProgbarLogger``: a new bar each epoch, updated after each batch when verbose=1
+    (verbose=2 only writes the final line), finalized with the epoch's logs.
+    """
 
     def __init__(self, verbose, epochs, steps):
         super().__init__()
         from .progbar import Progbar
 
-        self._make = lambda: Progbar(steps, verbose=verbose)
+        self._make = lambda: Progbar(steps, verbose=verbose, stateless_metrics=set())
         self.verbose, self.epochs, self.bar = verbose, epochs, None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -237,7 +241,8 @@ class ProgbarLogger(Callback):
             print(f"Epoch {epoch + 1}/{self.epochs}")
 
     def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(batch + 1, list((logs or {}).items()))
+        if self.verbose == 1:
+            self.bar.update(batch + 1, list((logs or {}).items()), finalize=False)
 
     def on_epoch_end(self, epoch, logs=None):
         self.bar.update(self.bar.target, list((logs or {}).items()), finalize=True)

@@ -525,13 +525,15 @@ class Model(ModelUtilities):
         batch_size = check_batch_size(batch_size, "evaluate")
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
-        bar = Progbar(steps, verbose=verbose) if verbose else None
+        bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
         self.reset_metrics()
         for step in range(steps):
             batch = slice(step * batch_size, (step + 1) * batch_size)
             self._test_step(x[batch], y[batch])
-            if bar:
-                bar.update(step + 1, list(self._logs().items()), finalize=step + 1 == steps)
+            if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
+                bar.update(step + 1, list(self._logs().items()), finalize=False)
+        if bar:
+            bar.update(steps, list(self._logs().items()), finalize=True)
         return self._results(self._logs(), return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto"):
@@ -541,13 +543,15 @@ class Model(ModelUtilities):
         batch_size = check_batch_size(batch_size, "predict")
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
-        bar = Progbar(steps, verbose=verbose) if verbose else None
+        bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
         outputs = []
         for step in range(steps):
             batch = x[step * batch_size : (step + 1) * batch_size]
             outputs.append(self(batch, training=False))
-            if bar:
-                bar.update(step + 1, finalize=step + 1 == steps)
+            if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
+                bar.update(step + 1, finalize=False)
+        if bar:
+            bar.update(steps, finalize=True)
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     # -- summary -----------------------------------------------------------------------------------
