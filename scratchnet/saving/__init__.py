@@ -64,11 +64,13 @@ from . import registry
 from .files import (
     _check_extension,
     _existing,
+    _member,
     _open_archive,
     _read_json,
     _read_member,
     _write_archive,
     _write_bytes,
+    errors_naming,
 )
 from .object_registration import (
     CustomObjectScope,
@@ -88,7 +90,13 @@ from .serialization import (
     serialize_layer,
     serialize_model,
 )
-from .weights import _read_weights_into, _weights_bytes
+from .weights import (
+    WeightBudget,
+    _read_weights_into,
+    _weights_bytes,
+    check_proportion,
+    read_weights_file,
+)
 
 KERAS_VERSION = "3.15.1"  # the version whose format this module writes (and was tested against)
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
@@ -145,10 +153,10 @@ def load_weights(model, filepath):
     model._require_built("load_weights")
     if filepath.endswith(".keras"):
         with _open_archive(filepath) as archive:
-            _read_weights_into(model, _read_member(archive, WEIGHTS_FILE, filepath), filepath)
+            weights = _read_weights_member(archive, model, filepath)
+        _read_weights_into(model, weights, filepath)
     else:
-        with open(_existing(filepath), "rb") as f:
-            _read_weights_into(model, f.read(), filepath)
+        read_weights_file(model, _existing(filepath))
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
@@ -167,17 +175,26 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         the model, built, with its weights (and compiled, if the file has compile settings).
     """
     filepath = _check_extension(filepath, (".keras",), "load_model", None)
+    custom = all_custom_objects(custom_objects)
     with _open_archive(filepath) as archive:
         config = _read_json(archive, CONFIG_FILE, filepath)
-        weights = _read_member(archive, WEIGHTS_FILE, filepath)
-    custom = all_custom_objects(custom_objects)
-    with custom_object_scope(custom):  # your from_config() may deserialize objects of its own
-        model = deserialize_model(config, custom, filepath, safe_mode)
-        compile_config = config.get("compile_config")
-        if compile and compile_config:
-            _compile_from_config(model, compile_config, filepath, custom)
+        size = _member(archive, WEIGHTS_FILE, filepath).file_size
+        # your from_config() may deserialize objects of its own: the scope lets it find them
+        with errors_naming(filepath), WeightBudget(size, filepath), custom_object_scope(custom):
+            model = deserialize_model(config, custom, filepath, safe_mode)
+            compile_config = config.get("compile_config")
+            if compile and compile_config:
+                _compile_from_config(model, compile_config, filepath, custom)
+        weights = _read_weights_member(archive, model, filepath)
     _read_weights_into(model, weights, filepath)
     return model
+
+
+def _read_weights_member(archive, model, filepath):
+    """The bytes of ``model.weights.h5``: its declared size checked against the model first."""
+    info = _member(archive, WEIGHTS_FILE, filepath)
+    check_proportion(info.file_size, model, filepath, f"its member '{WEIGHTS_FILE}'")
+    return _read_member(archive, info, info.file_size, filepath, "bytes its header declares")
 
 
 __all__ = [

@@ -331,9 +331,18 @@ def _refuse(what):
     return refuse
 
 
+def _array(inner):
+    """A ``__numpy__`` or ``__tensor__`` value: numbers only (a dtype such as ``"S999999999"``
+    would make NumPy allocate what the file asks), no bigger than the config that holds them."""
+    dtype = np.dtype(inner["dtype"])
+    if dtype.kind not in "biufc":
+        raise ValueError(f"an array in the config has dtype {dtype}; only numbers are loaded.")
+    return np.array(inner["value"], dtype=dtype)
+
+
 _SPECIAL = {
-    "__numpy__": lambda inner, custom, safe: np.array(inner["value"], dtype=inner["dtype"]),
-    "__tensor__": lambda inner, custom, safe: Tensor(np.array(inner["value"], inner["dtype"])),
+    "__numpy__": lambda inner, custom, safe: _array(inner),
+    "__tensor__": lambda inner, custom, safe: Tensor(_array(inner)),
     "__bytes__": lambda inner, custom, safe: inner["value"].encode("utf-8"),
     "__ellipsis__": lambda inner, custom, safe: Ellipsis,
     "__slice__": _slice,
