@@ -514,6 +514,9 @@ def _builtin_layer(cls, entry, custom):
         dtype = (dtype.get("config") or {}).get("name")
     if isinstance(config.get("activation"), dict):  # a function of yours, by registered name
         config["activation"] = deserialize_object(config["activation"], custom)
+    for key, value in config.items():  # arrays (Rescaling's scale): numbers only, see _array
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+            config[key] = _array(value.get("config") or {})
     accepted = _constructor_args(cls)
     for key in [k for k in config if k not in accepted]:
         value = config.pop(key)

@@ -407,7 +407,8 @@ def _read_weights_into(model, source, filepath):
         optimizer, iterations, learning_rate, slots = optimizer_state
         optimizer.iterations = iterations
         optimizer.learning_rate = learning_rate
-        optimizer.set_slot_order(slots)
+        if slots:  # an optimizer saved before its first step has only the two scalars
+            optimizer.set_slot_order(slots)
 
 
 def _check_links(f, filepath):
@@ -430,8 +431,7 @@ def _mismatch(current, dataset):
     """Why ``dataset`` cannot be loaded into the array ``current`` (None if it can)."""
     if dataset.shape != current.shape:
         return f"has shape {current.shape} but the file has {dataset.shape}"
-    kind = {"b": "bool", "i": "int", "u": "int", "f": "float"}
-    if kind[dataset.dtype.kind] != kind.get(current.dtype.kind):
+    if not np.can_cast(dataset.dtype, current.dtype, "same_kind"):  # as Keras's assign casts
         return f"has dtype {current.dtype} but the file has {dataset.dtype}"
     return None
 
@@ -464,7 +464,7 @@ def _unreadable(dataset):
 
     if not isinstance(dataset, h5py.Dataset):
         return "is not a dataset"
-    if dataset.shape is None or dataset.dtype.kind not in "biuf":
+    if dataset.shape is None or dataset.dtype.kind not in "biufc":
         return f"holds {dataset.dtype} values, not numbers"
     plist = dataset.id.get_create_plist()
     layout = plist.get_layout()
