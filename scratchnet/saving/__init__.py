@@ -36,9 +36,22 @@ As in Keras, a Dropout layer's random-stream position is not saved: a reloaded m
 masks from the start of the stream again.
 
 Writes are atomic: the file is written to a temporary file next to the target, flushed to disk,
-then renamed over it, so a crash mid-write leaves the previous file intact. Reads check
-everything (format, layer classes, weight count and shapes) before changing the model, and
-fail with a message naming the problem rather than loading garbage.
+then renamed over it, so a crash mid-write leaves the previous file intact.
+
+Reads treat the file as untrusted (the README's "Reliability" section). Every failure is a
+``ValueError`` naming the file, and the model changes only once everything has been checked:
+
+* the archive: each member's declared size before it is decompressed, then a bounded, CRC-checked
+  read (``files.py``): ``config.json`` at most ``files.CONFIG_LIMIT`` bytes and
+  ``files.MAX_NESTING`` levels deep; ``model.weights.h5`` in proportion to the model the config
+  describes (``weights.check_proportion``), so a zip bomb is refused without inflating it;
+* the config: classes only from scratchnet's tables and your registered or passed objects, never
+  an import (``objects.py``); a Lambda's Python code only with ``safe_mode=False``; input shapes
+  at most ``serialization.MAX_INPUT_VALUES`` values per sample; while the model is rebuilt, every
+  weight checked before it is allocated (``weights.WeightBudget``): ``Dense(units=10**11)`` is
+  refused, naming the layer, before its initializer runs;
+* the weights: every dataset's shape, dtype, layout and link checked from the HDF5 metadata
+  before any array is read (``weights.py``).
 
 Reading order: this file (the public functions), ``weights.py`` (the state walk and the
 HDF5 weights), ``serialization.py`` (``config.json``: models and compile settings),
@@ -169,7 +182,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             name. Not needed for objects registered with ``register_keras_serializable`` or in
             the current ``custom_object_scope``.
         compile: also restore the optimizer (with its state), loss and metrics.
-        safe_mode: Keras's switch for loading lambdas; scratchnet never loads them.
+        safe_mode: as in Keras, a ``Lambda`` whose function is Python code saved in the file
+            loads only with ``safe_mode=False`` (it runs that code: only for files you trust).
 
     Returns:
         the model, built, with its weights (and compiled, if the file has compile settings).

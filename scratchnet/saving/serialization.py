@@ -71,7 +71,7 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
         custom_objects: ``{name: class or function}``: your classes and functions, by registered
             name (``"MyLayers>Linear"``) or class name. Also found: those of the current
             ``custom_object_scope`` and those registered with ``register_keras_serializable``.
-        safe_mode: Keras's switch for loading lambdas; scratchnet never loads them.
+        safe_mode: Keras's switch: a Lambda layer's Python code loads only if it is False.
         module_objects: (keyword) more ``{name: object}`` to look in, last.
 
     Returns:

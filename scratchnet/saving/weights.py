@@ -16,9 +16,11 @@ Reading a file someone else wrote is guarded (the README's "Reliability" section
   of all proportion to what the model needs, before a byte of it is read;
 * the HDF5 file is checked from its metadata before any array is read: only hard links, each
   ``vars`` group holding datasets ``0, 1, ...`` of numbers, stored as Keras stores them
-  (contiguous or compact, no external files, no filters), each of the shape the model expects.
-  Attributes are never read (a corrupt variable-length string can hang HDF5). Only then are
-  the arrays read, each exactly as big as the weight it goes into;
+  (contiguous or compact, no external files, no filters), each of the shape the model expects
+  and of a dtype that casts to the weight's as Keras's ``assign`` casts (float64 into float32,
+  not a float into an int or a complex into a float). Attributes are never read (a corrupt
+  variable-length string can hang HDF5: measured with h5py 3.14). Only then are the arrays
+  read, each as big as the weight it goes into;
 * h5py's errors on a damaged file (OSError, KeyError, RuntimeError, ...) become a ValueError
   naming the file, and nothing in the model changes until every check has passed.
 
@@ -264,7 +266,7 @@ class WeightBudget:
 
 
 def _expected_bytes(model):
-    """The bytes of the model's weights and a bound on its saved optimizer state."""
+    """The bytes of every array the model holds (its optimizer's too, once built)."""
     values = [np.asarray(a) for path, obj in _saveables(model) for a in _state_of(obj)]
     return sum(a.nbytes for a in values)
 
