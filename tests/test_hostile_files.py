@@ -273,6 +273,7 @@ def test_an_array_of_strings_in_a_config_is_refused(saved, tmp_path):
 # ---------------------------------------------------------------------------------- zip members
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile's, while the test writes one
 def test_duplicated_encrypted_and_missing_members(saved, tmp_path):
     _, path, _ = saved
     entries = members(path)
