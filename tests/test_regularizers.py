@@ -235,8 +235,7 @@ def test_config_round_trip_keeps_regularizers_and_constraints():
 
 
 def test_save_and_load_keep_regularizers_and_constraints(tmp_path):
-    from scratchnet import models
-    from scratchnet import Input
+    from scratchnet import Input, models
 
     model = models.Sequential(
         [
@@ -256,8 +255,7 @@ def test_save_and_load_keep_regularizers_and_constraints(tmp_path):
 def test_a_regularized_conv2d_before_max_pooling_keeps_its_penalty():
     """A fused Conv2D + MaxPooling2D step never runs Conv2D's forward, where the penalties are
     computed: a regularized convolution is not fused (layers/fused.py)."""
-    from scratchnet import config, models
-    from scratchnet import Input
+    from scratchnet import Input, config, models
     from scratchnet.layers.core import Flatten
     from scratchnet.layers.pooling import MaxPooling2D
 

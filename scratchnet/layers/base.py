@@ -19,6 +19,8 @@ Calling a layer (``Layer.__call__``) builds it on first use, checks the input, r
 and records the call on the open tape (``scratchnet.tape``), which backprop replays in reverse.
 """
 
+import threading
+
 import numpy as np
 
 from .. import config, constraints, graph, initializers, regularizers
@@ -33,6 +35,11 @@ def _as_shape(input_shape):
     if input_shape and isinstance(input_shape[0], (list, tuple)):
         return [tuple(s) for s in input_shape]
     return tuple(input_shape)
+
+
+# While a file is loaded, ``scratchnet.saving`` sets ``WEIGHT_CHECK.check(layer, shape, dtype)``:
+# it refuses a weight the file cannot hold before the initializer allocates it (saving/weights.py).
+WEIGHT_CHECK = threading.local()
 
 
 class Layer:
@@ -113,6 +120,9 @@ class Layer:
             initializer = "glorot_uniform" if dtype.kind == "f" else "zeros"
         init = initializers.get(initializer) if isinstance(initializer, str) else initializer
         shape = () if shape is None else tuple(shape)
+        check = getattr(WEIGHT_CHECK, "check", None)
+        if check is not None:
+            check(self, shape, dtype)
         value = np.array(init(shape, dtype), dtype=dtype, order="C", copy=None)  # 0-d stays 0-d
         name = name or "variable"
         key, n = name, 1

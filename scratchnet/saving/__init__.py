@@ -36,9 +36,22 @@ As in Keras, a Dropout layer's random-stream position is not saved: a reloaded m
 masks from the start of the stream again.
 
 Writes are atomic: the file is written to a temporary file next to the target, flushed to disk,
-then renamed over it, so a crash mid-write leaves the previous file intact. Reads check
-everything (format, layer classes, weight count and shapes) before changing the model, and
-fail with a message naming the problem rather than loading garbage.
+then renamed over it, so a crash mid-write leaves the previous file intact.
+
+Reads treat the file as untrusted (the README's "Reliability" section). Every failure is a
+``ValueError`` naming the file, and the model changes only once everything has been checked:
+
+* the archive: each member's declared size before it is decompressed, then a bounded, CRC-checked
+  read (``files.py``): ``config.json`` at most ``files.CONFIG_LIMIT`` bytes and
+  ``files.MAX_NESTING`` levels deep; ``model.weights.h5`` in proportion to the model the config
+  describes (``weights.check_proportion``), so a zip bomb is refused without inflating it;
+* the config: classes only from scratchnet's tables and your registered or passed objects, never
+  an import (``objects.py``); a Lambda's Python code only with ``safe_mode=False``; input shapes
+  at most ``serialization.MAX_INPUT_VALUES`` values per sample; while the model is rebuilt, every
+  weight checked before it is allocated (``weights.WeightBudget``): ``Dense(units=10**11)`` is
+  refused, naming the layer, before its initializer runs;
+* the weights: every dataset's shape, dtype, layout and link checked from the HDF5 metadata
+  before any array is read (``weights.py``).
 
 Reading order: this file (the public functions), ``weights.py`` (the state walk and the
 HDF5 weights), ``serialization.py`` (``config.json``: models and compile settings),
@@ -64,11 +77,13 @@ from . import registry
 from .files import (
     _check_extension,
     _existing,
+    _member,
     _open_archive,
     _read_json,
     _read_member,
     _write_archive,
     _write_bytes,
+    errors_naming,
 )
 from .object_registration import (
     CustomObjectScope,
@@ -88,7 +103,13 @@ from .serialization import (
     serialize_layer,
     serialize_model,
 )
-from .weights import _read_weights_into, _weights_bytes
+from .weights import (
+    WeightBudget,
+    _read_weights_into,
+    _weights_bytes,
+    check_proportion,
+    read_weights_file,
+)
 
 KERAS_VERSION = "3.15.1"  # the version whose format this module writes (and was tested against)
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE = "config.json", "metadata.json", "model.weights.h5"
@@ -145,10 +166,10 @@ def load_weights(model, filepath):
     model._require_built("load_weights")
     if filepath.endswith(".keras"):
         with _open_archive(filepath) as archive:
-            _read_weights_into(model, _read_member(archive, WEIGHTS_FILE, filepath), filepath)
+            weights = _read_weights_member(archive, model, filepath)
+        _read_weights_into(model, weights, filepath)
     else:
-        with open(_existing(filepath), "rb") as f:
-            _read_weights_into(model, f.read(), filepath)
+        read_weights_file(model, _existing(filepath))
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
@@ -161,23 +182,33 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             name. Not needed for objects registered with ``register_keras_serializable`` or in
             the current ``custom_object_scope``.
         compile: also restore the optimizer (with its state), loss and metrics.
-        safe_mode: Keras's switch for loading lambdas; scratchnet never loads them.
+        safe_mode: as in Keras, a ``Lambda`` whose function is Python code saved in the file
+            loads only with ``safe_mode=False`` (it runs that code: only for files you trust).
 
     Returns:
         the model, built, with its weights (and compiled, if the file has compile settings).
     """
     filepath = _check_extension(filepath, (".keras",), "load_model", None)
+    custom = all_custom_objects(custom_objects)
     with _open_archive(filepath) as archive:
         config = _read_json(archive, CONFIG_FILE, filepath)
-        weights = _read_member(archive, WEIGHTS_FILE, filepath)
-    custom = all_custom_objects(custom_objects)
-    with custom_object_scope(custom):  # your from_config() may deserialize objects of its own
-        model = deserialize_model(config, custom, filepath, safe_mode)
-        compile_config = config.get("compile_config")
-        if compile and compile_config:
-            _compile_from_config(model, compile_config, filepath, custom)
+        size = _member(archive, WEIGHTS_FILE, filepath).file_size
+        # your from_config() may deserialize objects of its own: the scope lets it find them
+        with errors_naming(filepath), WeightBudget(size, filepath), custom_object_scope(custom):
+            model = deserialize_model(config, custom, filepath, safe_mode)
+            compile_config = config.get("compile_config")
+            if compile and compile_config:
+                _compile_from_config(model, compile_config, filepath, custom)
+        weights = _read_weights_member(archive, model, filepath)
     _read_weights_into(model, weights, filepath)
     return model
+
+
+def _read_weights_member(archive, model, filepath):
+    """The bytes of ``model.weights.h5``: its declared size checked against the model first."""
+    info = _member(archive, WEIGHTS_FILE, filepath)
+    check_proportion(info.file_size, model, filepath, f"its member '{WEIGHTS_FILE}'")
+    return _read_member(archive, info, info.file_size, filepath, "bytes its header declares")
 
 
 __all__ = [

@@ -37,9 +37,12 @@ The hooks an object may define (Keras's names): ``get_config()`` (required), the
 (default: the input shape ``build`` received / ``build_from_shape``).
 
 Safety: a file can only name classes and functions that are already known (scratchnet's
-tables, or what your program registered or passed). Nothing is ever imported from a module
-named in a file, and a ``lambda`` (Python bytecode) is never loaded, even with
-``safe_mode=False``.
+tables, or what your program registered or passed); an unknown ``module`` or
+``registered_name`` is refused, and nothing is ever imported from a module named in a file. A
+``Lambda`` layer's Python code (marshalled bytecode) loads only with ``safe_mode=False``, as in
+Keras; a ``__lambda__`` anywhere else is refused whatever ``safe_mode`` says. Arrays in a config
+(``__numpy__``) hold numbers only: a dtype such as ``"S2000000000"`` would make NumPy allocate
+what the file asks.
 """
 
 import inspect
@@ -259,7 +262,7 @@ def deserialize_object(config, custom_objects=None, safe_mode=True, what=None):
     Args:
         config: a config (a dict with ``class_name`` and ``config``, a list, a plain value).
         custom_objects: ``{name: class or function}`` for your objects.
-        safe_mode: Keras's flag; scratchnet never loads lambdas, whatever its value.
+        safe_mode: Keras's flag: a Lambda layer's Python code loads only if it is False.
         what: how to name the object in errors (e.g. "layer 'dense'").
     """
     custom = all_custom_objects(custom_objects)
@@ -331,9 +334,18 @@ def _refuse(what):
     return refuse
 
 
+def _array(inner):
+    """A ``__numpy__`` or ``__tensor__`` value: numbers only (a dtype such as ``"S999999999"``
+    would make NumPy allocate what the file asks), no bigger than the config that holds them."""
+    dtype = np.dtype(inner["dtype"])
+    if dtype.kind not in "biufc":
+        raise ValueError(f"an array in the config has dtype {dtype}; only numbers are loaded.")
+    return np.array(inner["value"], dtype=dtype)
+
+
 _SPECIAL = {
-    "__numpy__": lambda inner, custom, safe: np.array(inner["value"], dtype=inner["dtype"]),
-    "__tensor__": lambda inner, custom, safe: Tensor(np.array(inner["value"], inner["dtype"])),
+    "__numpy__": lambda inner, custom, safe: _array(inner),
+    "__tensor__": lambda inner, custom, safe: Tensor(_array(inner)),
     "__bytes__": lambda inner, custom, safe: inner["value"].encode("utf-8"),
     "__ellipsis__": lambda inner, custom, safe: Ellipsis,
     "__slice__": _slice,
@@ -505,6 +517,9 @@ def _builtin_layer(cls, entry, custom):
         dtype = (dtype.get("config") or {}).get("name")
     if isinstance(config.get("activation"), dict):  # a function of yours, by registered name
         config["activation"] = deserialize_object(config["activation"], custom)
+    for key, value in config.items():  # arrays (Rescaling's scale): numbers only, see _array
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+            config[key] = _array(value.get("config") or {})
     accepted = _constructor_args(cls)
     for key in [k for k in config if k not in accepted]:
         value = config.pop(key)

@@ -12,6 +12,7 @@ take models too, and hand every other object to ``objects.py``.
 """
 
 import inspect
+import math
 
 import numpy as np
 
@@ -35,6 +36,9 @@ _OPTIMIZER_DEFAULTS = {
     "gradient_accumulation_steps": None,
 }
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
+# The most values one sample of a model's input may have in a file (an 8K RGB image has 1e8):
+# rebuilding a model runs layers written with ``call`` on zeros of that shape.
+MAX_INPUT_VALUES = 2**28
 
 
 # ============================================================================ any object
@@ -67,7 +71,7 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
         custom_objects: ``{name: class or function}``: your classes and functions, by registered
             name (``"MyLayers>Linear"``) or class name. Also found: those of the current
             ``custom_object_scope`` and those registered with ``register_keras_serializable``.
-        safe_mode: Keras's switch for loading lambdas; scratchnet never loads them.
+        safe_mode: Keras's switch: a Lambda layer's Python code loads only if it is False.
         module_objects: (keyword) more ``{name: object}`` to look in, last.
 
     Returns:
@@ -281,7 +285,23 @@ def _input_from_entry(entry):
     shape = config.get("batch_shape") or config.get("batch_input_shape")
     if not shape:
         raise ValueError(f"InputLayer {config.get('name')!r} has no batch_shape in the file.")
+    _check_input_shape(shape, f"InputLayer {config.get('name')!r}")
     return Input(batch_shape=tuple(shape), dtype=_dtype_name(config), name=config.get("name"))
+
+
+def _check_input_shape(shape, what):
+    """A model's input shape from a file (batch axis first): sizes that are ints or None, and
+    at most ``MAX_INPUT_VALUES`` values per sample."""
+    if not isinstance(shape, (list, tuple)) or not all(
+        d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0) for d in shape
+    ):
+        raise ValueError(f"{what}: the input shape {shape!r} is not a list of sizes (or null).")
+    values = math.prod(d for d in shape[1:] if d is not None)
+    if values > MAX_INPUT_VALUES:
+        raise ValueError(
+            f"{what}: the input shape {shape} has {values:,} values per sample, more than the "
+            f"{MAX_INPUT_VALUES:,} scratchnet accepts from a file (damaged or hostile?)."
+        )
 
 
 def deserialize_model(config, custom_objects=None, source="config", safe_mode=True):
@@ -319,6 +339,7 @@ def deserialize_model(config, custom_objects=None, source="config", safe_mode=Tr
             model = cls()  # an __init__ without arguments: the saved name is not restored
     shape = (config.get("build_config") or {}).get("input_shape")
     if shape:
+        _check_input_shape(shape, f"{source}: the model {inner.get('name')!r}")
         model(np.zeros([1 if d is None else d for d in shape], dtype=_dtype_name(inner)))
     return model
 

@@ -5,15 +5,39 @@ with state (the model, its layers, its optimizer) a path in the file; ``_weights
 their arrays there, and ``_read_weights_into`` checks a file against the model and copies its
 arrays in (optimizer state included, when it fits). Model kinds are asked of the registry
 (``registry.is_instance(model, "Functional")``), so this module never imports the model classes.
+
+Reading a file someone else wrote is guarded (the README's "Reliability" section):
+
+* while a model is rebuilt from a ``.keras`` file, ``WeightBudget`` checks every weight a layer
+  asks for before its initializer allocates it: a weight with more values than the file's
+  weights member has bytes cannot come from that file, so ``Dense(units=10**11)`` is refused
+  with the file's and the layer's names, and nothing is allocated for it;
+* ``check_proportion`` refuses a weights member (or a ``.weights.h5`` file) whose size is out
+  of all proportion to what the model needs, before a byte of it is read;
+* the HDF5 file is checked from its metadata before any array is read: only hard links, each
+  ``vars`` group holding datasets ``0, 1, ...`` of numbers, stored as Keras stores them
+  (contiguous or compact, no external files, no filters), each of the shape the model expects
+  and of a dtype that casts to the weight's as Keras's ``assign`` casts (float64 into float32,
+  not a float into an int or a complex into a float). Attributes are never read (a corrupt
+  variable-length string can hang HDF5: measured with h5py 3.14). Only then are the arrays
+  read, each as big as the weight it goes into;
+* h5py's errors on a damaged file (OSError, KeyError, RuntimeError, ...) become a ValueError
+  naming the file, and nothing in the model changes until every check has passed.
+
+Not detectable: HDF5 keeps no checksum of the arrays, so a ``.weights.h5`` whose numbers were
+changed in place loads those numbers (in a ``.keras`` file the zip CRC catches it).
 """
 
+import contextlib
 import io
+import math
+import os
 import warnings
 
 import numpy as np
 
 from .. import optimizers as optimizers_module
-from ..layers.base import Layer
+from ..layers.base import WEIGHT_CHECK, Layer
 from ..layers.fused import ConvPool
 from ..layers.recurrent_base import Recurrent
 from ..naming import to_snake_case
@@ -195,34 +219,139 @@ def _weights_bytes(model):
     return buffer.getvalue()
 
 
+# ============================================================================ sizes
+
+
+class WeightBudget:
+    """While it is active, every ``add_weight`` is checked before it allocates (Layer.add_weight).
+
+    Args:
+        size: the bytes of the weights member the model is being rebuilt for: a file of that
+            many bytes holds at most that many values, so a weight (or all weights together)
+            needing more cannot match it.
+        filepath: the file, to name it in errors.
+
+    Use as ``with WeightBudget(size, path): model = deserialize_model(...)``.
+    """
+
+    def __init__(self, size, filepath):
+        self.size, self.left, self.filepath = size, size, filepath
+        self.previous = None
+
+    def __enter__(self):
+        self.previous = getattr(WEIGHT_CHECK, "check", None)
+        WEIGHT_CHECK.check = self.check
+        return self
+
+    def __exit__(self, *exc_info):
+        WEIGHT_CHECK.check = self.previous
+
+    def check(self, layer, shape, dtype):
+        what = f"'{self.filepath}': layer '{layer.name}' ({type(layer).__name__})"
+        if dtype.kind not in "biuf":
+            raise ValueError(f"{what} asks for a weight of dtype {dtype}; weights are numbers.")
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
+            raise ValueError(f"{what}: its config gives a weight of shape {shape}, not integers.")
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{what}: its config gives a weight of negative shape {shape}.")
+        count = math.prod(int(d) for d in shape)
+        if count > self.left:
+            raise ValueError(
+                f"{what}: its config asks for a weight of shape {tuple(int(d) for d in shape)} "
+                f"({count:,} values), but the file's weights hold {self.size:,} bytes in all, "
+                "so the config does not match the weights (a damaged or hostile file). "
+                "Refused before allocating it."
+            )
+        self.left -= count
+
+
+def _expected_bytes(model):
+    """The bytes of every array the model holds (its optimizer's too, once built)."""
+    values = [np.asarray(a) for path, obj in _saveables(model) for a in _state_of(obj)]
+    return sum(a.nbytes for a in values)
+
+
+def check_proportion(size, model, filepath, what):
+    """Refuse ``size`` bytes of weights for ``model`` when they are out of all proportion.
+
+    A file may store each value as float64 for a float32 model (x2), with up to three optimizer
+    slots per weight (x4), and HDF5 needs a few KiB per group: more than 16 bytes per byte of
+    weights, plus 16 KiB per object with state and 1 MiB, is no weights file of this model (a
+    damaged size field or a zip bomb), and is refused before it is read.
+    """
+    limit = 16 * _expected_bytes(model) + 16 * 2**10 * len(_saveables(model)) + 2**20
+    if size > limit:
+        raise ValueError(
+            f"'{filepath}': {what} declares {size:,} bytes, out of all proportion to the "
+            f"{_expected_bytes(model):,} bytes of weights of the model it describes (at most "
+            f"{limit:,} would be plausible); refusing to read it (a damaged size field or a "
+            "zip bomb)."
+        )
+
+
 # ============================================================================ reading
 
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-def _open_h5(data, filepath):
-    if not data.startswith(b"\x89HDF\r\n\x1a\n"):
+
+class _Refused(ValueError):
+    """A check of the file failed; raised with the message as it is (not re-wrapped)."""
+
+
+@contextlib.contextmanager
+def _h5_errors(filepath):
+    """h5py's errors on a damaged file (and NumPy's on its contents) as a ValueError naming it."""
+    try:
+        yield
+    except _Refused:
+        raise
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, OverflowError) as e:
+        raise ValueError(
+            f"'{filepath}': the HDF5 weights are damaged ({type(e).__name__}: {e})."
+        ) from None
+
+
+def _open_h5(source, filepath):
+    """``h5py.File`` on ``source``: the bytes of a weights member, or a file's path."""
+    if isinstance(source, bytes):
+        head = source[:8]
+    else:
+        with open(source, "rb") as f:
+            head = f.read(8)
+    if head != _SIGNATURE:
         raise ValueError(
             f"'{filepath}' does not contain an HDF5 weights file (wrong file signature)."
         )
-    try:
-        import h5py
+    import h5py
 
-        return h5py.File(io.BytesIO(data), "r")
-    except OSError as e:
+    try:
+        return h5py.File(io.BytesIO(source) if isinstance(source, bytes) else source, "r")
+    except (OSError, RuntimeError, ValueError) as e:
         raise ValueError(
             f"'{filepath}': the HDF5 weights are unreadable, probably truncated ({e})."
         ) from None
 
 
-def _read_weights_into(model, data, filepath):
-    """Check the whole file against the model, then copy the arrays in. Nothing changes on error."""
-    with _open_h5(data, filepath) as f:
+def read_weights_file(model, filepath):
+    """``_read_weights_into`` for a ``.weights.h5`` file: its size is checked first."""
+    check_proportion(os.path.getsize(filepath), model, filepath, "the weights file")
+    _read_weights_into(model, filepath, filepath)
+
+
+def _read_weights_into(model, source, filepath):
+    """Check the whole file against the model, then copy the arrays in. Nothing changes on error.
+
+    ``source`` is the weights' bytes (a ``.keras`` member) or a ``.weights.h5`` path.
+    """
+    with _open_h5(source, filepath) as f, _h5_errors(filepath):
         if "vars" not in f and "layers" not in f:
-            raise ValueError(
+            raise _Refused(
                 f"'{filepath}' is an HDF5 file but not a Keras 3 weights file: it has no "
                 "'/vars' or "
                 f"'/layers' group (top-level keys: {list(f.keys())[:10]}). Legacy Keras 2 '.h5' "
                 "files are not supported."
             )
+        _check_links(f, filepath)
         problems, assignments, used = [], [], set()
         optimizer_path = None
         for path, obj in _saveables(model):
@@ -238,53 +367,79 @@ def _read_weights_into(model, data, filepath):
                 if expected:
                     problems.append(f"{what}: no weights in the file (expected group '/{where}').")
                 continue
-            arrays = _group_arrays(group, where, problems)
-            if arrays is None:
+            datasets = _group_datasets(group, where, problems)
+            if datasets is None:
                 continue
-            if len(arrays) != len(expected):
+            if len(datasets) != len(expected):
                 problems.append(
-                    f"{what}: expects {len(expected)} weight array(s), the file has {len(arrays)} "
-                    f"at '/{where}'."
+                    f"{what}: expects {len(expected)} weight array(s), the file has "
+                    f"{len(datasets)} at '/{where}'."
                 )
                 continue
-            for i, (current, new) in enumerate(zip(expected, arrays)):
-                if new.shape != current.shape:
-                    problems.append(
-                        f"{what}: weight {i} has shape {current.shape} but the file has "
-                        f"{new.shape} at '/{where}/{i}'."
-                    )
+            for i, (current, dataset) in enumerate(zip(expected, datasets)):
+                problem = _mismatch(current, dataset)
+                if problem:
+                    problems.append(f"{what}: weight {i} {problem} at '/{where}/{i}'.")
                 else:
-                    assignments.append((current, new))
+                    assignments.append((current, dataset))
         unused = [
             name
             for name in _vars_groups(f)
             if name not in used and not name.startswith("optimizer/") and len(f[name]) > 0
         ]
         for name in unused:
-            label = f[name].attrs.get("name", "?")
             problems.append(
-                f"the file has weights at '/{name}' (layer '{label}') that no layer of this model "
-                "takes: the architectures differ."
+                f"the file has weights at '/{name}' that no layer of this model takes: the "
+                "architectures differ."
             )
         if problems:
             listing = "\n  - ".join(problems[:20])
-            raise ValueError(
+            raise _Refused(
                 f"Cannot load '{filepath}' into model '{model.name}': the weights do not match "
                 f"the model.\n  - {listing}"
             )
+        # every shape and dtype is checked: now read, each array as big as its weight
+        assignments = [(current, np.asarray(dataset[()])) for current, dataset in assignments]
         optimizer_state = None
         if optimizer_path is not None and model.optimizer is not None:
             optimizer_state = _read_optimizer(model, f.get(_vars_path(optimizer_path)), filepath)
     for current, new in assignments:
         current[...] = new
     if optimizer_state is not None:
-        optimizer, arrays = optimizer_state
-        optimizer.iterations = int(arrays[0])
-        optimizer.learning_rate = float(arrays[1])
-        optimizer.set_slot_order(arrays[2:])
+        optimizer, iterations, learning_rate, slots = optimizer_state
+        optimizer.iterations = iterations
+        optimizer.learning_rate = learning_rate
+        if slots:  # an optimizer saved before its first step has only the two scalars
+            optimizer.set_slot_order(slots)
 
 
-def _group_arrays(group, where, problems):
+def _check_links(f, filepath):
+    """Refuse soft and external links: Keras writes only groups and datasets (hard links), and
+    an external link would make loading open another file."""
+    import h5py
+
+    odd = []
+    f.visititems_links(
+        lambda name, link: None if isinstance(link, h5py.HardLink) else odd.append(name)
+    )
+    if odd:
+        raise _Refused(
+            f"'{filepath}': the HDF5 weights have soft or external links ({odd[:5]}); a Keras "
+            "weights file has none, and scratchnet never follows a link out of the file."
+        )
+
+
+def _mismatch(current, dataset):
+    """Why ``dataset`` cannot be loaded into the array ``current`` (None if it can)."""
+    if dataset.shape != current.shape:
+        return f"has shape {current.shape} but the file has {dataset.shape}"
+    if not np.can_cast(dataset.dtype, current.dtype, "same_kind"):  # as Keras's assign casts
+        return f"has dtype {current.dtype} but the file has {dataset.dtype}"
+    return None
+
+
+def _group_datasets(group, where, problems):
+    """The datasets ``0, 1, ...`` of a ``vars`` group, each checked from its metadata only."""
     import h5py
 
     if not isinstance(group, h5py.Group):
@@ -296,7 +451,30 @@ def _group_arrays(group, where, problems):
     ]:
         problems.append(f"'/{where}' has datasets {keys}, expected 0, 1, 2, ...")
         return None
-    return [np.asarray(group[str(i)]) for i in range(len(keys))]
+    datasets = [group[str(i)] for i in range(len(keys))]
+    for i, dataset in enumerate(datasets):
+        problem = _unreadable(dataset)
+        if problem:
+            problems.append(f"'/{where}/{i}' {problem}.")
+            return None
+    return datasets
+
+
+def _unreadable(dataset):
+    """Why a dataset is not one of Keras's weight arrays (None if it is one), from metadata."""
+    import h5py
+
+    if not isinstance(dataset, h5py.Dataset):
+        return "is not a dataset"
+    if dataset.shape is None or dataset.dtype.kind not in "biufc":
+        return f"holds {dataset.dtype} values, not numbers"
+    plist = dataset.id.get_create_plist()
+    layout = plist.get_layout()
+    if layout not in (h5py.h5d.CONTIGUOUS, h5py.h5d.COMPACT) or plist.get_external_count():
+        return "is stored in chunks or in external files, which Keras never writes"
+    if plist.get_nfilters():
+        return "is compressed or filtered, which Keras never does"
+    return None
 
 
 def _vars_groups(f):
@@ -318,18 +496,36 @@ def _read_optimizer(model, group, filepath):
     if group is None:
         return None
     optimizer = model.optimizer
-    arrays = [np.asarray(group[str(i)]) for i in range(len(group))] if len(group) else []
-    if len(arrays) <= 2:
-        return (optimizer, arrays) if len(arrays) == 2 else None
+    problems = []
+    datasets = _group_datasets(group, "optimizer/vars", problems)
+    if datasets is None:
+        raise _Refused(f"'{filepath}': the optimizer state is damaged: {problems[0]}")
+    if len(datasets) <= 2:
+        if len(datasets) < 2:
+            return None
+        if any(d.shape != () for d in datasets):
+            raise _Refused(
+                f"'{filepath}': the optimizer's step counter and learning rate are not scalars "
+                f"(shapes {[d.shape for d in datasets]})."
+            )
+        return _optimizer_state(optimizer, datasets)
     if optimizer.slots is None:
         optimizer.build([w for _, _, w in model._trainable_slots()])
     expected = optimizer.variables
-    if len(arrays) != len(expected) or any(a.shape != e.shape for a, e in zip(arrays, expected)):
+    if len(datasets) != len(expected) or any(
+        _mismatch(np.asarray(e), d) for e, d in zip(expected, datasets)
+    ):
         warnings.warn(
-            f"'{filepath}': skipping the optimizer state: the file has {len(arrays)} optimizer "
-            f"variables, but this model's {type(optimizer).__name__} has {len(expected)} (a "
-            "different optimizer or architecture). The weights were loaded.",
+            f"'{filepath}': skipping the optimizer state: the file has {len(datasets)} "
+            f"optimizer variables, but this model's {type(optimizer).__name__} has "
+            f"{len(expected)} (a different optimizer or architecture). The weights were loaded.",
             stacklevel=3,
         )
         return None
-    return optimizer, arrays
+    return _optimizer_state(optimizer, datasets)
+
+
+def _optimizer_state(optimizer, datasets):
+    """(optimizer, step counter, learning rate, slot arrays), read from checked datasets."""
+    arrays = [np.asarray(d[()]) for d in datasets]
+    return optimizer, int(arrays[0]), float(arrays[1]), arrays[2:]
