@@ -296,6 +296,7 @@ def test_fit_and_predict_in_two_threads_is_a_clear_error_not_a_wrong_answer():
             "call": lambda: model(x),
             "fit": lambda: model.fit(x, y, verbose=0),
             "train_on_batch": lambda: model.train_on_batch(x, y),
+            "test_on_batch": lambda: model.test_on_batch(x, y),
         }
         for call in conflicts.values():
             with pytest.raises(RuntimeError, match="being trained in another thread"):

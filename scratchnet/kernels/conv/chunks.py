@@ -129,8 +129,9 @@ class Workspaces:
 
     Two threads calling one layer at once (a web server's) must not write into the same scratch
     matrices, so each call takes a workspace from the pool and gives it back when it is done; a
-    call that finds the pool empty starts a new, empty one. On one thread the same workspace
-    comes back every call, its buffers reused as before.
+    call that finds the pool empty starts a new, empty one (so the pool holds as many as were
+    ever in use at once). On one thread the same workspace comes back every call, its buffers
+    reused as before.
 
     Example:
         >>> pool = Workspaces()
