@@ -25,7 +25,7 @@ import numpy as np
 
 from . import config, initializers
 from .naming import to_snake_case
-from .ops.core import Variable
+from .ops.core import Variable, convert_to_tensor
 
 
 def categorical_accuracy(y_true, y_pred):
@@ -216,3 +216,50 @@ class RunningMean:
 
     def result(self):
         return float(self.total / self.count) if self.count else 0.0
+
+
+class Trackers:
+    """The running means a model reports: the loss's and each compiled metric's.
+
+    ``fit`` keeps one on the model through each epoch (and ``train_on_batch``/``test_on_batch``
+    go on from it, as Keras's running means do); each ``evaluate`` makes its own, so threads
+    evaluating one model at once never add into each other's means. A user's stateful ``Metric``
+    keeps its own state instead (reset here, as Keras's ``reset_metrics`` does).
+
+    Args:
+        metrics: the compiled metrics (``get``'s results).
+        dtype: the model's float dtype (the accumulators', as Keras's floatx variables).
+    """
+
+    def __init__(self, metrics, dtype):
+        self.metrics = metrics
+        self.loss = RunningMean(dtype)
+        self.means = [RunningMean(dtype) for _ in metrics]
+        self.resolved = None  # 'accuracy' resolved to its function, on the first batch
+        for metric in metrics:
+            if is_stateful(metric):
+                metric.reset_state()
+
+    def update(self, y_true, y_pred, loss_value, n):
+        """Add one batch of ``n`` samples: its mean loss and its metrics."""
+        dtype = self.loss.dtype
+        self.loss.update(dtype.type(loss_value) * dtype.type(n), n)
+        if self.resolved is None:
+            self.resolved = [
+                m if is_stateful(m) else m.resolve(y_true, y_pred) for m in self.metrics
+            ]
+        for metric, mean in zip(self.resolved, self.means):
+            if is_stateful(metric):  # a user's Metric: its own state
+                metric.update_state(convert_to_tensor(y_true), convert_to_tensor(y_pred))
+            else:
+                mean.update(metric.fn(y_true, y_pred).sum(dtype=dtype), n)
+
+    def logs(self, prefix=""):
+        """``{"loss": ..., metric name: ...}``, keys sorted as Keras sorts them."""
+        logs = {prefix + "loss": self.loss.result()}
+        for metric, mean in zip(self.metrics, self.means):
+            if is_stateful(metric):
+                logs[prefix + metric.name] = float(np.asarray(metric.result()))
+            else:
+                logs[prefix + metric.name] = mean.result()
+        return dict(sorted(logs.items()))  # Keras sorts log keys: accuracy before loss

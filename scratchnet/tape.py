@@ -15,7 +15,14 @@ One more entry: a loss fused with the output layer's softmax or sigmoid
 (``scratchnet.losses.ActivationWithLoss``) already knows dL/dz, the gradient of that layer's
 logits, so backprop starts one step into the output layer: ``backward(output, dz,
 from_logits=True)`` calls that layer's ``backward_from_logits`` instead of its ``backward``.
+
+A tape belongs to the thread that opened it (``Tape.active()``): a server's threads each run
+their own forward pass, and a layer call records on its own thread's tape only.
 """
+
+import threading
+
+_THIS_THREAD = threading.local()  # .tape: the tape this thread is recording on, if any
 
 
 class Node:
@@ -35,8 +42,6 @@ class Tape:
     Tensors are identified by ``id()``; the tape keeps a reference to each one so an id cannot be
     reused while the tape lives.
     """
-
-    _active = None  # the tape currently recording, if any
 
     def __init__(self, training=False):
         self.training = training  # the mode a layer call without training= inherits, as in Keras
@@ -87,14 +92,19 @@ class Tape:
             )
         return "\n".join(lines)
 
+    @staticmethod
+    def active():
+        """The tape this thread is recording on, or None."""
+        return getattr(_THIS_THREAD, "tape", None)
+
     def __enter__(self):
-        if Tape._active is not None:
+        if Tape.active() is not None:
             raise RuntimeError("A scratchnet Tape is already recording; tapes do not nest.")
-        Tape._active = self
+        _THIS_THREAD.tape = self
         return self
 
     def __exit__(self, *exc):
-        Tape._active = None
+        _THIS_THREAD.tape = None
         return False
 
     def output_layer(self, output):

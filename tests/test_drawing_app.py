@@ -7,11 +7,15 @@ each digit's dark pixels as short horizontal pen strokes on the canvas, ten scre
 pixel, presses Predict (or Enter), and reads the answer off the page.
 """
 
+import base64
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +74,16 @@ def model_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(model_path):
     """The app on 127.0.0.1 at a free port; yields (process, url)."""
+    yield from run_app(model_path)
+
+
+@pytest.fixture
+def own_server(model_path):
+    """A second app, for a test to have to itself (the browser test's Esc stops the first)."""
+    yield from run_app(model_path)
+
+
+def run_app(model_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "examples.draw.app", "--program", "convnet"]
         + ["--model", str(model_path), "--port", "0"],
@@ -164,3 +178,23 @@ def test_escape_stops_the_server(page, server):
     page.keyboard.press("Escape")
     page.wait_for_selector("text=Server stopped.")
     assert process.wait(timeout=10) == 0
+
+
+def test_requests_from_many_threads_at_once_get_the_answers_of_one_at_a_time(own_server):
+    """The server answers each request on a thread of its own, all on one model, with no lock:
+    eight different drawings at once get exactly the answers (probabilities and feature maps)
+    they get one at a time."""
+    _, (x_test, _) = common.load_mnist()
+    drawings = [np.kron(image, np.ones((10, 10), np.uint8)) for image in x_test[:8]]  # (280, 280)
+
+    def ask(drawing):
+        body = {"pixels": base64.b64encode(drawing.tobytes()).decode(), "height": 280, "width": 280}
+        url = own_server[1] + "predict"
+        request = urllib.request.Request(url, data=json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            return json.loads(reply.read())
+
+    serial = [ask(drawing) for drawing in drawings]
+    with ThreadPoolExecutor(len(drawings)) as pool:
+        for _ in range(3):
+            assert list(pool.map(ask, drawings)) == serial

@@ -312,12 +312,17 @@ def test_only_the_output_layers_logits_outlive_the_forward_pass(kind):
     hidden, output = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
     assert hidden.logits is None
     assert output.logits is not None
-    assert model._fused_loss(model._output).layer is output
+    assert model._fused_loss(model._tape, model._output).layer is output
     expected = model.loss.value_and_grad_from_logits(y, output.logits)[0]
     assert model.train_on_batch(x, y) == pytest.approx(expected, rel=1e-6)
-    # Outside the model's run the hidden layer keeps its logits again, e.g. when called alone.
-    hidden(x.astype(np.float32))
+    # Outside the model's run the hidden layer keeps its logits again, e.g. trained alone...
+    hidden(x.astype(np.float32), training=True)
     assert hidden.logits is not None
+    # ... but inference keeps nothing on a layer (threads: see layers/base.py).
+    hidden.logits = None
+    hidden(x.astype(np.float32))
+    model.predict(x, verbose=0)
+    assert hidden.logits is None and output.logits is not None  # (still the training pass's)
 
 
 class LogitsProbe(layers.Layer):
@@ -348,7 +353,7 @@ def test_an_inner_convolution_never_keeps_a_second_copy_of_its_output():
     )
     model.forward(np.ones((2, 6, 6, 1)), training=True)
     assert probe.seen == [False]
-    conv(np.ones((2, 6, 6, 1), dtype=np.float32))  # alone, it is an output layer again
+    conv(np.ones((2, 6, 6, 1), dtype=np.float32), training=True)  # alone, an output layer
     assert conv.logits is not None
 
 

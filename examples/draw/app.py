@@ -17,6 +17,11 @@ The server is Python's standard ``http.server``: GET serves the page, POST /pred
 drawing and answers with JSON, POST /quit (the page's Esc key) stops it. It listens on 127.0.0.1.
 The drawing is preprocessed the MNIST way (``examples.draw.preprocess``), then prepared exactly as
 the chosen program prepares its training images, so the model sees what it was trained on.
+
+``ThreadingHTTPServer`` answers each request on a thread of its own, and they all share one
+model, with no lock: scratchnet's inference keeps nothing on the layers, so predictions from
+many threads at once are the serial ones bit for bit (README, "Thread safety";
+tests/test_threads.py). An earlier version needed a lock here.
 """
 
 import argparse
@@ -54,14 +59,14 @@ def as_bytes(maps):
 
 
 class Predictor:
-    """A saved model and its program's image preparation, answering one drawing at a time."""
+    """A saved model and its program's image preparation, answering drawings (from several
+    threads at once: inference on one scratchnet model is thread-safe)."""
 
     def __init__(self, model_path, program):
         import scratchnet
 
         self.model = scratchnet.models.load_model(model_path)
         self.program = PROGRAMS[program]
-        self.lock = threading.Lock()  # one prediction at a time: layers keep per-call state
 
     def predict(self, drawing):
         """The answer to a drawing (H, W) of ink in [0, 1]: digit, probabilities, feature maps."""
@@ -70,9 +75,8 @@ class Predictor:
             return {"error": "Draw a digit first."}
         pixels = digit.round().astype(np.uint8)  # (28, 28), an MNIST image
         x = self.program.prepare_images(pixels[None])  # (1, ...), prepared as in training
-        with self.lock:
-            probabilities = np.asarray(self.model.predict(x, verbose=0))[0]  # (10,)
-            maps = common.conv_feature_maps(self.model, x) if x.ndim == 4 else []
+        probabilities = np.asarray(self.model.predict(x, verbose=0))[0]  # (10,)
+        maps = common.conv_feature_maps(self.model, x) if x.ndim == 4 else []
         return {
             "digit": int(np.argmax(probabilities)),
             "probabilities": [float(p) for p in probabilities],

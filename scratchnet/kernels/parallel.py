@@ -27,6 +27,7 @@ fight over the same cores; ``scratchnet.kernels.process.one_thread_blas``).
 """
 
 import itertools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,6 +37,7 @@ from .process import one_thread_blas
 
 _executor = None  # the helper threads, started on first use
 _executor_size = 0  # how many helper threads it has
+_executor_lock = threading.Lock()  # two threads' first parallel_for start one executor
 
 
 def parallel_for(n, body):
@@ -73,10 +75,12 @@ def parallel_for(n, body):
                 body(worker, i)
                 i = next(counter)
 
-        if _executor is None or _executor_size < n_threads - 1:
-            _executor_size = n_threads - 1
-            _executor = ThreadPoolExecutor(_executor_size, thread_name_prefix="scratchnet")
-        helpers = [_executor.submit(run, worker) for worker in range(1, n_threads)]
+        with _executor_lock:
+            if _executor is None or _executor_size < n_threads - 1:
+                _executor_size = n_threads - 1
+                _executor = ThreadPoolExecutor(_executor_size, thread_name_prefix="scratchnet")
+            executor = _executor
+        helpers = [executor.submit(run, worker) for worker in range(1, n_threads)]
         try:
             run(0)
         finally:

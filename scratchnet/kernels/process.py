@@ -28,6 +28,7 @@ import importlib.util
 import os
 import platform
 import sys
+import threading
 
 from threadpoolctl import ThreadpoolController
 
@@ -84,41 +85,41 @@ if os.environ.get("SCRATCHNET_MALLOC", "keep").lower() != "default":
     keep_freed_memory()
 
 _blas_libraries = None  # threadpoolctl's handles on the loaded BLAS libraries, found on first use
-_blas_depth = 0  # open one_thread_blas blocks: a step opens one, each chunked op one more
+_blas_lock = threading.Lock()  # guards the two below: blocks open and close on many threads
+_blas_blocks = 0  # open one_thread_blas blocks, on every thread: a step opens one, each op one more
+_blas_previous = None  # the thread counts the outermost block found, restored when all are closed
 
 
 @contextlib.contextmanager
 def one_thread_blas():
     """A context manager: NumPy's BLAS runs each matrix product on the calling thread alone.
 
-    Entered once per training step and per chunked operation. Only the outermost block does
-    anything: it flips the thread count (one cheap C call,
-    docs/kernels/process.md#measured-one-thread-blas) when it is not already 1, and restores it
-    on exit. Process-wide, like BLAS's own setting.
+    Entered once per training step and per chunked operation. Only the first block to open
+    does anything: it flips the thread count (one cheap C call,
+    docs/kernels/process.md#measured-one-thread-blas) when it is not already 1; the last one to
+    close, on whichever thread (a server's threads predict at once), restores it. Process-wide,
+    like BLAS's own setting.
 
     Example:
         >>> with one_thread_blas():
         ...     pass
     """
-    global _blas_libraries, _blas_depth
-    if _blas_depth:
-        _blas_depth += 1
-        try:
-            yield
-        finally:
-            _blas_depth -= 1
-        return
-    if _blas_libraries is None:
-        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-    previous = [lib.get_num_threads() for lib in _blas_libraries]
-    for lib, n in zip(_blas_libraries, previous, strict=True):
-        if n != 1:
-            lib.set_num_threads(1)
-    _blas_depth = 1
+    global _blas_libraries, _blas_blocks, _blas_previous
+    with _blas_lock:
+        if _blas_blocks == 0:
+            if _blas_libraries is None:
+                _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+            _blas_previous = [lib.get_num_threads() for lib in _blas_libraries]
+            for lib, n in zip(_blas_libraries, _blas_previous, strict=True):
+                if n != 1:
+                    lib.set_num_threads(1)
+        _blas_blocks += 1
     try:
         yield
     finally:
-        _blas_depth = 0
-        for lib, n in zip(_blas_libraries, previous, strict=True):
-            if n != 1:
-                lib.set_num_threads(n)
+        with _blas_lock:
+            _blas_blocks -= 1
+            if _blas_blocks == 0:
+                for lib, n in zip(_blas_libraries, _blas_previous, strict=True):
+                    if n != 1:
+                        lib.set_num_threads(n)

@@ -353,13 +353,14 @@ class Softmax(_SameShape):
 
     def forward(self, x, training=False):
         axes = self._axes(x.ndim)
-        self.logits = x if self.axis == -1 and ActivationWithLoss.keeps_logits(self) else None
+        keep_x = self.axis == -1 and ActivationWithLoss.keeps_logits(self, training)
         shifted = x - x.max(axis=axes, keepdims=True)  # x's shape
         e = np.exp(shifted)
         if len(axes) > 1:  # Keras: exp(x - logsumexp(x))
             y = np.exp(shifted - np.log(e.sum(axis=axes, keepdims=True)))
         else:
             y = e / e.sum(axis=axes, keepdims=True)
+        ActivationWithLoss.keep(self, y, x if keep_x else None, training)
         if training:
             self._y = y  # softmax's backward needs only its output
         return y

@@ -17,6 +17,17 @@ calls ``backward_from_logits(dz)``, the rest. A loss fused with a softmax or sig
 
 Calling a layer (``Layer.__call__``) builds it on first use, checks the input, runs ``forward``
 and records the call on the open tape (``scratchnet.tape``), which backprop replays in reverse.
+
+Threads. A web server calls ``predict`` on one model from many threads at once, so inference
+(``training=False``) keeps nothing on the layer: every array it makes belongs to the call. What
+one call needs to hand to the next step goes where only that call looks: the tape of the thread
+that runs it (``Tape.active()``), a test step's logits (``ActivationWithLoss.collect``), a
+convolution's scratch matrices lent to one call at a time (``kernels.conv.chunks.Workspaces``),
+the losses of this thread's latest call (``losses``). Training caches (``self._x = x``, what
+backward needs) do stay on the layer, from one training forward pass to its backward: a model
+trains on one thread at a time, and says so if another thread tries (``models.guard``). So a
+layer you write may keep in ``self`` what its backward needs when ``training`` is true, and
+nothing when it is false.
 """
 
 import threading
@@ -40,6 +51,15 @@ def _as_shape(input_shape):
 # While a file is loaded, ``scratchnet.saving`` sets ``WEIGHT_CHECK.check(layer, shape, dtype)``:
 # it refuses a weight the file cannot hold before the initializer allocates it (saving/weights.py).
 WEIGHT_CHECK = threading.local()
+_BUILDING = threading.RLock()  # two threads calling an unbuilt layer first: one builds it
+
+
+class _PerThread(threading.local):
+    """Attributes that each thread sees its own of; a copy of a layer (``copy.deepcopy``, as
+    ``gradcheck`` makes) starts with none."""
+
+    def __deepcopy__(self, memo):
+        return type(self)()
 
 
 class Layer:
@@ -76,12 +96,11 @@ class Layer:
         self.grads = {}  # name -> dL/d(param), set by backward
         self._variables = {}  # name -> the Variable holding params[name] (add_weight)
         self._layers = []  # sublayers, in the order they were assigned (__setattr__)
-        self._losses = []  # what add_loss was given in the latest call
+        self._this_thread = _PerThread()  # .losses: what add_loss got in this thread's call
         self.activity_regularizer = None  # a penalty on the output (the layers that take one)
-        self.logits = None  # set by a forward pass that keeps its logits (a fused loss)
-        # A softmax or sigmoid layer keeps its logits z (``self.logits``) for a loss fused with
-        # it; models switch this off for their inner layers (see losses.ActivationWithLoss).
-        self.keep_logits = True
+        # A softmax or sigmoid layer's training forward pass keeps its logits z here, for a loss
+        # fused with it (see losses.ActivationWithLoss; not in inference: see Threads above).
+        self.logits = None
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -209,6 +228,15 @@ class Layer:
         training loss, as Keras's ``add_loss``: ``fit`` adds the sum of ``model.losses`` to the
         compiled loss, and backprop differentiates it too. Reset at every call of the layer."""
         self._losses.append(loss)
+
+    @property
+    def _losses(self):
+        """The list ``add_loss`` appends to: this thread's latest call's (see Threads above)."""
+        return self._this_thread.__dict__.setdefault("losses", [])
+
+    @_losses.setter
+    def _losses(self, losses):
+        self._this_thread.losses = losses
 
     @property
     def losses(self):
@@ -388,8 +416,8 @@ class Layer:
         for s in shapes:
             self.check_input_shape(s)
         if not self.built:
-            self.build_from_shape(shapes if isinstance(x, (list, tuple)) else shapes[0])
-        tape = Tape._active
+            self._build_once(shapes if isinstance(x, (list, tuple)) else shapes[0])
+        tape = Tape.active()
         if training is None:
             training = tape.training if tape is not None else calling.training_mode()
         if writes_call:
@@ -404,7 +432,14 @@ class Layer:
         """Build a layer written with ``call`` from the shapes of the tensors it is called on."""
         if not self.built:
             shapes = [tuple(a.shape) for a in calling.flatten(args) if hasattr(a, "shape")]
-            self.build_from_shape(shapes if len(shapes) > 1 else shapes[0])
+            self._build_once(shapes if len(shapes) > 1 else shapes[0])
+
+    def _build_once(self, input_shape):
+        """``build_from_shape`` on first use, by one thread only: another thread calling the
+        layer at the same moment waits, then finds it built (no second set of weights)."""
+        with _BUILDING:
+            if not self.built:
+                self.build_from_shape(input_shape)
 
     def _cast(self, t):
         """An input as an array in the layer's dtype; integer inputs of a layer written with

@@ -111,7 +111,8 @@ def autodiff_forward(layer, xs, kwargs, training):
     with running(training), one_step():
         inputs = [Tensor(x, requires_grad=training and x.dtype.kind == "f") for x in xs]
         out = convert_to_tensor(invoke(layer, inputs, kwargs, training))
-    layer._graph = (inputs, out) if training else None
+    if training:
+        layer._graph = (inputs, out)
     return out.value
 
 
@@ -193,7 +194,7 @@ def layer_op(layer, x, training):
     for s in shapes:
         layer.check_input_shape(s)
     if not layer.built:
-        layer.build_from_shape(shapes if multi else shapes[0])
+        layer._build_once(shapes if multi else shapes[0])
     y = layer.forward(values if multi else values[0], training=training)
     if not (recording() and training):
         outs = [Tensor(v) for v in (y if isinstance(y, list) else [y])]

@@ -4,6 +4,7 @@ import numpy as np
 
 from .. import activations, initializers, regularizers
 from ..kernels import backend
+from ..kernels.conv.chunks import Workspaces
 from ..kernels.conv.reference import output_size_and_padding
 from ..kernels.elementwise import Deferred
 from ..losses import ActivationWithLoss
@@ -133,7 +134,7 @@ class Conv2D(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._workspace = {}  # per-thread scratch matrices of the kernels (kernels/conv/chunks.py)
+        self._workspaces = Workspaces()  # the kernels' scratch matrices, one set per running call
         layer_name = f"Conv2D '{self.name}'"
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{layer_name}: filters must be a positive integer, got {filters!r}.")
@@ -206,21 +207,25 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         # z = conv(x) + bias, then y = activation(z): the kernels apply the activation to each
         # chunk of z while it is in cache. A fused loss may read z (ActivationWithLoss).
-        keep_z = ActivationWithLoss.keeps_logits(self)
+        keep_z = ActivationWithLoss.keeps_logits(self, training)
         needs_z = self.activation.needs_input  # gelu, silu, ...: their backward reads z too
-        y, z = backend.current().conv2d_forward(
-            x,
-            self.params["kernel"],
-            self.params.get("bias"),
-            self.strides,
-            self.padding,
-            self.dilation_rate,
-            self.activation,
-            keep_z=keep_z or needs_z,
-            workspace=self._workspace,
-            keep_cols=training,  # a first layer keeps its narrow im2col for backward
-        )  # fmt: skip  y, z: (N, H_out, W_out, C_out)
-        self.logits = z if keep_z else None
+        workspace = self._workspaces.take()
+        try:
+            y, z = backend.current().conv2d_forward(
+                x,
+                self.params["kernel"],
+                self.params.get("bias"),
+                self.strides,
+                self.padding,
+                self.dilation_rate,
+                self.activation,
+                keep_z=keep_z or needs_z,
+                workspace=workspace,
+                keep_cols=training,  # a first layer keeps its narrow im2col
+            )  # fmt: skip  y, z: (N, H_out, W_out, C_out)
+        finally:
+            self._workspaces.give_back(workspace)
+        ActivationWithLoss.keep(self, y, z if keep_z else None, training)
         if training:
             # backward rebuilds the im2col matrix from x and differentiates the activation from y
             self._x, self._y, self._z = x, y, (z if needs_z else None)
@@ -246,10 +251,14 @@ class Conv2D(Layer):
 
     def _backward_conv(self, dz, need_dx):
         """dkernel = cols^T @ dz, dbias = sum dz, dx = col2im(dz @ kernel^T) from dz = dL/dz."""
-        dx, dkernel, dbias = backend.current().conv2d_backward(
-            dz, self._x, self.params["kernel"], self.strides, self.padding, self.dilation_rate,
-            need_dx=need_dx, workspace=self._workspace,
-        )  # fmt: skip
+        workspace = self._workspaces.take()
+        try:
+            dx, dkernel, dbias = backend.current().conv2d_backward(
+                dz, self._x, self.params["kernel"], self.strides, self.padding,
+                self.dilation_rate, need_dx=need_dx, workspace=workspace,
+            )  # fmt: skip
+        finally:
+            self._workspaces.give_back(workspace)
         self.grads["kernel"] = dkernel  # (KH, KW, C_in, C_out)
         if self.use_bias:
             self.grads["bias"] = dbias  # (C_out,)

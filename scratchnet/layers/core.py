@@ -12,15 +12,14 @@ from .base import Layer
 def activate(layer, z, training, owned=True):
     """y = layer.activation(z) for Dense and Activation, caching what backward needs.
 
-    The logits z are kept in ``layer.logits`` when a fused loss may read them
-    (``ActivationWithLoss.keeps_logits``). Otherwise, if z is the layer's own fresh array
-    (``owned``), the activation overwrites it: one array less to allocate on the hot path.
+    The logits z are kept when a fused loss may read them (``ActivationWithLoss.keeps_logits``).
+    Otherwise, if z is the layer's own fresh array (``owned``), the activation overwrites it: one
+    array less to allocate on the hot path.
     """
-    layer.logits = z if ActivationWithLoss.keeps_logits(layer) else None
+    keep_z = ActivationWithLoss.keeps_logits(layer, training)
     needs_z = layer.activation.needs_input  # gelu, silu, ...: their backward reads z too
-    y = layer.activation.forward(
-        z, out=z if owned and layer.logits is None and not needs_z else None
-    )
+    y = layer.activation.forward(z, out=z if owned and not keep_z and not needs_z else None)
+    ActivationWithLoss.keep(layer, y, z if keep_z else None, training)
     if training:
         layer._y = y  # most activations' backward needs only the output
         layer._z = z if needs_z else None
@@ -299,10 +298,13 @@ class Dropout(Layer):
         self.seed = seed
         # Keras only creates (and so only draws a seed for) a generator when rate > 0.
         self.seed_generator = sn_random.SeedGenerator(seed) if rate > 0 else None
+        self._mask = None
 
     def forward(self, x, training=False):
+        if not training:
+            return x  # (inference keeps nothing, not even a None: see layers/base.py's Threads)
         self._mask = None
-        if not training or self.rate == 0:
+        if self.rate == 0:
             return x
         scale = x.dtype.type(1.0 / (1.0 - self.rate))  # Python double rounded to x's dtype, as TF
         seed = self.seed_generator.next()

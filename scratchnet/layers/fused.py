@@ -101,23 +101,31 @@ class ConvPool(Layer):
 
     def forward(self, x, training=False):
         conv, pool = self.conv, self.pool
-        p, argmax = backend.current().conv2d_maxpool_forward(
-            x, conv.params["kernel"], conv.params.get("bias"), conv.strides, conv.padding,
-            conv.dilation_rate, conv.activation, pool.pool_size, pool.strides, pool._padding,
-            workspace=conv._workspace, keep_cols=training,
-        )  # fmt: skip
-        conv.logits = None  # the convolution's output is never stored
+        workspace = conv._workspaces.take()  # (lent to this call: see Conv2D.forward)
+        try:
+            p, argmax = backend.current().conv2d_maxpool_forward(
+                x, conv.params["kernel"], conv.params.get("bias"), conv.strides, conv.padding,
+                conv.dilation_rate, conv.activation, pool.pool_size, pool.strides,
+                pool._padding, workspace=workspace, keep_cols=training,
+            )  # fmt: skip
+        finally:
+            conv._workspaces.give_back(workspace)
         if training:
+            conv.logits = None  # the convolution's output is never stored
             self._x, self._p, self._argmax = x, p, argmax
         return p  # (N, P_out, Q_out, filters)
 
     def backward(self, dy, need_dx=True):
         conv = self.conv
-        dx, dkernel, dbias = backend.current().conv2d_maxpool_backward(
-            dy, self._argmax, self._p, self._x, conv.params["kernel"], conv.strides,
-            conv.padding, conv.dilation_rate, conv.activation, need_dx=need_dx,
-            workspace=conv._workspace,
-        )  # fmt: skip
+        workspace = conv._workspaces.take()
+        try:
+            dx, dkernel, dbias = backend.current().conv2d_maxpool_backward(
+                dy, self._argmax, self._p, self._x, conv.params["kernel"], conv.strides,
+                conv.padding, conv.dilation_rate, conv.activation, need_dx=need_dx,
+                workspace=workspace,
+            )  # fmt: skip
+        finally:
+            conv._workspaces.give_back(workspace)
         conv.grads["kernel"] = dkernel  # (KH, KW, C_in, C_out)
         if conv.use_bias:
             conv.grads["bias"] = dbias  # (C_out,)

@@ -109,8 +109,10 @@ class GaussianDropout(Layer):
         self._noise = None
 
     def forward(self, x, training=False):
+        if not training:
+            return x
         self._noise = None
-        if not training or self.rate == 0:
+        if self.rate == 0:
             return x
         stddev = math.sqrt(self.rate / (1.0 - self.rate))  # a Python double, as Keras
         self._noise = _normal_noise(self, x.shape, x.dtype, 1.0, stddev)  # (same as x)
@@ -176,8 +178,10 @@ class SpatialDropout2D(Layer):
         return "(batch, height, width, channels)"
 
     def forward(self, x, training=False):
+        if not training:
+            return x
         self._mask = None
-        if not training or self.rate == 0:
+        if self.rate == 0:
             return x
         N, A, B, C = x.shape  # (N, H, W, C) or (N, C, H, W)
         noise_shape = (N, A, 1, 1) if self.data_format == "channels_first" else (N, 1, 1, C)

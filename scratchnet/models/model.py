@@ -21,13 +21,14 @@ Example:
     10
 """
 
+import contextlib
 import math
 import sys
 
 import numpy as np
 
 from .. import callbacks as callbacks_module
-from .. import config, constraints, graph, saving
+from .. import config, constraints, graph
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..kernels import process
@@ -42,6 +43,7 @@ from ..saving import registry
 from ..tape import Tape
 from . import summary as summary_module
 from .checks import as_array, check_batch_size, reject_input_list
+from .guard import TrainingGuard
 from .utilities import ModelUtilities
 
 
@@ -72,9 +74,9 @@ class Model(ModelUtilities):
         self.metrics = []
         self.compiled = False
         self.stop_training = False
-        self._tape = None
-        self._loss_tracker = None
-        self._metric_trackers = []
+        self._tape = None  # the latest training forward pass, for backward (see forward)
+        self._trackers = None  # fit's running means of the loss and metrics
+        self._guard = TrainingGuard()  # which thread trains the model (see guard.py)
 
     def _default_name(self):
         return to_snake_case(type(self).__name__)
@@ -173,15 +175,22 @@ class Model(ModelUtilities):
         )
 
     def __call__(self, x, training=False):
-        """Run the model on a batch: ``model(x)`` returns a NumPy array (no tape, no caches)."""
+        """Run the model on a batch: ``model(x)`` returns a NumPy array (no tape, no caches).
+
+        Safe from many threads at once (see ``scratchnet.layers.base``, "Threads"), but not
+        while another thread trains the model (``guard.py``)."""
         if graph.is_symbolic(x):
             return self._call_symbolic(x)
+        ticket = self._guard.inference_ticket(self, "model(x)")
         x = self._prepare_x(x)
         with process.one_thread_blas():
             if self.RECORDS_LAYER_CALLS:
-                return self.call(x, training=training)
-            with calling.running(False):  # a subclassed model's call() gets a Tensor
-                return convert_to_tensor(calling.invoke(self, [Tensor(x)], {}, training)).value
+                y = self.call(x, training=training)
+            else:
+                with calling.running(False):  # a subclassed model's call() gets a Tensor
+                    y = convert_to_tensor(calling.invoke(self, [Tensor(x)], {}, training)).value
+        self._guard.check_ticket(self, "model(x)", ticket)
+        return y
 
     def _call_symbolic(self, x):
         raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
@@ -196,9 +205,16 @@ class Model(ModelUtilities):
 
     def forward(self, x, training=True):
         """Run ``call`` recording it for ``backward``: each layer call on a tape (Sequential,
-        Functional), or each op and layer call on Tensors (a subclassed model's ``call``)."""
-        x = self._prepare_x(x)
+        Functional), or each op and layer call on Tensors (a subclassed model's ``call``).
+        The recording is kept on the model until the next ``forward``: a training step's."""
         self._tape = self._output = None  # let the last step's activations go before new ones come
+        self._tape, self._output = self._record(x, training)
+        return self._output
+
+    def _record(self, x, training):
+        """``(recording, output)``: one forward pass recorded, for this call alone (a test step
+        of ``evaluate`` keeps it in the step, so threads evaluating at once keep theirs)."""
+        x = self._prepare_x(x)
         if not self.RECORDS_LAYER_CALLS:
             return self._forward_ops(x, training)
         with Tape(training=training) as tape:
@@ -210,8 +226,7 @@ class Model(ModelUtilities):
                 "produced. Backprop starts from the output and only knows how to go back "
                 "through layer calls."
             )
-        self._tape, self._output = tape, y
-        return y
+        return tape, y
 
     def _forward_ops(self, x, training):
         """A subclassed model's forward pass: ``call`` on a Tensor, its ops and layer calls
@@ -220,11 +235,10 @@ class Model(ModelUtilities):
             y = convert_to_tensor(calling.invoke(self, [Tensor(x)], {}, training))
         # Only the output layer's logits can meet a fused loss: let the others go now rather
         # than hold them through backward.
-        for layer in self.layers:
+        for layer in self.layers if training else ():
             if layer is not y.layer and getattr(layer, "logits", None) is not None:
                 layer.logits = None
-        self._tape, self._output = calling.OpsGraph(y, self), y.value
-        return y.value
+        return calling.OpsGraph(y, self), y.value
 
     def backward(self, dy):
         """Backprop dL/d(output) through the last ``forward``; gradients land in each layer."""
@@ -232,14 +246,14 @@ class Model(ModelUtilities):
             raise RuntimeError("backward() needs a forward(x, training=True) first.")
         self._tape.backward(self._output, dy)
 
-    def _output_layer(self, y_pred):
-        """The layer whose call produced the model output (to find its logits)."""
-        return self._tape.output_layer(y_pred)
+    def _fused_loss(self, recording, y_pred, logits=None):
+        """The output layer and the loss as one step, if they fuse (``ActivationWithLoss``).
 
-    def _fused_loss(self, y_pred):
-        """The output layer and the loss as one step, if they fuse (``ActivationWithLoss``)."""
-        layer = self._output_layer(y_pred) if self._tape is not None else None
-        return ActivationWithLoss.find(self.loss, layer)
+        The logits are the output layer's own after a training pass, or a test step's
+        ``logits`` (``{id(output): z}``, from ``ActivationWithLoss.collect``)."""
+        layer = recording.output_layer(y_pred)
+        z = getattr(layer, "logits", None) if logits is None else logits.get(id(y_pred))
+        return ActivationWithLoss.find(self.loss, layer, z)
 
     def compute_loss_and_gradients(self, x, y, training=True):
         """Forward, loss and backward on one batch. Returns (loss, gradients).
@@ -255,7 +269,7 @@ class Model(ModelUtilities):
 
     def _backprop_loss(self, y_true, y_pred):
         """The batch loss, and backprop of its gradient through the last forward pass."""
-        fused = self._fused_loss(y_pred)
+        fused = self._fused_loss(self._tape, y_pred)
         if fused is not None:  # softmax/sigmoid + cross-entropy: dL/dz straight into the logits
             loss_value, dz = fused.value_and_gradient(y_true)
             self._tape.backward(y_pred, dz, from_logits=True)
@@ -314,40 +328,14 @@ class Model(ModelUtilities):
             )
 
     def reset_metrics(self):
-        dtype = config.floatx()
-        self._loss_tracker = metrics_module.RunningMean(dtype)
-        self._metric_trackers = [metrics_module.RunningMean(dtype) for _ in self.metrics]
-        self._resolved_metrics = None
-        for metric in self.metrics:
-            if metrics_module.is_stateful(metric):
-                metric.reset_state()
+        self._trackers = metrics_module.Trackers(self.metrics, config.floatx())
 
     @property
     def metrics_names(self):
         return ["loss"] + [m.name for m in self.metrics]
 
-    def _update_trackers(self, y_true, y_pred, loss_value, n):
-        dtype = self._loss_tracker.dtype
-        self._loss_tracker.update(dtype.type(loss_value) * dtype.type(n), n)
-        if self._resolved_metrics is None:
-            self._resolved_metrics = [
-                m if metrics_module.is_stateful(m) else m.resolve(y_true, y_pred)
-                for m in self.metrics
-            ]
-        for metric, tracker in zip(self._resolved_metrics, self._metric_trackers):
-            if metrics_module.is_stateful(metric):  # a user's Metric: its own state
-                metric.update_state(convert_to_tensor(y_true), convert_to_tensor(y_pred))
-            else:
-                tracker.update(metric.fn(y_true, y_pred).sum(dtype=dtype), n)
-
     def _logs(self, prefix=""):
-        logs = {prefix + "loss": self._loss_tracker.result()}
-        for metric, tracker in zip(self.metrics, self._metric_trackers):
-            if metrics_module.is_stateful(metric):
-                logs[prefix + metric.name] = float(np.asarray(metric.result()))
-            else:
-                logs[prefix + metric.name] = tracker.result()
-        return dict(sorted(logs.items()))  # Keras sorts log keys: accuracy before loss
+        return self._trackers.logs(prefix)
 
     # -- one step ----------------------------------------------------------------------------------
 
@@ -368,7 +356,8 @@ class Model(ModelUtilities):
         """
         self._require_compiled("train_on_batch")
         x, y = self._check_xy(x, y, "train_on_batch")
-        loss_value = self._train_step(x, y)
+        with self._guard.training(self, "train_on_batch"):
+            loss_value = self._train_step(x, y)
         if not math.isfinite(float(loss_value)):
             raise FloatingPointError(
                 f"train_on_batch: the loss is {float(loss_value)}; the weights were not updated. "
@@ -380,7 +369,9 @@ class Model(ModelUtilities):
         """Loss and metrics of one batch in inference mode (running means, as in Keras)."""
         self._require_compiled("test_on_batch")
         x, y = self._check_xy(x, y, "test_on_batch")
-        self._test_step(x, y)
+        ticket = self._guard.inference_ticket(self, "test_on_batch")
+        self._test_step(x, y, self._trackers)
+        self._guard.check_ticket(self, "test_on_batch", ticket)
         return self._results(self._logs(), return_dict)
 
     def _train_step(self, x, y):
@@ -396,18 +387,19 @@ class Model(ModelUtilities):
                 self.optimizer.apply([o.grads[k] for o, k, _ in slots], [w for _, _, w in slots])
                 if self.__dict__["_constrained"]:  # after the update, as Keras applies them
                     constraints.apply_to(o.variables_by_key[k] for o, k, _ in slots)
-        self._update_trackers(y, y_pred, loss_value, len(x))
+        self._trackers.update(y, y_pred, loss_value, len(x))
         self._tape = None  # release the caches' references
         return loss_value
 
-    def _test_step(self, x, y):
-        with process.one_thread_blas():
-            y_pred = self.forward(x, training=False)  # layers cache only when training
-        fused = self._fused_loss(y_pred)  # read from the logits, as in training
+    def _test_step(self, x, y, trackers):
+        """Loss and metrics of one batch in inference mode, added to ``trackers``. Keeps nothing
+        on the model or its layers: threads may run test steps of one model at once."""
+        with process.one_thread_blas(), ActivationWithLoss.collect() as logits:
+            recording, y_pred = self._record(x, training=False)  # layers cache only in training
+        fused = self._fused_loss(recording, y_pred, logits)  # from the logits, as in training
         loss_value = self.loss(y, y_pred) if fused is None else fused.value(y)
         loss_value = self._plus_added_losses(loss_value)
-        self._update_trackers(y, y_pred, loss_value, len(x))
-        self._tape = None
+        trackers.update(y, y_pred, loss_value, len(x))
 
     def _results(self, logs, return_dict):
         if return_dict:
@@ -462,6 +454,17 @@ class Model(ModelUtilities):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val).")
             validation_data = self._check_xy(*validation_data, "fit(validation_data)")
 
+        with self._guard.training(self, "fit"):  # no other thread runs the model meanwhile
+            return self._fit_epochs(
+                x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
+                initial_epoch, validation_batch_size,
+            )  # fmt: skip
+
+    def _fit_epochs(
+        self, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
+        initial_epoch, validation_batch_size,
+    ):  # fmt: skip
+        """``fit``'s loop over epochs and batches, on checked arguments; returns the History."""
         n = len(x)
         steps = math.ceil(n / batch_size)
         history = callbacks_module.History()
@@ -519,31 +522,43 @@ class Model(ModelUtilities):
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict)."""
+        """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict).
+
+        Each call keeps its own running means (``metrics.Trackers``), so threads may evaluate
+        one model at once; with a user's stateful ``Metric`` they take turns (its state is one).
+        """
         self._require_compiled("evaluate")
         x, y = self._check_xy(x, y, "evaluate")
         batch_size = check_batch_size(batch_size, "evaluate")
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
         bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
-        self.reset_metrics()
-        for step in range(steps):
-            batch = slice(step * batch_size, (step + 1) * batch_size)
-            self._test_step(x[batch], y[batch])
-            if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
-                bar.update(step + 1, list(self._logs().items()), finalize=False)
+        stateful = any(metrics_module.is_stateful(m) for m in self.metrics)
+        ticket = self._guard.inference_ticket(self, "evaluate")
+        with self._guard.metrics_lock if stateful else contextlib.nullcontext():
+            trackers = metrics_module.Trackers(self.metrics, config.floatx())
+            for step in range(steps):
+                batch = slice(step * batch_size, (step + 1) * batch_size)
+                self._test_step(x[batch], y[batch], trackers)
+                if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
+                    bar.update(step + 1, list(trackers.logs().items()), finalize=False)
+            logs = trackers.logs()
         if bar:
-            bar.update(steps, list(self._logs().items()), finalize=True)
-        return self._results(self._logs(), return_dict)
+            bar.update(steps, list(logs.items()), finalize=True)
+        self._guard.check_ticket(self, "evaluate", ticket)
+        self._trackers = trackers  # test_on_batch goes on from here, as after Keras's evaluate
+        return self._results(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto"):
-        """Outputs for every sample of ``x``, in batches, in inference mode."""
+        """Outputs for every sample of ``x``, in batches, in inference mode (from many threads
+        at once if need be: see ``scratchnet.layers.base``, "Threads")."""
         reject_input_list(self, x, "predict")
         x = as_array(x, "x", "predict")
         batch_size = check_batch_size(batch_size, "predict")
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
         bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
+        ticket = self._guard.inference_ticket(self, "predict")
         outputs = []
         for step in range(steps):
             batch = x[step * batch_size : (step + 1) * batch_size]
@@ -552,6 +567,7 @@ class Model(ModelUtilities):
                 bar.update(step + 1, finalize=False)
         if bar:
             bar.update(steps, finalize=True)
+        self._guard.check_ticket(self, "predict", ticket)  # (fit between two batches)
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     # -- summary -----------------------------------------------------------------------------------
@@ -560,26 +576,6 @@ class Model(ModelUtilities):
         """Print Keras's summary table: layer names and types, output shapes, parameter counts."""
         print_fn = print_fn or print
         print_fn(summary_module.summary_text(self, line_length))
-
-    # -- saving ------------------------------------------------------------------------------------
-
-    def save(self, filepath):
-        """Save architecture, weights, compile settings and optimizer state as a ``.keras`` file.
-
-        The file is Keras's own format; the write is atomic (temporary file, then rename).
-        """
-        saving.save_model(self, filepath)
-
-    def save_weights(self, filepath):
-        """Save the weights alone as a Keras ``.weights.h5`` file (atomic)."""
-        saving.save_weights(self, filepath)
-
-    def load_weights(self, filepath):
-        """Load weights saved by ``save_weights`` (or Keras) into this built model."""
-        saving.load_weights(self, filepath)
-
-    def get_config(self):
-        return {"name": self.name}
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"

@@ -1,5 +1,5 @@
 """What every model has besides training: finding layers, its symbolic inputs and outputs, and
-its architecture as a config or JSON (``scratchnet.models.cloning`` reads them back).
+saving, and its architecture as a config or JSON (``scratchnet.models.cloning`` reads them back).
 
 ``Model`` inherits these; they are here to keep ``model.py`` about the training engine.
 """
@@ -10,7 +10,7 @@ from .. import saving
 
 
 class ModelUtilities:
-    """Keras's ``get_layer``, ``input``/``output``, ``from_config`` and ``to_json``."""
+    """Keras's ``get_layer``, ``input``/``output``, saving, ``from_config`` and ``to_json``."""
 
     def get_layer(self, name=None, index=None):
         """A layer by ``name`` or by ``index`` in ``model.layers``, as Keras's ``get_layer``."""
@@ -57,3 +57,23 @@ class ModelUtilities:
         """The model's architecture (and compile settings) as JSON, as Keras's ``to_json``;
         ``scratchnet.models.model_from_json`` rebuilds it. ``kwargs`` go to ``json.dumps``."""
         return json.dumps(saving.serialize_model(self), **kwargs)
+
+    # -- saving ------------------------------------------------------------------------------------
+
+    def save(self, filepath):
+        """Save architecture, weights, compile settings and optimizer state as a ``.keras`` file.
+
+        The file is Keras's own format; the write is atomic (temporary file, then rename).
+        """
+        saving.save_model(self, filepath)
+
+    def save_weights(self, filepath):
+        """Save the weights alone as a Keras ``.weights.h5`` file (atomic)."""
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Load weights saved by ``save_weights`` (or Keras) into this built model."""
+        saving.load_weights(self, filepath)
+
+    def get_config(self):
+        return {"name": self.name}

@@ -113,8 +113,8 @@ def scratch(workspace, key, shape, dtype):
 
     A fresh multi-MB array each step costs a page fault per 4 KB page, so a layer keeps its
     scratch matrices and passes them back in (docs/kernels/conv.md#measured-scratch-buffers).
-    With ``workspace=None`` a new array is made. Not thread-safe: one workspace serves one call
-    at a time (one layer's forward or backward).
+    With ``workspace=None`` a new array is made. One workspace serves one call at a time (one
+    layer's forward or backward): a layer lends its workspaces out through ``Workspaces``.
     """
     if workspace is None:
         return np.empty(shape, dtype)
@@ -122,6 +122,36 @@ def scratch(workspace, key, shape, dtype):
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = workspace[key] = np.empty(shape, dtype)
     return buf
+
+
+class Workspaces:
+    """A layer's workspaces (dicts for ``scratch``), lent to one call at a time.
+
+    Two threads calling one layer at once (a web server's) must not write into the same scratch
+    matrices, so each call takes a workspace from the pool and gives it back when it is done; a
+    call that finds the pool empty starts a new, empty one (so the pool holds as many as were
+    ever in use at once). On one thread the same workspace comes back every call, its buffers
+    reused as before.
+
+    Example:
+        >>> pool = Workspaces()
+        >>> workspace = pool.take()
+        >>> pool.give_back(workspace)
+        >>> pool.take() is workspace
+        True
+    """
+
+    def __init__(self):
+        self._free = []  # workspaces no call is using (list.pop and append are atomic)
+
+    def take(self):
+        try:
+            return self._free.pop()
+        except IndexError:
+            return {}
+
+    def give_back(self, workspace):
+        self._free.append(workspace)
 
 
 def bias_arguments(bias, C_out, dtype):
