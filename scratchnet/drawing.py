@@ -398,7 +398,8 @@ class TapeDrawing:
             f'<g class="edge" data-source="{e.source}" data-target="{e.target}">'
             f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} '
             f'{x2:.1f},{y2:.1f}" fill="none" stroke="#555" marker-end="url(#arrow)"/>'
-            f'<text y="{mid - 4:.1f}" text-anchor="{anchor}" fill="#333">{spans}</text></g>'
+            f'<text y="{mid - 4:.1f}" text-anchor="{anchor}" fill="#333" stroke="#fff" '
+            f'stroke-width="3" paint-order="stroke">{spans}</text></g>'
         )
 
     def _box_svg(self, box, x, y, h, box_w):
