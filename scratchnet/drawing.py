@@ -132,7 +132,7 @@ def _loss_title(model, loss_value, fused):
     name = getattr(model.loss, "name", type(model.loss).__name__)
     lines = [f"{name} = {float(loss_value):.4g}"]
     if fused:
-        lines.append("fused with the softmax: dz = (p - y) / N")
+        lines.append("fused with the output activation: the arrow in carries dL/dz")
     return lines
 
 
@@ -303,9 +303,11 @@ class TapeDrawing:
         return edge
 
     def finish(self):
-        """Place each box one row below the lowest box it reads from."""
-        for box in self.boxes:  # boxes were added in an order where readers come later, but a
-            box.depth = 0  # ``+`` box is added after its readers: iterate until nothing moves
+        """Place each box one row below the lowest box it reads from (its depth).
+
+        The boxes are not in a reading order (a ``+`` box is added after its readers), so the
+        depths are relaxed along the arrows until none moves: at most one pass per box.
+        """
         for _ in range(len(self.boxes)):
             moved = False
             for e in self.edges:
