@@ -48,6 +48,7 @@ class Tape:
         self.nodes = []
         self.sources = set()  # ids of the model inputs: their gradient is not needed
         self.known = {}  # id -> array for every tensor the tape has seen
+        self.kept = None  # a dict only when a drawing asks for every gradient (scratchnet.drawing)
 
     def watch(self, x):
         """Mark ``x`` as a model input."""
@@ -121,6 +122,11 @@ class Tape:
         ``output`` (a fused softmax or sigmoid loss): that layer starts at its
         ``backward_from_logits``. Returns nothing: each layer stores its parameter gradients in
         ``layer.grads``.
+
+        With ``kept`` a dict (``scratchnet.drawing`` sets it; otherwise None, and this costs
+        nothing), backward also computes the model inputs' gradients and keeps every gradient:
+        ``kept[id(tensor)]`` is dL/d(tensor) summed over its readers, ``kept[(node_index,
+        input_index)]`` what one reader sent back.
         """
         if id(output) not in self.known:
             raise ValueError(
@@ -129,7 +135,10 @@ class Tape:
                 "move that step into a layer."
             )
         grads = {id(output): doutput}  # id(tensor) -> dL/d(tensor), summed over its consumers
-        for node in reversed(self.nodes):
+        kept = self.kept
+        sources = self.sources if kept is None else ()
+        for n in reversed(range(len(self.nodes))):
+            node = self.nodes[n]
             if isinstance(node.output, list):  # a call with several outputs gets one dy each
                 dy = [grads.pop(id(y), None) for y in node.output]  # None: it does not reach L
                 if all(d is None for d in dy):
@@ -138,7 +147,10 @@ class Tape:
                 dy = grads.pop(id(node.output), None)
             if dy is None:  # this output does not reach the loss
                 continue
-            need_dx = any(id(x) not in self.sources for x in node.inputs)
+            if kept is not None:  # (several outputs: one entry each)
+                outs = node.output if isinstance(node.output, list) else [node.output]
+                kept.update(zip(map(id, outs), dy if isinstance(dy, list) else [dy]))
+            need_dx = any(id(x) not in sources for x in node.inputs)
             if from_logits and node.output is output:
                 dxs = node.layer.backward_from_logits(dy, need_dx=need_dx)  # dy is dL/dz
             else:
@@ -147,10 +159,14 @@ class Tape:
                 continue
             if len(node.inputs) == 1:
                 dxs = [dxs]
-            for x, dx in zip(node.inputs, dxs):
-                if id(x) in self.sources:
+            for i, (x, dx) in enumerate(zip(node.inputs, dxs)):
+                if kept is not None:
+                    kept[(n, i)] = dx
+                if id(x) in sources:
                     continue
                 # The lesson of backprop over a graph: a tensor read by two layers receives the
                 # sum of both gradients (the multivariable chain rule).
                 key = id(x)
                 grads[key] = dx if key not in grads else grads[key] + dx
+        if kept is not None:
+            kept.update(grads)  # what is left: the model inputs' summed gradients

@@ -15,6 +15,7 @@ import uuid
 import numpy as np
 
 from . import random as sn_random
+from .drawing import draw_tape  # noqa: F401  (scratchnet's own: one training step drawn)
 from .gradcheck import check_gradients  # noqa: F401  (scratchnet's own, see gradcheck.py)
 from .live_plot import LivePlot  # noqa: F401  (scratchnet's own: curves redrawn during fit)
 from .naming import clear_session  # noqa: F401  (keras.utils.clear_session)

@@ -161,6 +161,7 @@ class OpsGraph:
 
     def __init__(self, output, model):
         self.output, self.model = output, model
+        self.kept = None  # a dict only when a drawing asks for every gradient (as on a Tape)
 
     def output_layer(self, y):
         """The built-in layer whose call made the output (for a fused loss), or None."""
@@ -174,7 +175,8 @@ class OpsGraph:
             out = Tensor(out.value, out.parents, out.backward_from_logits)
         variables = [v for v in self.model.trainable_weights if v.requires_grad]
         added = [loss for loss in self.model.losses if getattr(loss, "requires_grad", False)]
-        found = gradients([out, *added], [doutput] + [1.0] * len(added), variables)
+        seeds = [doutput] + [1.0] * len(added)
+        found = gradients([out, *added], seeds, variables, kept=self.kept)
         store_gradients(variables, found)
 
 

@@ -314,7 +314,7 @@ def unbroadcast(grad, shape):
     return grad.sum(axis=stretched, keepdims=True) if stretched else grad
 
 
-def gradients(output, doutput, sources):
+def gradients(output, doutput, sources, kept=None):
     """dL/d(source) for each of ``sources``, backpropagating ``doutput`` = dL/d(output).
 
     ``output`` and ``doutput`` may be lists (several outputs feeding one loss, e.g. a model's
@@ -322,6 +322,10 @@ def gradients(output, doutput, sources):
     first (a topological order: every tensor after all the tensors computed from it); a tensor
     read by several ops receives the sum of their gradients. A source that does not reach an
     output gets None.
+
+    ``kept`` (a dict, for ``scratchnet.drawing``) also receives every gradient:
+    ``kept[id(t)] = (t, dL/dt)`` summed over t's readers, ``kept[(id(t), i)]`` what t sent
+    back to its i-th parent.
     """
     outputs = output if isinstance(output, (list, tuple)) else [output]
     seeds = doutput if isinstance(output, (list, tuple)) else [doutput]
@@ -345,12 +349,16 @@ def gradients(output, doutput, sources):
         grads[id(out)] = g if id(out) not in grads else grads[id(out)] + g
     for t in reversed(order):
         g = grads.get(id(t))
+        if kept is not None and g is not None:
+            kept[id(t)] = (t, g)
         if g is None or t.backward is None:
             continue
-        for parent, pg in zip(t.parents, t.backward(g)):
+        for i, (parent, pg) in enumerate(zip(t.parents, t.backward(g))):
             if pg is None or not parent.requires_grad:
                 continue
             pg = unbroadcast(pg, parent.shape).astype(parent.value.dtype, copy=False)
+            if kept is not None:
+                kept[(id(t), i)] = pg
             key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg
     return [grads.get(id(s)) for s in sources]
