@@ -23,7 +23,7 @@ Example:
 import numpy as np
 
 from .. import config
-from . import conv, conv_pool, elementwise, philox, pooling, updates
+from . import batch_norm, conv, conv_pool, elementwise, philox, pooling, updates
 from .conv import reference as conv_reference
 
 
@@ -37,6 +37,10 @@ class NumpyKernels:
     conv2d_backward = staticmethod(conv_reference.conv2d_backward)
     max_pool2d_forward = staticmethod(pooling.max_pool2d_forward_reference)
     max_pool2d_backward = staticmethod(pooling.max_pool2d_backward_reference)
+    batch_norm_moments = staticmethod(batch_norm.moments_reference)
+    batch_norm_normalize = staticmethod(batch_norm.normalize_reference)
+    batch_norm_gradient_sums = staticmethod(batch_norm.gradient_sums_reference)
+    batch_norm_dx = staticmethod(batch_norm.batch_dx_reference)
 
     key_and_counter = staticmethod(philox.key_and_counter_numpy)
     philox_words = staticmethod(philox.philox_words_numpy)
@@ -116,6 +120,10 @@ class NumbaKernels:
     conv2d_maxpool_backward = staticmethod(conv_pool.conv2d_maxpool_backward)
     max_pool2d_forward = staticmethod(pooling.max_pool2d_forward)
     max_pool2d_backward = staticmethod(pooling.max_pool2d_backward)
+    batch_norm_moments = staticmethod(batch_norm.moments)
+    batch_norm_normalize = staticmethod(batch_norm.normalize)
+    batch_norm_gradient_sums = staticmethod(batch_norm.gradient_sums)
+    batch_norm_dx = staticmethod(batch_norm.batch_dx)
 
     key_and_counter = staticmethod(philox.key_and_counter_numba)
     philox_words = staticmethod(philox.philox_words_numba)
