@@ -32,15 +32,19 @@ def case(shape, dtype, seed, offset=0.0):
     return x, dy, gamma, beta
 
 
-def all_passes(module_names, x, dy, gamma, beta, dtype):
-    """Every pass of one family on the same input: statistics, y, the sums, dx."""
+def all_passes(module_names, x, dy, gamma, beta, dtype, relu=False, stats=None):
+    """Every pass of one family on the same input: statistics, y, the sums, dx (with a fused
+    ReLU after the normalization if ``relu``). ``stats``: (mean, var) to use instead of the
+    family's own (in float32 the two families' statistics differ by rounding, which moves a
+    few values of y across the ReLU's kink)."""
     axis = x.ndim - 1
     moments, normalize, sums, dx = (getattr(bn, name) for name in module_names)
-    mean, var = moments(x, axis)
+    mean, var = moments(x, axis) if stats is None else stats
     inv_std = (1 / np.sqrt(var + dtype(1e-3))).astype(dtype)
-    y = normalize(x, axis, mean, inv_std, gamma, beta)
-    sum_dy, sum_dy_x_hat = sums(dy, x, axis, mean, inv_std)
-    d = dx(dy, x, axis, mean, inv_std, inv_std * gamma, sum_dy, sum_dy_x_hat)
+    y = normalize(x, axis, mean, inv_std, gamma, beta, relu)
+    relu_of = (gamma, beta) if relu else None
+    sum_dy, sum_dy_x_hat = sums(dy, x, axis, mean, inv_std, relu_of)
+    d = dx(dy, x, axis, mean, inv_std, inv_std * gamma, sum_dy, sum_dy_x_hat, relu_of)
     return {"mean": mean, "var": var, "y": y, "dbeta": sum_dy, "dgamma": sum_dy_x_hat, "dx": d}
 
 
@@ -48,27 +52,35 @@ NUMBA = ("moments", "normalize", "gradient_sums", "batch_dx")
 TWINS = tuple(f"{name}_reference" for name in NUMBA)
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
     "shape", [(3, 5), (4, 7, 6, 3), (16, 28, 28, 32), (9, 14, 14, 64), (2, 4097, 17)]
 )
-def test_kernels_match_the_twins(shape, dtype):
+def test_kernels_match_the_twins(shape, dtype, relu):
     x, dy, gamma, beta = case(shape, dtype, seed=sum(shape))
-    ours = all_passes(NUMBA, x, dy, gamma, beta, dtype)
-    twin = all_passes(TWINS, x, dy, gamma, beta, dtype)
+    twin = all_passes(TWINS, x, dy, gamma, beta, dtype, relu)
+    mean, var = bn.moments(x, x.ndim - 1)
+    close(mean, twin["mean"], dtype, f"mean of shape {shape}")
+    close(var, twin["var"], dtype, f"var of shape {shape}")
+    ours = all_passes(NUMBA, x, dy, gamma, beta, dtype, relu, (twin["mean"], twin["var"]))
+    if relu:  # the same ReLU mask: y > 0 at the same places, bit for bit
+        np.testing.assert_array_equal(ours["y"] > 0, twin["y"] > 0)
+        assert 0.2 < (twin["y"] > 0).mean() < 0.8  # both sides of the kink are exercised
     for key in twin:
-        close(ours[key], twin[key], dtype, f"{key} of shape {shape}")
+        close(ours[key], twin[key], dtype, f"{key} of shape {shape}, relu {relu}")
 
 
 @given(
     shape=st.lists(st.integers(1, 9), min_size=1, max_size=4).map(tuple),
     seed=st.integers(0, 2**16),
     offset=st.sampled_from((0.0, 1e3)),
+    relu=st.booleans(),
 )
-def test_kernels_match_the_twins_on_drawn_shapes_in_float64(shape, seed, offset):
+def test_kernels_match_the_twins_on_drawn_shapes_in_float64(shape, seed, offset, relu):
     x, dy, gamma, beta = case(shape, np.float64, seed, offset)
-    ours = all_passes(NUMBA, x, dy, gamma, beta, np.float64)
-    twin = all_passes(TWINS, x, dy, gamma, beta, np.float64)
+    ours = all_passes(NUMBA, x, dy, gamma, beta, np.float64, relu)
+    twin = all_passes(TWINS, x, dy, gamma, beta, np.float64, relu)
     for key in twin:
         close(ours[key], twin[key], np.float64, f"{key} of shape {shape}, offset {offset}")
 

@@ -32,6 +32,7 @@ class NumpyKernels:
 
     name = "numpy"
     fuses_conv_pool = False  # Conv2D + MaxPooling2D run as the two layers
+    fuses_norm_relu = False  # BatchNormalization + ReLU too
 
     conv2d_forward = staticmethod(conv_reference.conv2d_forward)
     conv2d_backward = staticmethod(conv_reference.conv2d_backward)
@@ -113,6 +114,7 @@ class NumbaKernels:
 
     name = "numba"
     fuses_conv_pool = True  # Conv2D + MaxPooling2D may run as one step (scratchnet.layers.fused)
+    fuses_norm_relu = True  # BatchNormalization + ReLU too
 
     conv2d_forward = staticmethod(conv.conv2d_forward)
     conv2d_backward = staticmethod(conv.conv2d_backward)

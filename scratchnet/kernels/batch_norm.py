@@ -61,41 +61,59 @@ def moments_reference(x, axis, synchronized=False):
     return mean, np.mean(centered * centered, axis=axes)  # (C,)
 
 
-def normalize_reference(x, axis, mean, inv_std, gamma, beta):
-    """y = gamma * (x - mean) * inv_std + beta (gamma, beta: None for scale/center off).
+def _scale_and_shift(inv_std, gamma, beta):
+    """(a, beta) of y = (x - mean) * a + beta: a = inv_std * gamma; zeros for a missing beta."""
+    a = inv_std if gamma is None else inv_std * gamma  # (C,)
+    return a, np.zeros_like(a) if beta is None else beta  # (C,), (C,)
+
+
+def normalize_reference(x, axis, mean, inv_std, gamma, beta, relu=False):
+    """y = gamma * (x - mean) * inv_std + beta (gamma, beta: None for scale/center off), computed
+    as (x - mean) * (inv_std * gamma) + beta; then max(y, 0) if ``relu``.
 
     Shapes:
         x (N, ..., C, ...), mean, inv_std, gamma, beta (C,) -> y (like x)
     """
     _, b = _axes(x, axis)
-    y = (x - mean.reshape(b)) * inv_std.reshape(b)  # (N, ..., C)  x_hat
-    if gamma is not None:
-        y *= gamma.reshape(b)
-    if beta is not None:
-        y += beta.reshape(b)
-    return y
+    a, shift = _scale_and_shift(inv_std, gamma, beta)
+    y = (x - mean.reshape(b)) * a.reshape(b) + shift.reshape(b)  # (N, ..., C)
+    return np.maximum(y, 0, out=y) if relu else y
 
 
-def gradient_sums_reference(dy, x, axis, mean, inv_std):
+def _through_relu(dy, x, axis, mean, inv_std, relu_of):
+    """dy * (z > 0) for z = the forward's gamma * x_hat + beta (``relu_of`` = (gamma, beta)), the
+    backward of a ReLU fused after the normalization; ``dy`` itself when ``relu_of`` is None."""
+    if relu_of is None:
+        return dy
+    return dy * (normalize_reference(x, axis, mean, inv_std, *relu_of) > 0)  # (N, ..., C)
+
+
+def gradient_sums_reference(dy, x, axis, mean, inv_std, relu_of=None):
     """(sum dy, sum dy * x_hat) per channel: dbeta and dgamma.
+
+    ``relu_of``: (gamma, beta) when a ReLU was fused after the normalization; ``dy`` is then
+    dL/d relu(y) and goes through the ReLU's backward first.
 
     Shapes:
         dy, x (N, ..., C, ...), mean, inv_std (C,) -> (C,), (C,)
     """
     axes, b = _axes(x, axis)
+    dy = _through_relu(dy, x, axis, mean, inv_std, relu_of)  # (N, ..., C)
     x_hat = (x - mean.reshape(b)) * inv_std.reshape(b)  # (N, ..., C)
     return dy.sum(axis=axes), (dy * x_hat).sum(axis=axes)
 
 
-def batch_dx_reference(dy, x, axis, mean, inv_std, scale, sum_dy, sum_dy_x_hat):
+def batch_dx_reference(dy, x, axis, mean, inv_std, scale, sum_dy, sum_dy_x_hat, relu_of=None):
     """dx of a training call: (scale / M) * (M * dy - sum_dy - x_hat * sum_dy_x_hat).
 
-    ``scale`` is gamma * inv_std (inv_std without gamma).
+    ``scale`` is gamma * inv_std (inv_std without gamma); ``relu_of`` as in
+    ``gradient_sums_reference``.
 
     Shapes:
         dy, x (N, ..., C, ...), the rest (C,) -> dx (like x)
     """
     _, b = _axes(x, axis)
+    dy = _through_relu(dy, x, axis, mean, inv_std, relu_of)  # (N, ..., C)
     M = x.size // x.shape[axis]  # values per channel
     x_hat = (x - mean.reshape(b)) * inv_std.reshape(b)  # (N, ..., C)
     inner = M * dy - sum_dy.reshape(b) - x_hat * sum_dy_x_hat.reshape(b)  # (N, ..., C)
@@ -126,34 +144,46 @@ def squared_deviations_kernel(x, mean, lo, hi, out):
 
 
 @njit
-def gradient_sums_kernel(dy, x, mean, lo, hi, out):
-    """out[0, c] = sum dy, out[1, c] = sum dy * (x - mean) over rows lo..hi, in float64.
-    dy, x (M, C), mean (C,), out (2, C) float64."""
+def gradient_sums_kernel(dy, x, mean, a, beta, relu, lo, hi, out):
+    """out[0, c] = sum g, out[1, c] = sum g * (x - mean) over rows lo..hi, in float64, where
+    g = dy, or with ``relu`` g = dy * (z > 0) for the forward's z = (x - mean) * a + beta.
+    dy, x (M, C), mean, a, beta (C,), out (2, C) float64."""
     C = x.shape[1]
     for i in range(lo, hi):
         for c in range(C):
-            g = np.float64(dy[i, c])
-            out[0, c] += g
-            out[1, c] += g * np.float64(x[i, c] - mean[c])
+            d = x[i, c] - mean[c]
+            g = dy[i, c]
+            if relu and not d * a[c] + beta[c] > 0:
+                g = 0
+            out[0, c] += np.float64(g)
+            out[1, c] += np.float64(g) * np.float64(d)
 
 
 @njit
-def affine_kernel(dy, x, mean, p, q, r, lo, hi, out):
-    """out = dy * p + (x - mean) * q + r per channel, rows lo..hi. dy, x, out (M, C); mean, p, q,
-    r (C,); one dtype."""
+def dx_kernel(dy, x, mean, p, q, r, a, beta, relu, lo, hi, out):
+    """out = g * p + (x - mean) * q + r per channel, rows lo..hi, with g as in
+    ``gradient_sums_kernel``. dy, x, out (M, C); mean, p, q, r, a, beta (C,); one dtype."""
     C = x.shape[1]
     for i in range(lo, hi):
         for c in range(C):
-            out[i, c] = dy[i, c] * p[c] + (x[i, c] - mean[c]) * q[c] + r[c]
+            d = x[i, c] - mean[c]
+            g = dy[i, c]
+            if relu and not d * a[c] + beta[c] > 0:
+                g = 0
+            out[i, c] = g * p[c] + d * q[c] + r[c]
 
 
 @njit
-def normalize_kernel(x, mean, a, beta, lo, hi, out):
-    """out = (x - mean) * a + beta per channel (a = gamma * inv_std), rows lo..hi."""
+def normalize_kernel(x, mean, a, beta, relu, lo, hi, out):
+    """out = (x - mean) * a + beta per channel (a = inv_std * gamma), rows lo..hi; then
+    max(out, 0) if ``relu`` (NaN stays NaN, as np.maximum)."""
     C = x.shape[1]
     for i in range(lo, hi):
         for c in range(C):
-            out[i, c] = (x[i, c] - mean[c]) * a[c] + beta[c]
+            z = (x[i, c] - mean[c]) * a[c] + beta[c]
+            if relu and z < 0:
+                z = 0
+            out[i, c] = z
 
 
 def _blocks(M, C):
@@ -210,40 +240,48 @@ def moments(x, axis, synchronized=False):
     return mean, (squares / M).astype(x.dtype)  # (C,)
 
 
-def normalize(x, axis, mean, inv_std, gamma, beta):
-    """The twin's y in one pass: (x - mean) * (gamma * inv_std) + beta."""
+def _consts(dtype, *vectors):
+    return [np.ascontiguousarray(v, dtype=dtype) for v in vectors]  # (C,) each
+
+
+def _relu_consts(dtype, inv_std, relu_of):
+    """(a, beta, relu) for the kernels' recomputed ReLU mask (dummies when ``relu_of`` is None)."""
+    if relu_of is None:
+        return (*_consts(dtype, inv_std, inv_std), False)
+    return (*_consts(dtype, *_scale_and_shift(inv_std, *relu_of)), True)
+
+
+def normalize(x, axis, mean, inv_std, gamma, beta, relu=False):
+    """The twin's y in one pass: (x - mean) * (inv_std * gamma) + beta, then the ReLU if asked."""
     if not _takes(axis, x):
-        return normalize_reference(x, axis, mean, inv_std, gamma, beta)
-    a = inv_std if gamma is None else inv_std * gamma  # (C,)
-    shift = np.zeros_like(a) if beta is None else beta  # (C,)
+        return normalize_reference(x, axis, mean, inv_std, gamma, beta, relu)
+    consts = _consts(x.dtype, mean, *_scale_and_shift(inv_std, gamma, beta))
     y = np.empty_like(x)  # (N, ..., C)
-    consts = [np.ascontiguousarray(v, dtype=x.dtype) for v in (mean, a, shift)]
-    _rowwise(normalize_kernel, (_matrix(x), *consts), _matrix(y))
-    return y
+    return _rowwise(normalize_kernel, (_matrix(x), *consts, relu), _matrix(y)).reshape(x.shape)
 
 
-def gradient_sums(dy, x, axis, mean, inv_std):
+def gradient_sums(dy, x, axis, mean, inv_std, relu_of=None):
     """The twin's (sum dy, sum dy * x_hat) in one pass: sum dy * (x - mean), times inv_std."""
     if not _takes(axis, dy, x) or x.size == 0:
-        return gradient_sums_reference(dy, x, axis, mean, inv_std)
-    m = _matrix(x)
-    mean = np.ascontiguousarray(mean, dtype=x.dtype)
-    sums = _summed(gradient_sums_kernel, (_matrix(dy), m, mean), *m.shape, 2)  # (2, C)
+        return gradient_sums_reference(dy, x, axis, mean, inv_std, relu_of)
+    m = _matrix(x)  # (M, C)
+    arrays = (_matrix(dy), m, *_consts(x.dtype, mean), *_relu_consts(x.dtype, inv_std, relu_of))
+    sums = _summed(gradient_sums_kernel, arrays, *m.shape, 2)  # (2, C)
     return sums[0].astype(x.dtype), (sums[1] * inv_std).astype(x.dtype)  # (C,), (C,)
 
 
-def batch_dx(dy, x, axis, mean, inv_std, scale, sum_dy, sum_dy_x_hat):
+def batch_dx(dy, x, axis, mean, inv_std, scale, sum_dy, sum_dy_x_hat, relu_of=None):
     """The twin's dx in one pass, the formula regrouped per channel:
 
     dx = dy * scale + (x - mean) * (-scale * inv_std * sum_dy_x_hat / M) - scale * sum_dy / M
     """
     if not _takes(axis, dy, x):
-        return batch_dx_reference(dy, x, axis, mean, inv_std, scale, sum_dy, sum_dy_x_hat)
+        args = (mean, inv_std, scale, sum_dy, sum_dy_x_hat, relu_of)
+        return batch_dx_reference(dy, x, axis, *args)
     M = x.size // x.shape[-1]
     q = -scale * inv_std * sum_dy_x_hat / M  # (C,)
     r = -scale * sum_dy / M  # (C,)
-    consts = [np.ascontiguousarray(v, dtype=x.dtype) for v in (mean, scale, q, r)]
-    mean, p, q, r = consts
+    consts = (*_consts(x.dtype, mean, scale, q, r), *_relu_consts(x.dtype, inv_std, relu_of))
     dx = np.empty_like(x)  # (N, ..., C)
-    _rowwise(affine_kernel, (_matrix(dy), _matrix(x), mean, p, q, r), _matrix(dx))
+    _rowwise(dx_kernel, (_matrix(dy), _matrix(x), *consts), _matrix(dx))
     return dx

@@ -228,7 +228,8 @@ class BatchNormalization(Layer):
 
     # -- forward and backward ------------------------------------------------------------------
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, relu=False):
+        """``relu=True``: return relu(y) (a ReLU that follows, fused: ``layers/fused.py``)."""
         ops, channel = backend.current(), self.axis % x.ndim  # the passes: kernels/batch_norm.py
         use_batch_statistics = bool(training) and self.trainable  # a frozen layer: inference
         if use_batch_statistics:
@@ -241,12 +242,14 @@ class BatchNormalization(Layer):
         gamma = self.params["gamma"] if self.scale else None  # (C,)
         beta = self.params["beta"] if self.center else None  # (C,)
         # x_hat = (x - mean) * inv_std, y = gamma * x_hat + beta
-        y = ops.batch_norm_normalize(x, channel, mean, inv_std, gamma, beta)  # (N, ..., C)
+        y = ops.batch_norm_normalize(x, channel, mean, inv_std, gamma, beta, relu)  # (N, ..., C)
         if training:
             # backward needs x, mean and inv_std (it recomputes x_hat from them rather than
-            # keeping a second array of x's size), and which statistics were used
+            # keeping a second array of x's size), which statistics were used, and, after a
+            # fused ReLU, gamma and beta (to recompute where y > 0)
             self._x, self._mean, self._inv_std = x, mean.copy(), inv_std
             self._used_batch_statistics = use_batch_statistics
+            self._relu_of = (gamma, beta) if relu else None
         return y
 
     def _update_moving_statistics(self, mean, variance):
@@ -259,10 +262,12 @@ class BatchNormalization(Layer):
             moving[...] = moving * keep + batch * take
 
     def backward(self, dy, need_dx=True):
+        """After a fused ReLU, ``dy`` is dL/d relu(y): the kernels take it through relu' first."""
         ops, x, mean, inv_std = backend.current(), self._x, self._mean, self._inv_std
-        channel = self.axis % x.ndim
+        channel, relu_of = self.axis % x.ndim, self._relu_of
         # dbeta = sum dy, dgamma = sum dy * x_hat
-        sum_dy, sum_dy_x_hat = ops.batch_norm_gradient_sums(dy, x, channel, mean, inv_std)  # (C,)
+        sums = ops.batch_norm_gradient_sums(dy, x, channel, mean, inv_std, relu_of)
+        sum_dy, sum_dy_x_hat = sums  # (C,) each
         if self.center:
             self.grads["beta"] = sum_dy
         if self.scale:
@@ -271,9 +276,13 @@ class BatchNormalization(Layer):
             return None
         scale = inv_std * self.params["gamma"] if self.scale else inv_std  # (C,) gamma * inv_std
         if not self._used_batch_statistics:  # inference statistics are constants
-            return dy * scale.reshape(self._per_channel)  # (N, ..., C)  dx = dy * gamma * inv_std
+            # dx = dy * gamma * inv_std: the formula below without the paths through the
+            # statistics (their sums set to 0)
+            zero = np.zeros_like(sum_dy)
+            return ops.batch_norm_dx(dy, x, channel, mean, inv_std, scale, zero, zero, relu_of)
         # dx = (gamma * inv_std / M) * (M * dy - dbeta - x_hat * dgamma)
-        return ops.batch_norm_dx(dy, x, channel, mean, inv_std, scale, sum_dy, sum_dy_x_hat)
+        args = (mean, inv_std, scale, sum_dy, sum_dy_x_hat, relu_of)
+        return ops.batch_norm_dx(dy, x, channel, *args)  # (N, ..., C)
 
     # -- config --------------------------------------------------------------------------------
 
