@@ -146,15 +146,16 @@ def squared_deviations_kernel(x, mean, lo, hi, out):
 @njit
 def gradient_sums_kernel(dy, x, mean, a, beta, relu, lo, hi, out):
     """out[0, c] = sum g, out[1, c] = sum g * (x - mean) over rows lo..hi, in float64, where
-    g = dy, or with ``relu`` g = dy * (z > 0) for the forward's z = (x - mean) * a + beta.
+    g = dy, or with ``relu`` g = dy * (z > 0) for the forward's z = (x - mean) * a + beta
+    (the ReLU's backward as ``NumpyKernels.relu_backward`` computes it).
     dy, x (M, C), mean, a, beta (C,), out (2, C) float64."""
     C = x.shape[1]
     for i in range(lo, hi):
         for c in range(C):
             d = x[i, c] - mean[c]
             g = dy[i, c]
-            if relu and not d * a[c] + beta[c] > 0:
-                g = 0
+            if relu:  # times the mask as a bool: g keeps dy's dtype (and a NaN stays NaN)
+                g = g * (d * a[c] + beta[c] > 0)
             out[0, c] += np.float64(g)
             out[1, c] += np.float64(g) * np.float64(d)
 
@@ -168,8 +169,8 @@ def dx_kernel(dy, x, mean, p, q, r, a, beta, relu, lo, hi, out):
         for c in range(C):
             d = x[i, c] - mean[c]
             g = dy[i, c]
-            if relu and not d * a[c] + beta[c] > 0:
-                g = 0
+            if relu:  # times the mask as a bool: g keeps dy's dtype (and a NaN stays NaN)
+                g = g * (d * a[c] + beta[c] > 0)
             out[i, c] = g * p[c] + d * q[c] + r[c]
 
 
@@ -182,8 +183,9 @@ def normalize_kernel(x, mean, a, beta, relu, lo, hi, out):
         for c in range(C):
             z = (x[i, c] - mean[c]) * a[c] + beta[c]
             if relu and z < 0:
-                z = 0
-            out[i, c] = z
+                out[i, c] = 0
+            else:
+                out[i, c] = z
 
 
 def _blocks(M, C):

@@ -246,7 +246,8 @@ class BatchNormalization(Layer):
         if training:
             # backward needs x, mean and inv_std (it recomputes x_hat from them rather than
             # keeping a second array of x's size), which statistics were used, and, after a
-            # fused ReLU, gamma and beta (to recompute where y > 0)
+            # fused ReLU, gamma and beta (to recompute where y > 0); the mean copied, since the
+            # moving mean is updated in place
             self._x, self._mean, self._inv_std = x, mean.copy(), inv_std
             self._used_batch_statistics = use_batch_statistics
             self._relu_of = (gamma, beta) if relu else None
