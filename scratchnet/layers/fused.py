@@ -26,11 +26,13 @@ Pairs are left alone, and run layer by layer, when:
   (``config.use_kernels("numpy")``): the readable path;
 * the pooling windows overlap (strides smaller than the pool), the activation is softmax (or
   one whose backward reads its input), or the convolution has a regularizer;
+* the layer after a BatchNormalization is any other activation, or a ReLU with a
+  ``max_value``, ``negative_slope`` or ``threshold``;
 * either layer is a subclass (its forward could do something else);
 * the two layers compute in different dtypes;
-* (Functional) the convolution's output also goes somewhere else, or is a model output;
+* (Functional) the first layer's output also goes somewhere else, or is a model output;
 * the model is subclassed: its ``call`` is Python that makes one layer call at a time, so
-  nothing can see the pooling coming when the convolution is called.
+  nothing can see the pooling (or the ReLU) coming when the first layer is called.
 """
 
 from .. import activations, config
