@@ -84,7 +84,9 @@ def render(results, base, rounds, steps):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__)
     parser.add_argument("--base", required=True, help="a checkout of the code before the change")
-    parser.add_argument("--models", nargs="+", choices=workloads.NAMES, default=workloads.NAMES)
+    parser.add_argument(
+        "--models", nargs="+", choices=workloads.NAMES, default=workloads.TUTORIAL_NAMES
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=100, help="training steps per epoch")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per process")

@@ -1,4 +1,5 @@
-"""Benchmark scratchnet against Keras 3 + TensorFlow on the five MNIST tutorials (issue 5).
+"""Benchmark scratchnet against Keras 3 + TensorFlow on the five MNIST tutorials (issue 5) and a
+modern small CNN with BatchNormalization (issue 15).
 
     python -m benchmarks.run                      # everything, about 9 minutes here
     python -m benchmarks.run --quick              # a few steps, a subset of rows (CI)
@@ -10,9 +11,9 @@ How each number is measured, and why that is fair:
 
 * Same work on both sides. One process loads MNIST once and prepares each tutorial's pixels as
   float32 (``benchmarks.workloads``); scratchnet and Keras get the very same arrays, the same batch
-  size (seminar 32, zhou 32, hanoi 64, torres 100, convnet 128), the same optimizer (seminar
-  SGD(0.01), zhou the default RMSprop, hanoi and convnet Adam, torres SGD), the same loss
-  (categorical cross-entropy) and metric (accuracy).
+  size (seminar 32, zhou 32, hanoi 64, torres 100, convnet 128, modern 128), the same optimizer
+  (seminar SGD(0.01), zhou the default RMSprop, hanoi, convnet and modern Adam, torres SGD), the
+  same loss (categorical cross-entropy) and metric (accuracy).
 * Keras runs the way a user runs it: ``model.compile`` with its defaults (``jit_compile="auto"``,
   which Keras resolves to no XLA on a CPU-only machine), TensorFlow's defaults (oneDNN on, all
   cores), and ``model.fit`` on NumPy arrays. scratchnet runs through the same ``fit`` call.
@@ -80,7 +81,7 @@ FULL = dict(
     matmul_repeats=5,
 )
 QUICK = dict(
-    models=("zhou", "torres"),
+    models=("zhou", "torres", "modern"),
     steps=8,
     repeats=2,
     infer_images=2000,
@@ -112,7 +113,7 @@ def parse_args(argv=None):
         "--models",
         nargs="+",
         choices=workloads.NAMES,
-        help="tutorials for the per-model rows (default: all; --quick: two)",
+        help="models for the per-model rows (default: all; --quick: three)",
     )
     parser.add_argument(
         "--sections",

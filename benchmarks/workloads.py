@@ -1,8 +1,13 @@
-"""What is benchmarked: the five tutorials' data, batch sizes, optimizers, and FLOP counts.
+"""What is benchmarked: the five tutorials and a modern CNN; data, batch sizes, optimizers, FLOPs.
 
 Each tutorial is trained the way its author trains it: the same pixel scaling, batch size,
 optimizer and loss (``categorical_crossentropy`` with ``accuracy``). The pixels are prepared once,
 as float32, and the very same arrays are handed to scratchnet and to Keras.
+
+"modern" is not a tutorial but the small CNN a learner writes from Keras's guides today
+(``keras_impl.architectures``: Conv2D without bias, BatchNormalization and ReLU twice, the second
+conv strided, GlobalAveragePooling2D, Dense softmax), on [0, 1] pixels with Adam at batch 128,
+the keras.io convnet's recipe.
 
 Example:
     >>> import scratchnet
@@ -47,8 +52,10 @@ TUTORIALS = {
     "hanoi": Tutorial(64, lambda lib: "adam", lambda x: x.astype(np.float32)[..., None]),  # 0-255
     "torres": Tutorial(100, lambda lib: "sgd", lambda x: _unit(x).reshape(len(x), 784)),
     "convnet": Tutorial(128, lambda lib: "adam", _unit),
+    "modern": Tutorial(128, lambda lib: "adam", _unit),  # not a tutorial: see the docstring
 }
 NAMES = tuple(TUTORIALS)
+TUTORIAL_NAMES = NAMES[:5]  # the five tutorials (an older checkout has only these)
 
 
 def load_mnist():
@@ -82,10 +89,11 @@ def flops_per_image(name):
     """Analytic floating-point operations per image for architecture ``name``.
 
     Only the matrix products are counted (a multiply-add is 2 FLOPs); bias, activations, pooling,
-    dropout and the loss are elementwise and left out.
+    dropout, batch normalization and the loss are elementwise and left out.
 
     Math:
         Conv2D forward:  2 * H_out * W_out * KH * KW * C_in * C_out
+                         (H_out = ceil(H / s) for 'same', (H - KH) // s + 1 for 'valid')
         Dense forward:   2 * D_in * D_out
         backward of either: the same product twice, once for dL/dkernel and once for dL/dx,
         except that the first layer needs no dL/dx (nothing upstream has weights).
@@ -101,9 +109,12 @@ def flops_per_image(name):
     for cls_name, kwargs in spec["layers"]:
         if cls_name == "Conv2D":
             kh, kw = _pair(kwargs["kernel_size"])
+            sh, sw = _pair(kwargs.get("strides", 1))
             h, w, c_in = shape
             if kwargs.get("padding", "valid") == "valid":
-                h, w = h - kh + 1, w - kw + 1
+                h, w = (h - kh) // sh + 1, (w - kw) // sw + 1
+            else:
+                h, w = -(-h // sh), -(-w // sw)
             c_out = kwargs["filters"]
             layer = 2 * h * w * kh * kw * c_in * c_out
             shape = (h, w, c_out)
@@ -118,6 +129,8 @@ def flops_per_image(name):
                 shape = (shape[0] // ph, shape[1] // pw, shape[2])
             elif cls_name == "Flatten":
                 shape = (int(np.prod(shape)),)
+            elif cls_name == "GlobalAveragePooling2D":
+                shape = (shape[-1],)
         if layer:
             forward += layer
             backward += layer if first else 2 * layer

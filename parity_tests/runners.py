@@ -164,12 +164,9 @@ def ours_loss_and_gradients(model, x, y_true):
 
 
 def _weight_labels(model):
-    labels = []
-    for layer in model.layers:
-        for wname in layer.params:
-            if layer.trainable:
-                labels.append((layer_name(layer), wname))
-    return labels
+    """(layer name, weight name) of each trainable weight (a BatchNormalization's moving
+    statistics are not), in the order of ``model.gradients()``."""
+    return [(layer_name(layer), v.key) for layer in model.layers for v in layer.trainable_weights]
 
 
 def optimizer_pair(name, kwargs, variables, grads):

@@ -1,4 +1,5 @@
-"""The five tutorial models against Keras: forward output and every parameter gradient.
+"""The five tutorial models, and the benchmark's modern CNN (BatchNormalization + ReLU, run fused),
+against Keras: forward output and every parameter gradient.
 
 Both models start from Keras's initial weights, copied into scratchnet, and their Dropout layers
 get the same seeds, so in training mode both drop the same units. Two backward passes per model:
@@ -14,7 +15,7 @@ from parity_tests.runners import model_gradient_pairs
 
 
 @pytest.mark.parametrize("dtype", ("float64", "float32"))
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", (*NAMES, "modern"))
 def test_model_forward_and_all_parameter_gradients(name, dtype):
     pairs = model_gradient_pairs(name, dtype, n=4)
     for tensor, (ours, theirs) in pairs.items():

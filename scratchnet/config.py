@@ -10,8 +10,9 @@ scratchnet's, each read where it matters and nowhere else:
   ``scratchnet.kernels.backend`` is where the choice takes effect.
 * ``set_num_threads(n)``: how many threads the kernels split a batch over (default: the
   ``NUMBA_NUM_THREADS`` environment variable, else the number of cores).
-* ``set_fusion(False)``: run a Conv2D + MaxPooling2D pair as two layers instead of one fused,
-  cache-friendly step (``scratchnet.layers.fused``). The numbers are the same either way.
+* ``set_fusion(False)``: run a Conv2D + MaxPooling2D pair, and a BatchNormalization + ReLU
+  pair, as two layers instead of one fused, cache-friendly step (``scratchnet.layers.fused``).
+  The numbers are the same either way.
 
 Example:
     >>> from scratchnet import config
@@ -118,11 +119,13 @@ _FUSION = True
 
 
 def set_fusion(enabled):
-    """Fuse Conv2D + MaxPooling2D pairs into one step (True, the default) or not (False)."""
+    """Fuse Conv2D + MaxPooling2D and BatchNormalization + ReLU pairs into one step each (True,
+    the default) or not (False)."""
     global _FUSION
     _FUSION = bool(enabled)
 
 
 def fusion():
-    """Whether Conv2D + MaxPooling2D pairs run fused (see ``scratchnet.layers.fused``)."""
+    """Whether Conv2D + MaxPooling2D and BatchNormalization + ReLU pairs run fused (see
+    ``scratchnet.layers.fused``)."""
     return _FUSION

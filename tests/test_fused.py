@@ -1,4 +1,7 @@
-"""Conv2D + MaxPooling2D fused into one step must give exactly the two layers' numbers."""
+"""Conv2D + MaxPooling2D, and BatchNormalization + ReLU, fused into one step each, must give
+exactly the two layers' numbers."""
+
+import re
 
 import numpy as np
 import pytest
@@ -219,3 +222,102 @@ def test_a_convolution_that_is_a_model_output_is_not_fused_away():
     model = sn.Model(inputs, conv)  # the pooling is not on the way to the output
     assert "ConvPool" not in sn.utils.trace(model, np.zeros((1, 6, 6, 1)))
     del pooled
+
+
+# ============================================================ BatchNormalization + ReLU (NormReLU)
+
+
+def _fit_with_fusion(make_model, on, x, y, epochs=2):
+    """fit, predict and the tape with fusion on or off, from the same seed."""
+    sn.utils.set_random_seed(8)
+    model = make_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    config.set_fusion(on)
+    try:
+        ran = sn.utils.trace(model, x[:2])
+        history = model.fit(x, y, batch_size=16, epochs=epochs, shuffle=False, verbose=0)
+        return ran, history.history["loss"], model.predict(x, verbose=0), model.get_weights()
+    finally:
+        config.set_fusion(True)
+
+
+def _assert_same_numbers(a, b):
+    assert a[1] == b[1]
+    np.testing.assert_array_equal(a[2], b[2])
+    for wa, wb in zip(a[3], b[3], strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_modern_cnn_trains_the_same_with_norm_relu_fused_and_not(dtype):
+    rng = np.random.default_rng(2)
+    x = rng.random((48, 28, 28, 1)).astype(dtype)
+    y = sn.utils.to_categorical(rng.integers(0, 10, 48), 10).astype(dtype)
+    previous = config.floatx()
+    config.set_floatx(dtype)
+    try:
+        on, off = (_fit_with_fusion(lambda: build("modern", sn), f, x, y) for f in (True, False))
+    finally:
+        config.set_floatx(previous)
+    assert on[0].count("(NormReLU)") == 2 and "NormReLU" not in off[0]
+    assert re.search(r"batch_normalization(_\d+)?\+activation(_\d+)? \(NormReLU\)", on[0])
+    _assert_same_numbers(on, off)
+
+
+def test_which_norm_relu_pairs_are_fused():
+    norm = sn.layers.BatchNormalization()
+    norm_relu = sn.layers.ReLU()
+    assert fused.can_fuse_norm_relu(norm, sn.layers.Activation("relu"))
+    assert fused.can_fuse_norm_relu(norm, sn.layers.ReLU())
+    assert not fused.can_fuse_norm_relu(norm, sn.layers.ReLU(max_value=6.0))
+    assert not fused.can_fuse_norm_relu(norm, sn.layers.ReLU(negative_slope=0.1))
+    assert not fused.can_fuse_norm_relu(norm, sn.layers.Activation("sigmoid"))
+    assert not fused.can_fuse_norm_relu(norm, sn.layers.Activation("relu", dtype="float64"))
+    assert not fused.can_fuse_norm_relu(sn.layers.Activation("relu"), norm)
+    # an activity penalty reads the normalization's y, which the fused step never makes
+    penalized = sn.layers.BatchNormalization(activity_regularizer="l2")
+    assert not fused.can_fuse_norm_relu(penalized, sn.layers.ReLU())
+    assert fused.can_fuse_norm_relu(sn.layers.BatchNormalization(gamma_regularizer="l2"), norm_relu)
+
+    class MyNorm(sn.layers.BatchNormalization):
+        pass
+
+    assert not fused.can_fuse_norm_relu(MyNorm(), sn.layers.ReLU())
+    with config_kernels("numpy"):
+        assert not fused.can_fuse_norm_relu(norm, sn.layers.ReLU())  # the twins: layer by layer
+
+
+class config_kernels:
+    def __init__(self, name):
+        self.name, self.previous = name, config.kernels()
+
+    def __enter__(self):
+        config.use_kernels(self.name)
+
+    def __exit__(self, *exc):
+        config.use_kernels(self.previous)
+
+
+def _functional_norm_relu(frozen):
+    """One BatchNormalization feeding only a ReLU (fused), one read twice (not fused)."""
+    inputs = sn.Input((8, 8, 2))
+    h = sn.layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)
+    norm = sn.layers.BatchNormalization(momentum=0.5)
+    norm.trainable = not frozen
+    a = sn.layers.ReLU()(norm(h))
+    b_norm = sn.layers.BatchNormalization(center=False)(a)
+    b = sn.layers.Add()([sn.layers.Activation("relu")(b_norm), b_norm])  # b_norm read twice
+    pooled = sn.layers.GlobalAveragePooling2D()(b)
+    return sn.Model(inputs, sn.layers.Dense(3, activation="softmax")(pooled))
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_functional_models_fuse_norm_relu_only_where_the_output_has_one_reader(frozen):
+    rng = np.random.default_rng(9)
+    x = rng.normal(0, 1, (32, 8, 8, 2)).astype(np.float32)
+    y = sn.utils.to_categorical(rng.integers(0, 3, 32), 3)
+    make = lambda: _functional_norm_relu(frozen)  # noqa: E731
+    on, off = (_fit_with_fusion(make, f, x, y) for f in (True, False))
+    assert on[0].count("(NormReLU)") == 1 and "NormReLU" not in off[0]
+    assert len(on[0].splitlines()) == len(off[0].splitlines()) - 1
+    _assert_same_numbers(on, off)

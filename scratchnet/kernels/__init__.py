@@ -8,6 +8,7 @@ Layers call ops through ``backend.current()`` and never ask which family runs.
     conv/           convolution: reference (geometry + twin), im2col, shifted, chunks, entry points
     pooling.py      max pooling: twin, kernels, entry points
     conv_pool.py    Conv2D + MaxPooling2D fused into one pass
+    batch_norm.py   BatchNormalization's passes (statistics, y, the sums, dx; a fused ReLU)
     elementwise.py  bias and activations as numba loops (and Deferred: dz one chunk at a time)
     updates.py      SGD, Adam and RMSprop updates in one pass
     philox.py       TensorFlow's Philox random generator

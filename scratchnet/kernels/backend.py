@@ -23,7 +23,7 @@ Example:
 import numpy as np
 
 from .. import config
-from . import conv, conv_pool, elementwise, philox, pooling, updates
+from . import batch_norm, conv, conv_pool, elementwise, philox, pooling, updates
 from .conv import reference as conv_reference
 
 
@@ -32,11 +32,16 @@ class NumpyKernels:
 
     name = "numpy"
     fuses_conv_pool = False  # Conv2D + MaxPooling2D run as the two layers
+    fuses_norm_relu = False  # BatchNormalization + ReLU too
 
     conv2d_forward = staticmethod(conv_reference.conv2d_forward)
     conv2d_backward = staticmethod(conv_reference.conv2d_backward)
     max_pool2d_forward = staticmethod(pooling.max_pool2d_forward_reference)
     max_pool2d_backward = staticmethod(pooling.max_pool2d_backward_reference)
+    batch_norm_moments = staticmethod(batch_norm.moments_reference)
+    batch_norm_normalize = staticmethod(batch_norm.normalize_reference)
+    batch_norm_gradient_sums = staticmethod(batch_norm.gradient_sums_reference)
+    batch_norm_dx = staticmethod(batch_norm.batch_dx_reference)
 
     key_and_counter = staticmethod(philox.key_and_counter_numpy)
     philox_words = staticmethod(philox.philox_words_numpy)
@@ -109,6 +114,7 @@ class NumbaKernels:
 
     name = "numba"
     fuses_conv_pool = True  # Conv2D + MaxPooling2D may run as one step (scratchnet.layers.fused)
+    fuses_norm_relu = True  # BatchNormalization + ReLU too
 
     conv2d_forward = staticmethod(conv.conv2d_forward)
     conv2d_backward = staticmethod(conv.conv2d_backward)
@@ -116,6 +122,10 @@ class NumbaKernels:
     conv2d_maxpool_backward = staticmethod(conv_pool.conv2d_maxpool_backward)
     max_pool2d_forward = staticmethod(pooling.max_pool2d_forward)
     max_pool2d_backward = staticmethod(pooling.max_pool2d_backward)
+    batch_norm_moments = staticmethod(batch_norm.moments)
+    batch_norm_normalize = staticmethod(batch_norm.normalize)
+    batch_norm_gradient_sums = staticmethod(batch_norm.gradient_sums)
+    batch_norm_dx = staticmethod(batch_norm.batch_dx)
 
     key_and_counter = staticmethod(philox.key_and_counter_numba)
     philox_words = staticmethod(philox.philox_words_numba)

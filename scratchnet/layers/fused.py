@@ -1,4 +1,5 @@
-"""Conv2D + MaxPooling2D run as one step: what a model does with such a pair by itself.
+"""Conv2D + MaxPooling2D, and BatchNormalization + ReLU, run as one step each: what a model does
+with such a pair by itself.
 
 A user never creates this class. Sequential and Functional models look at their layers before
 each call and run a ``Conv2D`` whose output goes only into a ``MaxPooling2D`` as one
@@ -9,9 +10,15 @@ layers keep their weights, names, configs and gradients: ``model.layers``, ``sum
 saved files look exactly as Keras's, and the numbers are the same bit for bit (a test runs every
 tutorial model both ways).
 
-What ran is on the tape: a fused pair is one node, named ``conv2d+max_pooling2d``
-(``scratchnet.utils.trace`` prints the nodes of one step). ``scratchnet.config.set_fusion(False)``
-turns fusion off.
+A ``BatchNormalization`` whose output goes only into a ReLU (``Activation("relu")`` or a
+default ``ReLU()`` layer) runs with it as one ``NormReLU`` step: the normalization's pass writes
+relu(y) straight away, and its backward passes recompute where y > 0 from the normalization's
+input, so neither y nor the ReLU's own pass over memory is needed (``kernels/batch_norm.py``;
+measured in docs/kernels/batch_norm.md). The same numbers bit for bit, as for ConvPool.
+
+What ran is on the tape: a fused pair is one node, named ``conv2d+max_pooling2d`` or
+``batch_normalization+activation`` (``scratchnet.utils.trace`` prints the nodes of one step).
+``scratchnet.config.set_fusion(False)`` turns fusion off.
 
 Pairs are left alone, and run layer by layer, when:
 
@@ -19,17 +26,22 @@ Pairs are left alone, and run layer by layer, when:
   (``config.use_kernels("numpy")``): the readable path;
 * the pooling windows overlap (strides smaller than the pool), the activation is softmax (or
   one whose backward reads its input), or the convolution has a regularizer;
+* the layer after a BatchNormalization is any other activation, or a ReLU with a
+  ``max_value``, ``negative_slope`` or ``threshold``;
 * either layer is a subclass (its forward could do something else);
 * the two layers compute in different dtypes;
-* (Functional) the convolution's output also goes somewhere else, or is a model output;
+* (Functional) the first layer's output also goes somewhere else, or is a model output;
 * the model is subclassed: its ``call`` is Python that makes one layer call at a time, so
-  nothing can see the pooling coming when the convolution is called.
+  nothing can see the pooling (or the ReLU) coming when the first layer is called.
 """
 
-from .. import config
+from .. import activations, config
 from ..kernels import backend, conv_pool
+from .activation import ReLU
 from .base import Layer
 from .conv import Conv2D
+from .core import Activation
+from .normalization import BatchNormalization
 from .pooling import MaxPooling2D
 
 
@@ -48,12 +60,43 @@ def can_fuse(first, second):
     )
 
 
+def _is_plain_relu(layer):
+    """``Activation("relu")`` or ``ReLU()`` with its defaults: y = max(x, 0), nothing else."""
+    if type(layer) is Activation:
+        return type(layer.activation) is activations.ReLU
+    return type(layer) is ReLU and (
+        layer.max_value is None and layer.negative_slope == 0 and layer.threshold == 0
+    )
+
+
+def can_fuse_norm_relu(first, second):
+    """True if ``first`` then ``second`` can run as one ``NormReLU`` step."""
+    return (
+        type(first) is BatchNormalization
+        and first.activity_regularizer is None  # its penalty reads y, not relu(y)
+        and _is_plain_relu(second)
+        and first.dtype == second.dtype
+        and config.fusion()
+        and backend.current().fuses_norm_relu
+    )
+
+
+def fused_step(first, second):
+    """The one step that runs ``first`` then ``second``, or None if they do not fuse."""
+    if can_fuse(first, second):
+        return ConvPool(first, second)
+    if can_fuse_norm_relu(first, second):
+        return NormReLU(first, second)
+    return None
+
+
 def fuse(layers):
-    """``layers`` with every fusable (Conv2D, MaxPooling2D) pair replaced by one ConvPool step."""
+    """``layers`` with every fusable pair (see ``fused_step``) replaced by its one step."""
     steps, i = [], 0
     while i < len(layers):
-        if i + 1 < len(layers) and can_fuse(layers[i], layers[i + 1]):
-            steps.append(ConvPool(layers[i], layers[i + 1]))
+        step = fused_step(layers[i], layers[i + 1]) if i + 1 < len(layers) else None
+        if step is not None:
+            steps.append(step)
             i += 2
         else:
             steps.append(layers[i])
@@ -130,3 +173,45 @@ class ConvPool(Layer):
         if conv.use_bias:
             conv.grads["bias"] = dbias  # (C_out,)
         return dx  # (N, H, W, C_in), or None when need_dx is False
+
+
+class NormReLU(Layer):
+    """``relu(batch_norm(x))`` as one step; weights, statistics and gradients stay in ``norm``.
+
+    Args:
+        norm: a BatchNormalization layer.
+        relu: the ReLU layer that follows it (``Activation("relu")`` or ``ReLU()``).
+
+    Shapes:
+        x (N, ..., C) -> y (N, ..., C)
+
+    Math:
+        forward:  y = max(gamma * x_hat + beta, 0), the moving statistics updated as by ``norm``
+        backward: dz = dy * (gamma * x_hat + beta > 0), then BatchNormalization's backward,
+                  z recomputed inside its passes (``norm.forward(x, training, relu=True)``)
+    """
+
+    def __init__(self, norm, relu):
+        super().__init__(name=f"{norm.name}+{relu.name}", dtype=norm.dtype)
+        self.norm, self.relu = norm, relu
+        self.built = norm.built and relu.built
+        self.input_shape = norm.input_shape
+
+    def check_input_shape(self, shape):
+        self.norm.check_input_shape(shape)
+
+    def build(self, input_shape):
+        if not self.norm.built:
+            self.norm.build(input_shape)
+        if not self.relu.built:
+            self.relu.build(input_shape)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return self.norm.compute_output_shape(input_shape)
+
+    def forward(self, x, training=False):
+        return self.norm.forward(x, training, relu=True)  # (N, ..., C)
+
+    def backward(self, dy, need_dx=True):
+        return self.norm.backward(dy, need_dx)  # dy: dL/d relu(...); (N, ..., C) or None

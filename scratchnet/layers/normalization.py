@@ -8,6 +8,7 @@ docstring for the lesson: why ``fit`` and ``evaluate`` report different losses o
 import numpy as np
 
 from .. import initializers, regularizers
+from ..kernels import backend
 from .base import Layer
 from .core import regularizers_and_constraints_config, set_regularizers_and_constraints
 
@@ -212,9 +213,6 @@ class BatchNormalization(Layer):
             trainable=False,
             name="moving_variance",
         )
-        ndim = len(input_shape)
-        self._reduction_axes = tuple(a for a in range(ndim) if a != channel)  # all but channels
-        self._per_channel = tuple(C if a == channel else 1 for a in range(ndim))  # (1, .., C, ..)
         super().build(input_shape)
 
     def check_input_shape(self, shape):
@@ -236,32 +234,31 @@ class BatchNormalization(Layer):
 
     # -- forward and backward ------------------------------------------------------------------
 
-    def forward(self, x, training=False):
-        b = self._per_channel
+    def forward(self, x, training=False, relu=False):
+        """``relu=True``: return relu(y) (a ReLU that follows, fused: ``layers/fused.py``)."""
+        ops, channel = backend.current(), self.axis % x.ndim  # the passes: kernels/batch_norm.py
         use_batch_statistics = bool(training) and self.trainable  # a frozen layer: inference
         if use_batch_statistics:
-            mean = x.mean(axis=self._reduction_axes)  # (C,)
-            centered = x - mean.reshape(b)  # (N, ..., C)
-            if self.synchronized:  # Keras's all-reduce formula, var = E[x^2] - E[x]^2
-                mean_of_squares = np.mean(x * x, axis=self._reduction_axes)  # (C,)
-                variance = np.maximum(mean_of_squares - mean * mean, 0)  # (C,)
-            else:
-                variance = np.mean(centered * centered, axis=self._reduction_axes)  # (C,)
+            # mean = (1/M) sum x, var = (1/M) sum (x - mean)^2 (synchronized: E[x^2] - E[x]^2)
+            mean, variance = ops.batch_norm_moments(x, channel, self.synchronized)  # (C,) each
             self._update_moving_statistics(mean, variance)
         else:
             mean, variance = self.params["moving_mean"], self.params["moving_variance"]
-            centered = x - mean.reshape(b)  # (N, ..., C)
         inv_std = 1.0 / np.sqrt(variance + x.dtype.type(self.epsilon))  # (C,)
-        x_hat = centered * inv_std.reshape(b)  # (N, ..., C), mean 0 and variance 1 per channel
-        y = x_hat * self.params["gamma"].reshape(b) if self.scale else x_hat  # (N, ..., C)
-        if self.center:
-            y = y + self.params["beta"].reshape(b)  # (N, ..., C), a new array: x_hat stays
+        gamma = self.params["gamma"] if self.scale else None  # (C,)
+        beta = self.params["beta"] if self.center else None  # (C,)
+        # x_hat = (x - mean) * inv_std, y = gamma * x_hat + beta
+        y = ops.batch_norm_normalize(x, channel, mean, inv_std, gamma, beta, relu)  # (N, ..., C)
         if training:
-            # backward needs x_hat and inv_std (not x), and which statistics were used
-            self._x_hat, self._inv_std = x_hat, inv_std
+            # backward needs x, mean and inv_std (it recomputes x_hat from them rather than
+            # keeping a second array of x's size), which statistics were used, and, after a
+            # fused ReLU, gamma and beta (to recompute where y > 0); the mean copied, since the
+            # moving mean is updated in place
+            self._x, self._mean, self._inv_std = x, mean.copy(), inv_std
             self._used_batch_statistics = use_batch_statistics
+            self._relu_of = (gamma, beta) if relu else None
         if self.regularized:  # the penalties of y, gamma and beta are this layer's losses
-            self._losses = regularizers.penalties(self, y)
+            self._losses = regularizers.penalties(self, y)  # (never fused with a ReLU then)
             self._y = y if training else None  # the activity penalty's gradient reads y
         return y
 
@@ -275,12 +272,14 @@ class BatchNormalization(Layer):
             moving[...] = moving * keep + batch * take
 
     def backward(self, dy, need_dx=True):
+        """After a fused ReLU, ``dy`` is dL/d relu(y): the kernels take it through relu' first."""
         if self.activity_regularizer is not None:  # L also holds penalty(y) / N
             dy = dy + regularizers.activity_gradient(self, self._y)  # (N, ..., C), a new array
-        x_hat, inv_std, b = self._x_hat, self._inv_std, self._per_channel
-        axes = self._reduction_axes
-        sum_dy = dy.sum(axis=axes)  # (C,)  dbeta = sum dy
-        sum_dy_x_hat = (dy * x_hat).sum(axis=axes)  # (C,)  dgamma = sum dy * x_hat
+        ops, x, mean, inv_std = backend.current(), self._x, self._mean, self._inv_std
+        channel, relu_of = self.axis % x.ndim, self._relu_of
+        # dbeta = sum dy, dgamma = sum dy * x_hat
+        sums = ops.batch_norm_gradient_sums(dy, x, channel, mean, inv_std, relu_of)
+        sum_dy, sum_dy_x_hat = sums  # (C,) each
         if self.center:
             self.grads["beta"] = sum_dy
         if self.scale:
@@ -291,11 +290,13 @@ class BatchNormalization(Layer):
             return None
         scale = inv_std * self.params["gamma"] if self.scale else inv_std  # (C,) gamma * inv_std
         if not self._used_batch_statistics:  # inference statistics are constants
-            return dy * scale.reshape(b)  # (N, ..., C)  dx = dy * gamma * inv_std
-        M = x_hat.size // x_hat.shape[self.axis]  # values per channel
+            # dx = dy * gamma * inv_std: the formula below without the paths through the
+            # statistics (their sums set to 0)
+            zero = np.zeros_like(sum_dy)
+            return ops.batch_norm_dx(dy, x, channel, mean, inv_std, scale, zero, zero, relu_of)
         # dx = (gamma * inv_std / M) * (M * dy - dbeta - x_hat * dgamma)
-        inner = M * dy - sum_dy.reshape(b) - x_hat * sum_dy_x_hat.reshape(b)  # (N, ..., C)
-        return (scale / M).reshape(b) * inner  # (N, ..., C)
+        args = (mean, inv_std, scale, sum_dy, sum_dy_x_hat, relu_of)
+        return ops.batch_norm_dx(dy, x, channel, *args)  # (N, ..., C)
 
     # -- config --------------------------------------------------------------------------------
 

@@ -103,7 +103,8 @@ class Functional(Model):
 
         A Conv2D whose output goes only into a MaxPooling2D (and is not a model output) runs
         with it as one fused step, as in Sequential (``scratchnet.layers.fused``): the pooling's
-        output is made from the convolution's input. Made again only when the kernel family or
+        output is made from the convolution's input. The same for a BatchNormalization and
+        the ReLU after it. Made again only when the kernel family or
         the fusion switch change.
         """
         key = (config.kernels(), config.fusion())
@@ -114,24 +115,28 @@ class Functional(Model):
             for p in t.inputs:
                 readers.setdefault(id(p), []).append(t)
         outputs = {id(t) for t in self.outputs}
-        fused_into = {}  # id(conv output) -> the pooling tensor that takes it in
+        fused_into = {}  # id(first layer's output) -> (the tensor that takes it in, the step)
+        seconds = set()  # id(the output of a step's second layer): not the first of another
         for t in self._order:
             parent = t.inputs[0] if len(t.inputs) == 1 else None
             if (
                 parent is not None
                 and parent.layer is not None
+                and id(parent) not in seconds
                 and len(readers[id(parent)]) == 1
                 and id(parent) not in outputs
-                and fused.can_fuse(parent.layer, t.layer)
             ):
-                fused_into[id(parent)] = t
+                step = fused.fused_step(parent.layer, t.layer)
+                if step is not None:
+                    fused_into[id(parent)] = (t, step)
+                    seconds.add(id(t))
         steps = []
         for t in self._order:
             if t.layer is None or id(t) in fused_into:
-                continue  # an input, or a convolution that runs inside the next step
+                continue  # an input, or a layer that runs inside the next step
             parent = t.inputs[0] if t.inputs else None
-            if parent is not None and fused_into.get(id(parent)) is t:
-                steps.append((fused.ConvPool(parent.layer, t.layer), parent.inputs, t))
+            if parent is not None and fused_into.get(id(parent), (None,))[0] is t:
+                steps.append((fused_into[id(parent)][1], parent.inputs, t))
             else:
                 steps.append((t.layer, t.inputs, t))
         self.__dict__["_steps_list"], self.__dict__["_steps_key"] = steps, key

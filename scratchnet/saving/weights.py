@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import optimizers as optimizers_module
 from ..layers.base import WEIGHT_CHECK, Layer
-from ..layers.fused import ConvPool
+from ..layers.fused import ConvPool, NormReLU
 from ..layers.recurrent_base import Recurrent
 from ..naming import to_snake_case
 from . import registry
@@ -120,11 +120,12 @@ def _layer_children(layer):
 
 
 def _is_saveable(obj):
-    """A model, a layer, an optimizer: what has a ``vars`` group. A fused Conv2D + pooling step
-    is not one: it is how a model runs its two layers, which are saved as themselves."""
+    """A model, a layer, an optimizer: what has a ``vars`` group. A fused step (Conv2D + pooling,
+    BatchNormalization + ReLU) is not one: it is how a model runs its two layers, which are
+    saved as themselves."""
     model_class = registry.get("Model")
     saveable = (Layer, model_class, optimizers_module.Optimizer, _InputLayerEntry)
-    return isinstance(obj, saveable) and not isinstance(obj, ConvPool)
+    return isinstance(obj, saveable) and not isinstance(obj, (ConvPool, NormReLU))
 
 
 def _saveables(model):
