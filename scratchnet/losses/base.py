@@ -77,6 +77,8 @@ def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size",
     if sample_weight is not None:
         weights = np.asarray(sample_weight).astype(dtype, copy=False)
         values, weights = same_rank(values, weights)
+    ranked = values.shape  # (N,) values against (N, 1) weights: (N, 1)
+    if weights is not None:
         try:
             values = values * weights
         except ValueError:
@@ -89,7 +91,7 @@ def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size",
 
         def backward(dy):
             dv = dy if weights is None else dy * weights
-            return _unbroadcast(np.broadcast_to(dv, values.shape), shape).reshape(shape)
+            return _unbroadcast(np.broadcast_to(dv, values.shape), ranked).reshape(shape)
 
         return values, backward
     total = values.sum(dtype=dtype)
@@ -104,7 +106,7 @@ def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size",
 
     def backward(dy):
         dv = dtype.type(dy) * inv if weights is None else dtype.type(dy) * inv * weights
-        return _unbroadcast(np.broadcast_to(dv, values.shape), shape).reshape(shape)
+        return _unbroadcast(np.broadcast_to(dv, values.shape), ranked).reshape(shape)
 
     return dtype.type(loss), backward
 

@@ -146,7 +146,7 @@ class Huber(Loss):
 class LogCosh(Loss):
     """Logarithm of the hyperbolic cosine of the error, log(cosh(p - y)).
 
-    Math (Keras's overflow-safe form):
+    Math (Keras's overflow-safe form; its log 2 is a float32 constant even in float64):
         x = p - y;  log cosh x = x + softplus(-2x) - log 2;  L_i = mean_d log cosh x
         dL/dp = tanh(x) / D * dL/dL_i      (1 - 2 sigmoid(-2x) = tanh x)
     """
@@ -158,7 +158,7 @@ class LogCosh(Loss):
 
     def values(self, y_true, y_pred):
         x = y_pred - y_true
-        log2 = y_pred.dtype.type(np.log(2.0))
+        log2 = y_pred.dtype.type(np.log(np.float32(2.0)))  # Keras: ops.log(2.0), a float32
         return (x + np.logaddexp(0, -2 * x) - log2).mean(axis=-1)
 
     def backward(self, y_true, y_pred, dv):
