@@ -73,7 +73,6 @@ class Model:
         self.stop_training = False
         self._tape = None
         self._loss_tracker = None
-        self._metric_trackers = []
 
     def _default_name(self):
         return to_snake_case(type(self).__name__)
@@ -313,13 +312,9 @@ class Model:
             )
 
     def reset_metrics(self):
-        dtype = config.floatx()
-        self._loss_tracker = metrics_module.RunningMean(dtype)
-        self._metric_trackers = [metrics_module.RunningMean(dtype) for _ in self.metrics]
-        self._resolved_metrics = None
+        self._loss_tracker = metrics_module.RunningMean(config.floatx())
         for metric in self.metrics:
-            if metrics_module.is_stateful(metric):
-                metric.reset_state()
+            metric.reset_state()
 
     @property
     def metrics_names(self):
@@ -328,24 +323,13 @@ class Model:
     def _update_trackers(self, y_true, y_pred, loss_value, n):
         dtype = self._loss_tracker.dtype
         self._loss_tracker.update(dtype.type(loss_value) * dtype.type(n), n)
-        if self._resolved_metrics is None:
-            self._resolved_metrics = [
-                m if metrics_module.is_stateful(m) else m.resolve(y_true, y_pred)
-                for m in self.metrics
-            ]
-        for metric, tracker in zip(self._resolved_metrics, self._metric_trackers):
-            if metrics_module.is_stateful(metric):  # a user's Metric: its own state
-                metric.update_state(convert_to_tensor(y_true), convert_to_tensor(y_pred))
-            else:
-                tracker.update(metric.fn(y_true, y_pred).sum(dtype=dtype), n)
+        for metric in self.metrics:  # each keeps its own state (scratchnet.metrics)
+            metric.update_state(convert_to_tensor(y_true), convert_to_tensor(y_pred))
 
     def _logs(self, prefix=""):
         logs = {prefix + "loss": self._loss_tracker.result()}
-        for metric, tracker in zip(self.metrics, self._metric_trackers):
-            if metrics_module.is_stateful(metric):
-                logs[prefix + metric.name] = float(np.asarray(metric.result()))
-            else:
-                logs[prefix + metric.name] = tracker.result()
+        for metric in self.metrics:
+            logs[prefix + metric.name] = _log_value(metric.result())
         return dict(sorted(logs.items()))  # Keras sorts log keys: accuracy before loss
 
     # -- one step ----------------------------------------------------------------------------------
@@ -578,3 +562,10 @@ class Model:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"
+
+
+def _log_value(result):
+    """A metric's result as Keras's logs hold it: a Python float, or an array for a per-class
+    result (F1Score(average=None))."""
+    value = np.asarray(result)
+    return float(value) if value.ndim == 0 else value.copy()
