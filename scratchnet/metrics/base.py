@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import config, initializers
 from ..losses.base import same_rank
-from ..naming import to_snake_case
+from ..naming import to_snake_case, unique_name
 from ..ops.core import Variable
 
 
@@ -28,11 +28,12 @@ class Metric:
 
     Args:
         dtype: the dtype of the state (default floatx).
-        name: the key in the logs and History (default the snake-cased class name).
+        name: the key in the logs and History (default the snake-cased class name, numbered
+            from the second one on as Keras's ``auto_name`` does: "auc", "auc_1", ...).
     """
 
     def __init__(self, dtype=None, name=None):
-        self.name = name or to_snake_case(type(self).__name__)
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.dtype = np.dtype(dtype or config.floatx()).name
         self._variables = []
 
