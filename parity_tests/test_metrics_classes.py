@@ -189,3 +189,38 @@ def test_names_resolve_to_keras_classes(name):
     ours = scratchnet.metrics.get(name)
     assert type(ours).__name__ == type(theirs).__name__
     assert ours.name == name  # compile names the metric by the string: History's key
+
+
+def _compiled(lib):
+    model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1, activation="sigmoid")])
+    model.compile(
+        optimizer="sgd",
+        loss=lib.losses.BinaryFocalCrossentropy(gamma=3.0, label_smoothing=0.1),
+        metrics=[
+            "mae",
+            lib.metrics.AUC(name="a", num_thresholds=11, curve="PR"),
+            lib.metrics.Precision(name="p", thresholds=[0.3, 0.6]),
+        ],
+    )
+    return model
+
+
+@pytest.mark.parametrize("direction", ("scratchnet_to_keras", "keras_to_scratchnet"))
+def test_keras_file_compile_config_keeps_loss_and_metric_options(direction, tmp_path):
+    writer, reader = (
+        (scratchnet, keras) if direction == "scratchnet_to_keras" else (keras, scratchnet)
+    )
+    path = str(tmp_path / "m.keras")
+    _compiled(writer).save(path)
+    loaded = reader.models.load_model(path)
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    y = np.array([[0.0], [1.0], [1.0], [0.0], [1.0], [0.0]])
+    reference = _compiled(reader)  # the same compile written directly on the reading side
+    reference.set_weights(loaded.get_weights())
+    got = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    want = reference.evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(got) == sorted(want) == ["a", "loss", "mae", "p"]
+    for key in want:
+        np.testing.assert_allclose(np.asarray(got[key]), np.asarray(want[key]), rtol=1e-6)
+    loss = loaded.loss
+    assert (loss.gamma, loss.label_smoothing) == (3.0, 0.1)
