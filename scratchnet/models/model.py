@@ -524,8 +524,8 @@ class Model(ModelUtilities):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
         """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict).
 
-        Each call keeps its own running means (``metrics.Trackers``), so threads may evaluate
-        one model at once; with a user's stateful ``Metric`` they take turns (its state is one).
+        Each call keeps its own running mean of the loss (``metrics.Trackers``); the metrics
+        keep their state in themselves, so threads evaluating one model at once take turns.
         """
         self._require_compiled("evaluate")
         x, y = self._check_xy(x, y, "evaluate")
@@ -533,7 +533,7 @@ class Model(ModelUtilities):
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
         bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
-        stateful = any(metrics_module.is_stateful(m) for m in self.metrics)
+        stateful = bool(self.metrics)  # every metric keeps its own state: take turns
         ticket = self._guard.inference_ticket(self, "evaluate")
         with self._guard.metrics_lock if stateful else contextlib.nullcontext():
             trackers = metrics_module.Trackers(self.metrics, config.floatx())

@@ -108,15 +108,7 @@ _FAMILIES = {
     "initializers": (initializers, initializers.Initializer),
 }
 # Keras's built-in loss and metric functions that scratchnet has (activations: activations.get).
-_FUNCTIONS = {
-    "losses": (
-        "binary_crossentropy",
-        "categorical_crossentropy",
-        "mean_squared_error",
-        "sparse_categorical_crossentropy",
-    ),
-    "metrics": ("binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"),
-}
+_FUNCTIONS = {"losses": losses.FUNCTION_NAMES, "metrics": metrics.FUNCTION_NAMES}
 
 
 # ============================================================================ writing
@@ -393,7 +385,11 @@ def _builtin_class(family, class_name):
         return None
     module, base = _FAMILIES[family]
     cls = getattr(module, class_name, None)
-    if inspect.isclass(cls) and issubclass(cls, base) and cls.__module__ == module.__name__:
+    if (
+        inspect.isclass(cls)
+        and issubclass(cls, base)
+        and cls.__module__.startswith(module.__name__)
+    ):
         return cls
     return None
 

@@ -22,7 +22,6 @@ from .. import optimizers as optimizers_module
 from ..layers.base import Layer
 from ..layers.input_layer import Input
 from ..layers.merging import Merge
-from ..naming import to_snake_case
 from . import objects, registry
 from .object_registration import CustomObjectScope, get_registered_name
 
@@ -264,15 +263,13 @@ def _serialize_loss(loss):
 
 
 def _serialize_metric(metric, resolved):
-    """A metric of ``compile``: a name as it is, scratchnet's own metric objects by their name
-    (Keras resolves 'accuracy' by name), your metric or function as its Keras entry."""
+    """A metric of ``compile``: a name as it is (Keras resolves 'accuracy' by name), an object
+    or function as its Keras entry (Keras's class and options, or yours)."""
     if isinstance(metric, str):
         return metric
     if isinstance(metric, type):
         metric = resolved
-    if isinstance(metric, metrics_module.Metric) and type(metric).__module__.startswith(
-        "scratchnet."
-    ):
+    if type(metric) is metrics_module.Accuracy:  # 'accuracy' resolved by shapes: its name
         return metric.name
     return objects.serialize_object(metric)
 
@@ -485,10 +482,8 @@ def _deserialize_loss(loss, source, custom):
         return objects.find_function(loss, custom)
     if loss.get("registered_name"):  # a Loss class of yours
         return objects.deserialize_object(loss, custom, what="the loss")
-    config = loss.get("config") or {}
     cls = type(losses_module.get(loss.get("class_name")))
-    kwargs = {"from_logits": config["from_logits"]} if config.get("from_logits") else {}
-    return cls(**kwargs)
+    return cls.from_config(dict(loss.get("config") or {}))  # Keras's options: delta, ...
 
 
 def _deserialize_metric(metric, custom):
@@ -498,7 +493,8 @@ def _deserialize_metric(metric, custom):
         return objects.find_function(metric, custom)
     if metric.get("registered_name"):  # a Metric class of yours
         return objects.deserialize_object(metric, custom, what="the metric")
-    config = metric.get("config")
-    if isinstance(config, dict) and config.get("name"):
-        return config["name"]
-    return to_snake_case(metric.get("class_name", ""))
+    found = metrics_module.get(metric.get("class_name", ""))  # Keras's class: its options too
+    config = dict(metric.get("config") or {})
+    if isinstance(config.get("dtype"), dict):
+        config["dtype"] = (config["dtype"].get("config") or {}).get("name")
+    return type(found).from_config(config)
