@@ -144,7 +144,7 @@ def _run_tape(model, x, y):
     y_pred = model.forward(x, training=True)
     tape = model._tape
     tape.kept = {}
-    fused = model._fused_loss(y_pred) is not None
+    fused = model._fused_loss(tape, y_pred) is not None
     loss_value = model._backprop_loss(y, y_pred)
     kept, nodes = tape.kept, tape.nodes
     drawing = TapeDrawing(float(loss_value))
@@ -190,7 +190,7 @@ def _run_ops(model, x, y):
         out = convert_to_tensor(calling.invoke(model, [x_in], {}, True))
     model._tape, model._output = calling.OpsGraph(out, model), out.value
     model._tape.kept = kept = {}
-    fused = model._fused_loss(out.value) is not None
+    fused = model._fused_loss(model._tape, out.value) is not None
     loss_value = model._backprop_loss(y, out.value)
     if fused:  # backward started from a twin of ``out`` that backprops from the logits
         (twin,) = [
