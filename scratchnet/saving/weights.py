@@ -279,9 +279,7 @@ def _read_weights_into(model, data, filepath):
         current[...] = new
     if optimizer_state is not None:
         optimizer, arrays = optimizer_state
-        optimizer.iterations = int(arrays[0])
-        optimizer.learning_rate = float(arrays[1])
-        optimizer.set_slot_order(arrays[2:])
+        optimizer.load_own_variables(arrays)
 
 
 def _group_arrays(group, where, problems):
@@ -319,8 +317,9 @@ def _read_optimizer(model, group, filepath):
         return None
     optimizer = model.optimizer
     arrays = [np.asarray(group[str(i)]) for i in range(len(group))] if len(group) else []
-    if len(arrays) <= 2:
-        return (optimizer, arrays) if len(arrays) == 2 else None
+    unbuilt = 1 if optimizer.has_schedule else 2  # iteration (and learning_rate)
+    if len(arrays) <= unbuilt:
+        return (optimizer, arrays) if len(arrays) == unbuilt else None
     if optimizer.slots is None:
         optimizer.build([w for _, _, w in model._trainable_slots()])
     expected = optimizer.variables
