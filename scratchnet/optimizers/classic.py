@@ -27,7 +27,7 @@ Example:
 import numpy as np
 
 from ..kernels import backend
-from .base import Optimizer, _f32
+from .base import Optimizer, _f32, interleaved
 
 
 class SGD(Optimizer):
@@ -127,10 +127,7 @@ class Adam(Optimizer):
 
     def slot_order(self):
         """Keras stores Adam's state per parameter as (momentum, velocity), then the v_hats."""
-        out = []
-        for m, v in zip(self.slots["momentum"], self.slots["velocity"]):
-            out += [m, v]
-        return out + list(self.slots.get("velocity_hat", []))
+        return interleaved(self.slots, "momentum", "velocity") + self.slots.get("velocity_hat", [])
 
     def get_config(self):
         return {

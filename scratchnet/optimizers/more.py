@@ -15,7 +15,7 @@ Example:
 
 import numpy as np
 
-from .base import Optimizer, _f32
+from .base import Optimizer, _f32, _pow, interleaved
 
 
 class Adagrad(Optimizer):
@@ -82,6 +82,10 @@ class Adadelta(Optimizer):
         delta_acc[...] = rho * delta_acc + (1 - rho) * np.square(delta)
         w += lr * delta
 
+    def slot_order(self):
+        """Keras stores (accumulated_grad, accumulated_delta_var) per parameter."""
+        return interleaved(self.slots, "accumulated_grad", "accumulated_delta_var")
+
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
@@ -105,7 +109,7 @@ class Adamax(Optimizer):
 
     def update_step(self, g, w, lr, slots):
         dt = w.dtype.type
-        beta_1_power = np.power(_f32(self.beta_1, w.dtype), dt(self.iterations + 1))
+        beta_1_power = _pow(_f32(self.beta_1, w.dtype), self.iterations + 1, w.dtype)
         m, u = slots["momentum"], slots["norm"]
         m += (g - m) * (1 - self.beta_1)
         np.maximum(self.beta_2 * u, np.abs(g), out=u)
@@ -113,7 +117,7 @@ class Adamax(Optimizer):
 
     def slot_order(self):
         """Keras stores (momentum, norm) per parameter."""
-        return [a for pair in zip(self.slots["momentum"], self.slots["norm"]) for a in pair]
+        return interleaved(self.slots, "momentum", "norm")
 
     def get_config(self):
         return {
@@ -154,20 +158,20 @@ class Nadam(Optimizer):
         return [self.u_product]
 
     def before_updates(self, variables):
-        dt = self.u_product.dtype.type
-        t = dt(self.iterations + 1)
-        self.u_product[...] = self.u_product * self.beta_1 * (1.0 - 0.5 * np.power(dt(0.96), t))
+        dtype = self.u_product.dtype
+        t = self.iterations + 1
+        self.u_product[...] = self.u_product * self.beta_1 * (1.0 - 0.5 * _pow(0.96, t, dtype))
 
     def update_step(self, g, w, lr, slots):
         dt = w.dtype.type
-        t, t1 = dt(self.iterations + 1), dt(self.iterations + 2)
+        t, t1 = self.iterations + 1, self.iterations + 2
         decay = _f32(0.96, w.dtype)
         beta_1, beta_2 = _f32(self.beta_1, w.dtype), _f32(self.beta_2, w.dtype)
-        u_t = beta_1 * (dt(1) - dt(0.5) * np.power(decay, t))
-        u_t_1 = beta_1 * (dt(1) - dt(0.5) * np.power(decay, t1))
+        u_t = beta_1 * (dt(1) - dt(0.5) * _pow(decay, t, w.dtype))
+        u_t_1 = beta_1 * (dt(1) - dt(0.5) * _pow(decay, t1, w.dtype))
         u_product_t = dt(self.u_product)
         u_product_t_1 = u_product_t * u_t_1
-        beta_2_power = np.power(beta_2, t)
+        beta_2_power = _pow(beta_2, t, w.dtype)
         m, v = slots["momentum"], slots["velocity"]
         m += (g - m) * (dt(1) - beta_1)
         v += (np.square(g) - v) * (dt(1) - beta_2)
@@ -177,7 +181,7 @@ class Nadam(Optimizer):
 
     def slot_order(self):
         """Keras stores (momentum, velocity) per parameter."""
-        return [a for pair in zip(self.slots["momentum"], self.slots["velocity"]) for a in pair]
+        return interleaved(self.slots, "momentum", "velocity")
 
     def get_config(self):
         return {

@@ -28,6 +28,22 @@ import numpy as np
 F32 = np.float32
 
 
+# TensorFlow computes float32 cos, log and pow with Eigen's own approximations, which are not
+# correctly rounded; these round the C library's double result to float32, which agrees with
+# TF's value or is one float32 ulp off (measured over steps 0-3000: cos 1% of arguments, log
+# 0.2%, pow 15-30%); NumPy's float32 ufuncs are further off (cos 17%).
+def _cos(x):
+    return F32(math.cos(float(x)))
+
+
+def _log(x):
+    return F32(math.log(float(x)))
+
+
+def _pow(x, y):
+    return F32(math.pow(float(x), float(y)))
+
+
 class LearningRateSchedule:
     """Base class: ``schedule(step)`` is the learning rate for the update numbered ``step``."""
 
@@ -92,7 +108,7 @@ class ExponentialDecay(LearningRateSchedule):
         p = F32(step) / F32(self.decay_steps)
         if self.staircase:
             p = np.floor(p)
-        return lr0 * np.power(F32(self.decay_rate), p)
+        return lr0 * _pow(F32(self.decay_rate), p)
 
     def get_config(self):
         return {
@@ -171,7 +187,7 @@ class PolynomialDecay(LearningRateSchedule):
         else:
             s = min(s, decay_steps)
         p = s / decay_steps
-        return (lr0 - end) * np.power(F32(1) - p, power) + end
+        return (lr0 - end) * _pow(F32(1) - p, power) + end
 
     def get_config(self):
         return {
@@ -244,7 +260,7 @@ class CosineDecay(LearningRateSchedule):
         _positive_steps("CosineDecay", "decay_steps", decay_steps)
 
     def _decay(self, s, decay_steps, top):
-        cosine = F32(0.5) * (F32(1) + np.cos(F32(math.pi) * (s / decay_steps)))
+        cosine = F32(0.5) * (F32(1) + _cos(F32(math.pi) * (s / decay_steps)))
         return top * (F32(1 - self.alpha) * cosine + F32(self.alpha))
 
     def __call__(self, step):
@@ -300,11 +316,11 @@ class CosineDecayRestarts(LearningRateSchedule):
             i_restart = np.floor(f)
             f = f - i_restart
         else:
-            i_restart = np.floor(np.log(one - f * (one - t_mul)) / np.log(t_mul))
-            sum_r = (one - np.power(t_mul, i_restart)) / (one - t_mul)
-            f = (f - sum_r) / np.power(t_mul, i_restart)
-        m_fac = np.power(m_mul, i_restart)
-        cosine = F32(0.5) * m_fac * (one + np.cos(F32(math.pi) * f))
+            i_restart = np.floor(_log(one - f * (one - t_mul)) / _log(t_mul))
+            sum_r = (one - _pow(t_mul, i_restart)) / (one - t_mul)
+            f = (f - sum_r) / _pow(t_mul, i_restart)
+        m_fac = _pow(m_mul, i_restart)
+        cosine = F32(0.5) * m_fac * (one + _cos(F32(math.pi) * f))
         return lr0 * ((one - alpha) * cosine + alpha)
 
     def get_config(self):
