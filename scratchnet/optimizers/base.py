@@ -308,7 +308,9 @@ class Optimizer:
             dt = grads[0].dtype.type
             norm = np.sqrt(np.sum(np.stack([np.sum(np.square(g)) for g in grads])))
             c = self.global_clipnorm
-            scale = dt(c) * np.minimum(dt(1.0) / norm, dt(1.0 / c)) + (norm - norm)  # nan if not finite
+            scale = dt(c) * np.minimum(dt(1.0) / norm, dt(1.0 / c)) + (
+                norm - norm
+            )  # nan if not finite
             return [g * scale for g in grads]
         if self.clipvalue and self.clipvalue > 0:
             return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]

@@ -158,7 +158,14 @@ class AdamW(Adam):
         **kwargs,
     ):
         super().__init__(
-            learning_rate, beta_1, beta_2, epsilon, amsgrad, name, weight_decay=weight_decay, **kwargs
+            learning_rate,
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+            name,
+            weight_decay=weight_decay,
+            **kwargs,
         )
         if self.weight_decay is None:
             raise ValueError(

@@ -94,7 +94,12 @@ class ExponentialDecay(LearningRateSchedule):
     """
 
     def __init__(
-        self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"
+        self,
+        initial_learning_rate,
+        decay_steps,
+        decay_rate,
+        staircase=False,
+        name="ExponentialDecay",
     ):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -207,7 +212,12 @@ class InverseTimeDecay(LearningRateSchedule):
     """
 
     def __init__(
-        self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"
+        self,
+        initial_learning_rate,
+        decay_steps,
+        decay_rate,
+        staircase=False,
+        name="InverseTimeDecay",
     ):
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -297,7 +307,13 @@ class CosineDecayRestarts(LearningRateSchedule):
     """
 
     def __init__(
-        self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0, name="SGDRDecay"
+        self,
+        initial_learning_rate,
+        first_decay_steps,
+        t_mul=2.0,
+        m_mul=1.0,
+        alpha=0.0,
+        name="SGDRDecay",
     ):
         self.initial_learning_rate = initial_learning_rate
         self.first_decay_steps = first_decay_steps
@@ -363,7 +379,10 @@ def serialize(schedule):
 def deserialize(config):
     """A built-in schedule from Keras's entry (``{"class_name": "CosineDecay", ...}``)."""
     cls = BUILTIN.get(config.get("class_name"))
-    if cls is None or (config.get("module") or "keras").split(".")[0] not in ("keras", "scratchnet"):
+    if cls is None or (config.get("module") or "keras").split(".")[0] not in (
+        "keras",
+        "scratchnet",
+    ):
         raise ValueError(
             f"Unknown learning-rate schedule {config.get('class_name')!r}: scratchnet has "
             f"{sorted(BUILTIN)}. A schedule of yours is read by scratchnet.saving "
