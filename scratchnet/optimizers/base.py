@@ -20,6 +20,7 @@ increment: the first update uses ``schedule(0)``.
 
 Example:
     >>> import numpy as np
+    >>> from scratchnet.optimizers import SGD
     >>> w = np.array([3.0, 4.0]); opt = SGD(learning_rate=1.0, clipnorm=1.0)
     >>> opt.apply([np.array([3.0, 4.0])], [w]); w                   # g clipped to norm 1
     array([2.4, 3.2])
@@ -95,7 +96,9 @@ class Optimizer:
     ):
         where = type(self).__name__
         if kwargs.pop("decay", None) is not None:
-            warnings.warn("Argument `decay` is no longer supported and will be ignored.")
+            warnings.warn(
+                "Argument `decay` is no longer supported and will be ignored.", stacklevel=2
+            )
         if kwargs:
             raise ValueError(f"{where}: argument(s) not recognized: {kwargs}.")
         if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:

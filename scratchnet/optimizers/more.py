@@ -108,7 +108,6 @@ class Adamax(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
     def update_step(self, g, w, lr, slots):
-        dt = w.dtype.type
         beta_1_power = _pow(_f32(self.beta_1, w.dtype), self.iterations + 1, w.dtype)
         m, u = slots["momentum"], slots["norm"]
         m += (g - m) * (1 - self.beta_1)

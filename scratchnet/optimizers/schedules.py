@@ -159,7 +159,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class PolynomialDecay(LearningRateSchedule):
-    """From ``initial_learning_rate`` to ``end_learning_rate`` along ``(1 - step/decay_steps)^power``.
+    """From ``initial_learning_rate`` to ``end_learning_rate`` along ``(1 - step/steps)^power``.
 
     Math (float32): s = min(step, decay_steps), or with ``cycle`` decay_steps is multiplied by
     ceil(step / decay_steps) (1 at step 0); lr = (lr0 - lr_end) * (1 - s/decay_steps)^power + lr_end
