@@ -169,21 +169,36 @@ def _weight_labels(model):
     return [(layer_name(layer), v.key) for layer in model.layers for v in layer.trainable_weights]
 
 
-def optimizer_pair(name, kwargs, variables, grads):
+def optimizer_pair(name, kwargs, variables, grads, schedule=None, history=False):
     """``k`` optimizer steps on both sides from the same variables with the same gradients.
 
     Args:
-        name: "SGD", "Adam" or "RMSprop" (the class name in both libraries).
+        name: the optimizer's class name in both libraries ("SGD", "Nadam", ...).
         kwargs: constructor arguments.
         variables: starting arrays; gradient steps ``grads[step][variable]``.
+        schedule: ``(class name, kwargs)`` of a learning-rate schedule made in each library and
+            passed as ``learning_rate``, or None.
+        history: also return the variables after every step, ``[step][variable]``.
 
     Returns:
-        ``(ours, theirs, ours optimizer, keras optimizer)``: the final variables on each side.
+        ``(ours, theirs, ours optimizer, keras optimizer)``: the final variables on each side
+        (with ``history``: ``(ours, theirs, ...)`` are the per-step lists instead).
     """
-    theirs_opt = getattr(keras.optimizers, name)(**kwargs)
-    theirs, _ = run_optimizer(theirs_opt, variables, grads)
-    ours_opt = getattr(scratchnet.optimizers, name)(**kwargs)
+
+    def make(lib):
+        args = dict(kwargs)
+        if schedule is not None:
+            args["learning_rate"] = getattr(lib.optimizers.schedules, schedule[0])(**schedule[1])
+        return getattr(lib.optimizers, name)(**args)
+
+    theirs_opt = make(keras)
+    theirs, theirs_steps = run_optimizer(theirs_opt, variables, grads)
+    ours_opt = make(scratchnet)
     ours = [np.array(v, copy=True) for v in variables]
+    ours_steps = []
     for step in grads:
         ours_opt.apply([np.array(g, copy=True) for g in step], ours)
+        ours_steps.append([v.copy() for v in ours])
+    if history:
+        return ours_steps, theirs_steps, ours_opt, theirs_opt
     return ours, theirs, ours_opt, theirs_opt

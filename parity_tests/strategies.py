@@ -291,6 +291,128 @@ def optimizer_cases(draw):
     )
 
 
+MORE_OPTIMIZERS = ("AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion")
+
+
+@st.composite
+def more_optimizer_cases(draw):
+    """Strategy: ``(class name, kwargs)`` for AdamW, Adagrad, Adadelta, Adamax, Nadam or Lion.
+
+    Each optimizer's own hyper-parameters are drawn around Keras's defaults, including values
+    where a constant's place in the formula shows (epsilon up to 0.1, rho 0.5, beta_1 1.0 for
+    Lion, Adagrad starting from a zero accumulator).
+    """
+    name = draw(st.sampled_from(MORE_OPTIMIZERS))
+    lr = draw(st.sampled_from((0.001, 0.01, 0.1, 0.5)))
+    epsilon = draw(st.sampled_from((1e-7, 1e-3, 0.1)))
+    beta_1 = draw(st.sampled_from((0.9, 0.8, 0.95)))
+    beta_2 = draw(st.sampled_from((0.999, 0.99, 0.9)))
+    if name == "AdamW":
+        return name, dict(
+            learning_rate=lr,
+            weight_decay=draw(st.sampled_from((0.004, 0.1, 0.5))),
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=draw(st.booleans()),
+        )
+    if name == "Adagrad":
+        initial = draw(st.sampled_from((0.1, 0.0, 1.0)))
+        return name, dict(learning_rate=lr, initial_accumulator_value=initial, epsilon=epsilon)
+    if name == "Adadelta":
+        rho = draw(st.sampled_from((0.95, 0.9, 0.5)))
+        return name, dict(learning_rate=draw(st.sampled_from((lr, 1.0))), rho=rho, epsilon=epsilon)
+    if name == "Lion":
+        beta_1 = draw(st.sampled_from((0.9, 0.5, 1.0)))
+        return name, dict(learning_rate=lr, beta_1=beta_1, beta_2=beta_2)
+    return name, dict(learning_rate=lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+
+
+@st.composite
+def optimizer_options(draw):
+    """Strategy: kwargs of the options every optimizer has, any combination Keras allows.
+
+    At most one of clipnorm / clipvalue / global_clipnorm (Keras refuses two), with a bound
+    that clips some gradients and not others; weight decay; EMA with and without overwriting;
+    a loss scale factor; gradient accumulation over 2 or 3 calls.
+    """
+    options = {}
+    clip = draw(st.sampled_from((None, "clipnorm", "clipvalue", "global_clipnorm")))
+    if clip is not None:
+        options[clip] = draw(st.sampled_from((0.1, 1.0, 5.0)))
+    if draw(st.booleans()):
+        options["weight_decay"] = draw(st.sampled_from((0.004, 0.1)))
+    if draw(st.booleans()):
+        options["use_ema"] = True
+        options["ema_momentum"] = draw(st.sampled_from((0.99, 0.5)))
+        options["ema_overwrite_frequency"] = draw(st.sampled_from((None, 1, 2, 3)))
+    if draw(st.booleans()):
+        options["loss_scale_factor"] = draw(st.sampled_from((2.0, 3.0, 0.1)))
+    if draw(st.booleans()):
+        options["gradient_accumulation_steps"] = draw(st.integers(2, 3))
+    return options
+
+
+SCHEDULES = (
+    "ExponentialDecay",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
+    "InverseTimeDecay",
+    "CosineDecay",
+    "CosineDecayRestarts",
+)
+
+
+@st.composite
+def schedule_cases(draw, name=None):
+    """Strategy: ``(class name, kwargs)`` of a learning-rate schedule with short periods.
+
+    Decay steps and boundaries are 1-8, so a run of a few steps crosses them (staircase steps,
+    the end of a polynomial or cosine decay, a cosine restart, the end of a warm-up).
+    """
+    name = name or draw(st.sampled_from(SCHEDULES))
+    lr = draw(st.sampled_from((0.1, 0.01, 0.5)))
+    steps = draw(st.integers(1, 8))
+    if name in ("ExponentialDecay", "InverseTimeDecay"):
+        rate = draw(st.sampled_from((0.9, 0.5, 0.96) if name == "ExponentialDecay" else (0.5, 2.0)))
+        return name, dict(
+            initial_learning_rate=lr,
+            decay_steps=steps,
+            decay_rate=rate,
+            staircase=draw(st.booleans()),
+        )
+    if name == "PiecewiseConstantDecay":
+        boundaries = sorted(draw(st.sets(st.integers(0, 8), min_size=1, max_size=3)))
+        values = draw(
+            st.lists(st.sampled_from((0.1, 0.05, 0.01, 0.3)), min_size=len(boundaries) + 1)
+        )
+        return name, dict(boundaries=boundaries, values=values[: len(boundaries) + 1])
+    if name == "PolynomialDecay":
+        return name, dict(
+            initial_learning_rate=lr,
+            decay_steps=steps,
+            end_learning_rate=draw(st.sampled_from((0.0001, 0.01))),
+            power=draw(st.sampled_from((1.0, 0.5, 2.0))),
+            cycle=draw(st.booleans()),
+        )
+    if name == "CosineDecay":
+        warmup = draw(st.booleans())
+        return name, dict(
+            initial_learning_rate=draw(st.sampled_from((lr, 0.0))) if warmup else lr,
+            decay_steps=steps,
+            alpha=draw(st.sampled_from((0.0, 0.1))),
+            warmup_target=draw(st.sampled_from((0.2, 0.05))) if warmup else None,
+            warmup_steps=draw(st.integers(0, 5)) if warmup else 0,
+        )
+    return name, dict(
+        initial_learning_rate=lr,
+        first_decay_steps=steps,
+        t_mul=draw(st.sampled_from((2.0, 1.0, 1.5))),
+        m_mul=draw(st.sampled_from((1.0, 0.5))),
+        alpha=draw(st.sampled_from((0.0, 0.1))),
+    )
+
+
 @st.composite
 def gradient_runs(draw, dtype="float64", max_steps=6):
     """Strategy: ``(variables, gradient steps)`` for an optimizer run.

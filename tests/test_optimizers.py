@@ -128,8 +128,10 @@ def test_string_names_give_class_defaults():
     assert optimizers.get("sgd").learning_rate == 0.01
     assert optimizers.get("Adam").learning_rate == 0.001
     assert isinstance(optimizers.get("rmsprop"), optimizers.RMSprop)
-    with pytest.raises(ValueError, match="Unknown optimizer 'adamw'"):
-        optimizers.get("adamw")
+    assert isinstance(optimizers.get("AdamW"), optimizers.AdamW)
+    assert optimizers.get("lion").get_config()["beta_2"] == 0.99
+    with pytest.raises(ValueError, match="Unknown optimizer 'ftrl'"):
+        optimizers.get("ftrl")
 
 
 def test_sgd_momentum_must_be_a_float_like_keras():
@@ -161,6 +163,8 @@ def assert_same_bits(state_a, state_b):
         lambda: optimizers.Adam(amsgrad=True),
         lambda: optimizers.RMSprop(),
         lambda: optimizers.RMSprop(momentum=0.5, centered=True),
+        lambda: optimizers.Nadam(),
+        lambda: optimizers.Adadelta(),
     ],
 )
 def test_big_parameters_updated_in_parts_equal_one_piece(make):

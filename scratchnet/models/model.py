@@ -384,7 +384,10 @@ class Model(ModelUtilities):
             loss_value = self._backprop_loss(y, y_pred)
             if math.isfinite(float(loss_value)):
                 slots = self._trainable_slots()
-                self.optimizer.apply([o.grads[k] for o, k, _ in slots], [w for _, _, w in slots])
+                grads = [o.grads[k] for o, k, _ in slots]
+                if self.optimizer.loss_scale_factor is not None:  # Keras scales the loss
+                    grads = [g * self.optimizer.loss_scale_factor for g in grads]
+                self.optimizer.apply(grads, [w for _, _, w in slots])
                 if self.__dict__["_constrained"]:  # after the update, as Keras applies them
                     constraints.apply_to(o.variables_by_key[k] for o, k, _ in slots)
         self._trackers.update(y, y_pred, loss_value, len(x))
@@ -516,6 +519,8 @@ class Model(ModelUtilities):
                 cb.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > 0:  # with use_ema, the weights become their moving averages (as Keras)
+            self.optimizer.finalize_variable_values([w for _, _, w in self._trainable_slots()])
         for cb in cbs:
             cb.on_train_end()
         history.params = params

@@ -108,9 +108,9 @@ def summary_text(model, line_length=None):
     frozen = sum(v.value.size for layer in built for v in layer.non_trainable_weights)
     opt_params = opt_bytes = 0
     if model.optimizer is not None and model.optimizer.slots is not None:
-        slots = sum(a.size for a in model.optimizer.slot_order())
-        opt_params = slots + 2  # + the step counter and the learning rate
-        opt_bytes = (slots + 1) * itemsize + 8  # the step counter is an int64
+        state = model.optimizer.variables  # the step counter (int64), learning rate, slots, ...
+        opt_params = sum(a.size for a in state)
+        opt_bytes = sum(a.nbytes for a in state)
     total = trainable + frozen + opt_params
     total_bytes = (trainable + frozen) * itemsize + opt_bytes
     lines.append(f" Total params: {total:,} ({_readable_size(total_bytes)})")

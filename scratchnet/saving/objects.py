@@ -105,6 +105,7 @@ _FAMILIES = {
     "losses": (losses, losses.Loss),
     "metrics": (metrics, metrics.Metric),
     "optimizers": (optimizers, optimizers.Optimizer),
+    "optimizers.schedules": (optimizers.schedules, optimizers.schedules.LearningRateSchedule),
     "initializers": (initializers, initializers.Initializer),
 }
 # Keras's built-in loss and metric functions that scratchnet has (activations: activations.get).
@@ -362,7 +363,9 @@ def find_class(config, custom, what=None):
             if found is not None:
                 return found
     if is_keras_or_ours(module):
-        family = next((p for p in module.split(".")[1:] if p in _FAMILIES), None)
+        parts = module.split(".")[1:]  # "optimizers.schedules" is a family of its own
+        joined = ".".join(parts)
+        family = joined if joined in _FAMILIES else next((p for p in parts if p in _FAMILIES), None)
         found = _builtin_class(family, class_name)
         if found is not None:
             return found
@@ -385,11 +388,8 @@ def _builtin_class(family, class_name):
         return None
     module, base = _FAMILIES[family]
     cls = getattr(module, class_name, None)
-    if (
-        inspect.isclass(cls)
-        and issubclass(cls, base)
-        and cls.__module__.startswith(module.__name__)
-    ):
+    defined_there = cls.__module__.startswith(module.__name__) if inspect.isclass(cls) else False
+    if defined_there and issubclass(cls, base):  # (a package's classes live in its submodules)
         return cls
     return None
 

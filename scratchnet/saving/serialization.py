@@ -25,15 +25,6 @@ from ..layers.merging import Merge
 from . import objects, registry
 from .object_registration import CustomObjectScope, get_registered_name
 
-_OPTIMIZER_DEFAULTS = {
-    "weight_decay": None,
-    "clipnorm": None,
-    "global_clipnorm": None,
-    "clipvalue": None,
-    "use_ema": False,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
-}
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
 # The most values one sample of a model's input may have in a file (an 8K RGB image has 1e8):
 # rebuilding a model runs layers written with ``call`` on zeros of that shape.
@@ -238,7 +229,7 @@ def _compile_config(model):
         "optimizer": {
             "module": "keras.optimizers",
             "class_name": type(opt).__name__,
-            "config": opt.get_config(),
+            "config": objects.serialize_object(opt.get_config()),  # a schedule of yours too
             "registered_name": None,
         },
         "loss": _serialize_loss(args.get("loss", model.loss)),
@@ -439,31 +430,17 @@ def _compile_from_config(model, config, source, custom_objects=None):
     if isinstance(opt_entry, str):
         optimizer = optimizers_module.get(opt_entry)
     else:
-        class_name = (opt_entry or {}).get("class_name", "")
+        cls = optimizers_module.class_by_name((opt_entry or {}).get("class_name", ""), source)
         opt_config = dict((opt_entry or {}).get("config") or {})
-        for key, default in _OPTIMIZER_DEFAULTS.items():
-            if opt_config.get(key, default) != default:
-                raise ValueError(
-                    f"{source}: the optimizer uses {key}={opt_config[key]!r}, which scratchnet "
-                    "does not support."
-                )
-        if not isinstance(opt_config.get("learning_rate"), (int, float)):
-            raise ValueError(
-                f"{source}: the optimizer's learning_rate {opt_config.get('learning_rate')!r} "
-                "is not a number (schedules are not supported)."
+        schedule = opt_config.get("learning_rate")
+        if isinstance(schedule, dict):  # a schedule: Keras's (by name) or yours (registered)
+            opt_config["learning_rate"] = objects.deserialize_object(
+                schedule, custom, what=f"{source}: the optimizer's learning-rate schedule"
             )
-        cls = (
-            type(optimizers_module.get(class_name.lower()))
-            if class_name.lower() in ("sgd", "adam", "rmsprop")
-            else None
-        )
-        if cls is None:
-            raise ValueError(
-                f"{source}: optimizer {class_name!r} is not supported; scratchnet has SGD, "
-                "Adam and RMSprop."
-            )
-        optimizer = cls.from_config(opt_config)
-        optimizer.name = opt_config.get("name", optimizer.name)
+        try:
+            optimizer = cls.from_config(opt_config)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: cannot rebuild the optimizer {cls.__name__}: {e}") from e
     model.compile(
         optimizer=optimizer,
         loss=_deserialize_loss(config.get("loss"), source, custom),

@@ -407,11 +407,8 @@ def _read_weights_into(model, source, filepath):
     for current, new in assignments:
         current[...] = new
     if optimizer_state is not None:
-        optimizer, iterations, learning_rate, slots = optimizer_state
-        optimizer.iterations = iterations
-        optimizer.learning_rate = learning_rate
-        if slots:  # an optimizer saved before its first step has only the two scalars
-            optimizer.set_slot_order(slots)
+        optimizer, arrays = optimizer_state
+        optimizer.load_own_variables(arrays)  # step counter, learning rate, slots: Keras's order
 
 
 def _check_links(f, filepath):
@@ -501,8 +498,9 @@ def _read_optimizer(model, group, filepath):
     datasets = _group_datasets(group, "optimizer/vars", problems)
     if datasets is None:
         raise _Refused(f"'{filepath}': the optimizer state is damaged: {problems[0]}")
-    if len(datasets) <= 2:
-        if len(datasets) < 2:
+    unbuilt = 1 if optimizer.has_schedule else 2  # iteration (and learning_rate)
+    if len(datasets) <= unbuilt:  # an optimizer saved before its first step
+        if len(datasets) < unbuilt:
             return None
         if any(d.shape != () for d in datasets):
             raise _Refused(
@@ -527,6 +525,5 @@ def _read_optimizer(model, group, filepath):
 
 
 def _optimizer_state(optimizer, datasets):
-    """(optimizer, step counter, learning rate, slot arrays), read from checked datasets."""
-    arrays = [np.asarray(d[()]) for d in datasets]
-    return optimizer, int(arrays[0]), float(arrays[1]), arrays[2:]
+    """(optimizer, its variables' arrays in Keras's order), read from checked datasets."""
+    return optimizer, [np.asarray(d[()]) for d in datasets]

@@ -1,4 +1,4 @@
-"""SGD, Adam and RMSprop with Keras 3's exact update formulas.
+"""SGD, Adam (and AdamW) and RMSprop with Keras 3's exact update formulas.
 
 Each optimizer updates the parameter arrays in place: ``opt.apply(grads, variables)``. State
 ("slot variables": momentum, velocity, ...) is created on the first call, one array per
@@ -26,142 +26,8 @@ Example:
 
 import numpy as np
 
-from . import config
-from .kernels import backend, parallel
-
-
-def _f32(value, dtype):
-    """A Python float cast the way ``ops.cast(python_float, dtype)`` does: through float32."""
-    return dtype.type(np.float32(value))
-
-
-class Optimizer:
-    """Base class: holds the learning rate, the step counter and the slot variables.
-
-    Args:
-        learning_rate: the step size.
-        name: Keras's name (used in saved files).
-    """
-
-    slot_names = ()  # Keras's names for the per-parameter state, e.g. ("momentum", "velocity")
-
-    def __init__(self, learning_rate=0.001, name=None, **kwargs):
-        unsupported = {k: v for k, v in kwargs.items() if v not in (None, False)}
-        if unsupported:
-            raise ValueError(
-                f"{type(self).__name__}: options {sorted(unsupported)} are not supported by "
-                "scratchnet (no clipping, weight decay or EMA); remove them."
-            )
-        if not isinstance(learning_rate, (int, float, np.floating)) or learning_rate < 0:
-            raise ValueError(
-                f"{type(self).__name__}: learning_rate must be a non-negative number, got "
-                f"{learning_rate!r}."
-            )
-        self.learning_rate = float(learning_rate)
-        self.name = name or type(self).__name__.lower()
-        self.iterations = 0
-        self.slots = None  # {slot name: [array per parameter]}, made by build()
-        self.dtype = None  # floatx when built: the dtype of the learning_rate variable
-
-    def build(self, variables):
-        """Create zeroed slot arrays, one per parameter for each name in ``slot_names``."""
-        variables = [getattr(v, "value", v) for v in variables]  # Variables or arrays
-        self.slots = {name: [np.zeros_like(v) for v in variables] for name in self.active_slots()}
-        self.dtype = np.dtype(config.floatx())
-
-    def active_slots(self):
-        return self.slot_names
-
-    def apply(self, grads, variables):
-        """One optimizer step: update every array in ``variables`` in place from ``grads``."""
-        if len(grads) != len(variables):
-            raise ValueError(
-                f"{type(self).__name__}.apply: got {len(grads)} gradients for {len(variables)} "
-                "variables."
-            )
-        variables = [getattr(v, "value", v) for v in variables]  # Variables or their arrays
-        if self.slots is None:
-            self.build(variables)
-        for i, (g, w) in enumerate(zip(grads, variables)):
-            # The learning rate lives in a floatx variable, then is cast to the weight's dtype.
-            lr = w.dtype.type(self.dtype.type(self.learning_rate))
-            g = g.astype(w.dtype, copy=False)
-            slots = {name: self.slots[name][i] for name in self.active_slots()}
-            self._update_in_parts(g, w, lr, slots)
-        self.iterations += 1  # Keras increments after the update
-
-    # Smaller arrays are updated on one core, which is done before a second one would start
-    # (measured: docs/kernels/updates.md#measured-the-parallel-split).
-    PARALLEL_MIN_SIZE = 1_000_000
-
-    def _update_in_parts(self, g, w, lr, slots):
-        """``update_step`` on the whole array, or on one slice of it per core for big arrays.
-
-        A slice of a flattened array is a view, so each part updates ``w`` and its slots in
-        place.
-        """
-        parts = config.num_threads()
-        # reshape(-1) of a non-contiguous array is a copy: updating it would lose the update
-        contiguous = all(a.flags.c_contiguous for a in [w, *slots.values()])
-        if parts == 1 or w.size < self.PARALLEL_MIN_SIZE or not contiguous:
-            return self.update_step(g, w, lr, slots)
-        edges = np.linspace(0, w.size, parts + 1).astype(int)
-        g_flat = g.reshape(-1)  # a copy if g is not contiguous: only read
-        flat = {name: a.reshape(-1) for name, a in slots.items()}
-        w_flat = w.reshape(-1)
-
-        def part(worker, k):
-            s, e = edges[k], edges[k + 1]
-            self.update_step(g_flat[s:e], w_flat[s:e], lr, {n: a[s:e] for n, a in flat.items()})
-
-        parallel.parallel_for(parts, part)
-
-    def apply_gradients(self, grads_and_vars):
-        """Keras's spelling: ``apply_gradients(zip(grads, variables))``."""
-        grads, variables = zip(*grads_and_vars)
-        self.apply(list(grads), list(variables))
-
-    def update_step(self, g, w, lr, slots):
-        """Update ``w`` (and the arrays in ``slots``, by slot name) in place from gradient ``g``."""
-        raise NotImplementedError
-
-    @property
-    def variables(self):
-        """All state in Keras's order: iteration, learning_rate, then the slots (see slot_order)."""
-        dtype = self.dtype or np.dtype(config.floatx())
-        out = [np.array(self.iterations, dtype=np.int64), np.array(self.learning_rate, dtype=dtype)]
-        if self.slots is not None:
-            out += self.slot_order()
-        return out
-
-    def slot_order(self):
-        """Slots grouped by name, as Keras stores them (RMSprop, SGD); Adam overrides."""
-        return [a for name in self.active_slots() for a in self.slots[name]]
-
-    def set_slot_order(self, arrays):
-        """Load slot arrays given in ``slot_order`` (used by load_model)."""
-        for dst, src in zip(self.slot_order(), arrays):
-            dst[...] = src
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "learning_rate": float(np.float32(self.learning_rate)),
-            "weight_decay": None,
-            "clipnorm": None,
-            "global_clipnorm": None,
-            "clipvalue": None,
-            "use_ema": False,
-            "ema_momentum": 0.99,
-            "ema_overwrite_frequency": None,
-            "loss_scale_factor": None,
-            "gradient_accumulation_steps": None,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        keys = cls.__init__.__code__.co_varnames[1 : cls.__init__.__code__.co_argcount]
-        return cls(**{k: v for k, v in config.items() if k in keys})
+from ..kernels import backend
+from .base import Optimizer, _f32, interleaved
 
 
 class SGD(Optimizer):
@@ -261,10 +127,7 @@ class Adam(Optimizer):
 
     def slot_order(self):
         """Keras stores Adam's state per parameter as (momentum, velocity), then the v_hats."""
-        out = []
-        for m, v in zip(self.slots["momentum"], self.slots["velocity"]):
-            out += [m, v]
-        return out + list(self.slots.get("velocity_hat", []))
+        return interleaved(self.slots, "momentum", "velocity") + self.slots.get("velocity_hat", [])
 
     def get_config(self):
         return {
@@ -274,6 +137,40 @@ class Adam(Optimizer):
             "epsilon": self.epsilon,
             "amsgrad": self.amsgrad,
         }
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), Keras's default 0.004.
+
+    Math: w <- w - w * weight_decay * lr before Adam's update (the base optimizer's weight
+    decay, which every optimizer has; AdamW only makes it required).
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        name="adamw",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate,
+            beta_1,
+            beta_2,
+            epsilon,
+            amsgrad,
+            name,
+            weight_decay=weight_decay,
+            **kwargs,
+        )
+        if self.weight_decay is None:
+            raise ValueError(
+                "AdamW: argument `weight_decay` must be a float. Received: weight_decay=None"
+            )
 
 
 class RMSprop(Optimizer):
@@ -340,20 +237,3 @@ class RMSprop(Optimizer):
             "epsilon": self.epsilon,
             "centered": self.centered,
         }
-
-
-_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
-
-
-def get(identifier):
-    """Resolve 'sgd', 'adam', 'rmsprop' (any case), an optimizer class, or an instance."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
-        return _BY_NAME[identifier.lower()]()
-    raise ValueError(
-        f"Unknown optimizer {identifier!r}. Expected one of {sorted(_BY_NAME)} or an object "
-        "such as scratchnet.optimizers.Adam(learning_rate=1e-3)."
-    )
