@@ -33,7 +33,11 @@ class Callback:
 
 
 class History(Callback):
-    """Records each epoch's logs: ``history.history['loss']`` is one float per epoch."""
+    """Records each epoch's logs: ``history.history['loss']`` is one float per epoch.
+
+    As in Keras, each epoch's end also sets ``model.history`` to it, so after a ``fit`` that a
+    Ctrl-C stopped, ``model.history`` holds the completed epochs (``models/interrupts.py``).
+    """
 
     def __init__(self):
         super().__init__()
@@ -47,6 +51,8 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
+        if self.model is not None:
+            self.model.history = self
 
 
 def _mode_is_min(monitor, mode):

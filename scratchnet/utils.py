@@ -10,7 +10,13 @@ Example:
 
 import os
 import random
+import re
 import uuid
+
+try:
+    import fcntl  # POSIX: locks on the temporary files of atomic_write
+except ImportError:  # Windows
+    fcntl = None
 
 import numpy as np
 
@@ -121,18 +127,28 @@ def atomic_write(path, write):
 
     A crash, a full disk or an exception in ``write`` leaves the previous file untouched and no
     temporary file behind. The new file gets ordinary permissions (the process umask).
+
+    A process killed outright (``kill -9``, a power cut) cannot remove its temporary file: it
+    stays as ``.<name>.<pid>.<random>.tmp`` beside ``path``, and the next write to ``path``
+    removes it. A writer holds a lock (``flock``) on its temporary file until the rename, so a
+    live write, in this process or another, is never taken for a dead one (without ``fcntl``,
+    on Windows, the files stay for you to delete).
     """
     path = os.path.abspath(path)
     folder, name = os.path.split(path)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Cannot write '{path}': the folder '{folder}' does not exist.")
-    tmp_path = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    _remove_dead_temporaries(folder, name)
+    f, tmp_path = _locked_temporary(folder, name)
     try:
-        with open(tmp_path, "xb") as f:  # "x": never reuse an existing file
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_path, path)
+            if fcntl is not None:  # renamed while open, so still locked (Windows cannot)
+                os.replace(tmp_path, path)
+        if fcntl is None:
+            os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
@@ -147,3 +163,39 @@ def atomic_write(path, write):
         pass
     finally:
         os.close(dir_fd)
+
+
+def _locked_temporary(folder, name):
+    """A new temporary file beside ``folder/name``, open for writing and locked: ``(f, path)``."""
+    while True:
+        tmp_path = os.path.join(folder, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        f = open(tmp_path, "xb")  # "x": never reuse an existing file
+        if fcntl is None:
+            return f, tmp_path
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # waits if a cleanup holds it (next line)
+        if os.fstat(f.fileno()).st_nlink:
+            return f, tmp_path
+        f.close()  # another write removed it between open and lock, as a dead one's: again
+
+
+def _remove_dead_temporaries(folder, name):
+    """Remove the temporary files of writes to ``folder/name`` whose process died mid-write:
+    those nobody holds a lock on."""
+    if fcntl is None:
+        return
+    pattern = re.compile(re.escape(f".{name}.") + r"[0-9]+\.[0-9a-f]{8}\.tmp")
+    for entry in os.listdir(folder):
+        if not pattern.fullmatch(entry):
+            continue
+        tmp_path = os.path.join(folder, entry)
+        try:
+            fd = os.open(tmp_path, os.O_RDONLY)
+        except OSError:  # gone already (renamed or removed by its writer)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.remove(tmp_path)  # under the lock: its writer, if it just opened it, starts again
+        except OSError:  # locked: a write in progress; or removed meanwhile
+            pass
+        finally:
+            os.close(fd)

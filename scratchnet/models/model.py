@@ -44,6 +44,7 @@ from ..tape import Tape
 from . import summary as summary_module
 from .checks import as_array, check_batch_size, reject_input_list
 from .guard import TrainingGuard
+from .interrupts import DeferredInterrupt
 from .utilities import ModelUtilities
 
 
@@ -457,17 +458,21 @@ class Model(ModelUtilities):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val).")
             validation_data = self._check_xy(*validation_data, "fit(validation_data)")
 
-        with self._guard.training(self, "fit"):  # no other thread runs the model meanwhile
+        # no other thread runs the model meanwhile; Ctrl-C waits for the step's end (interrupts.py)
+        with self._guard.training(self, "fit"), DeferredInterrupt() as deferred:
             return self._fit_epochs(
-                x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
+                deferred, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
                 initial_epoch, validation_batch_size,
             )  # fmt: skip
 
     def _fit_epochs(
-        self, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
+        self, deferred, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
         initial_epoch, validation_batch_size,
     ):  # fmt: skip
-        """``fit``'s loop over epochs and batches, on checked arguments; returns the History."""
+        """``fit``'s loop over epochs and batches, on checked arguments; returns the History.
+
+        Each step, and History's record of each epoch, runs whole or not at all under Ctrl-C
+        (``deferred``, a ``DeferredInterrupt``)."""
         n = len(x)
         steps = math.ceil(n / batch_size)
         history = callbacks_module.History()
@@ -489,7 +494,7 @@ class Model(ModelUtilities):
             for step in range(steps):
                 batch = slice(step * batch_size, min(n, (step + 1) * batch_size))
                 idx = batch if order is None else order[batch]
-                loss_value = self._train_step(x[idx], y[idx])
+                loss_value = deferred.run(self._train_step, x[idx], y[idx])
                 logs = self._logs()
                 for cb in cbs:
                     cb.on_train_batch_end(step, logs)
@@ -515,7 +520,8 @@ class Model(ModelUtilities):
                 epoch_logs = dict(
                     sorted({**epoch_logs, **{"val_" + k: v for k, v in val.items()}}.items())
                 )
-            for cb in cbs:
+            deferred.run(history.on_epoch_end, epoch, epoch_logs)
+            for cb in cbs[1:]:
                 cb.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
