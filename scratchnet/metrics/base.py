@@ -19,7 +19,9 @@ from ..ops.core import Variable, convert_to_tensor
 
 
 def as_array(x):
-    """A NumPy view of a Tensor or array (the model hands its metrics Tensors)."""
+    """A NumPy view of a Tensor or array (a Metric of yours may be handed Tensors)."""
+    if type(x) is np.ndarray:
+        return x
     return np.asarray(x.value if hasattr(x, "value") and not isinstance(x, np.ndarray) else x)
 
 
@@ -81,7 +83,7 @@ class Metric:
 
 def _add(variable, amount):
     """variable += amount, rounded to the variable's dtype (Keras's ``assign_add``)."""
-    variable.value[...] = variable.value + np.asarray(amount).astype(variable.value.dtype)
+    variable.value[...] = variable.value + np.asarray(amount, dtype=variable.value.dtype)
 
 
 def samplewise(values, sample_weight, reduce_fn, dtype):
@@ -199,6 +201,7 @@ class Trackers:
 
     def __init__(self, metrics, dtype):
         self.metrics = metrics
+        self.own = [type(m).__module__.startswith("scratchnet.") for m in metrics]
         self.loss = RunningMean(dtype)
         for metric in metrics:
             metric.reset_state()
@@ -207,8 +210,11 @@ class Trackers:
         """Add one batch of ``n`` samples: its mean loss, and the batch to each metric."""
         dtype = self.loss.dtype
         self.loss.update(dtype.type(loss_value) * dtype.type(n), n)
-        for metric in self.metrics:  # each keeps its own state; a Metric of yours gets Tensors
-            metric.update_state(convert_to_tensor(y_true), convert_to_tensor(y_pred))
+        for metric, own in zip(self.metrics, self.own):
+            if own:  # scratchnet's metrics read the arrays
+                metric.update_state(y_true, y_pred)
+            else:  # a Metric of yours gets Tensors (it may compute with scratchnet.ops)
+                metric.update_state(convert_to_tensor(y_true), convert_to_tensor(y_pred))
 
     def logs(self, prefix=""):
         """``{"loss": ..., metric name: ...}``, keys sorted as Keras sorts them."""
