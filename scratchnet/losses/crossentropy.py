@@ -47,6 +47,13 @@ class _CrossEntropy(Loss):
         shape = np.shape(z)
         y_true, z = self.check(y_true, z)
         per_sample, backward_from_dv = self._from_logits(y_true, z)
+        if sample_weight is None and self.reduction == "sum_over_batch_size" and per_sample.size:
+            # fit's case: L = sum(v) / N, and every sample's dL/dv is the same 1/N, a scalar
+            # (what reduce_weighted computes, without an (N,) array of 1/N)
+            dtype = per_sample.dtype.type
+            n = dtype(per_sample.size)
+            dz = backward_from_dv(dtype(1) / n).reshape(shape)
+            return dtype(per_sample.sum(dtype=dtype) / n), dz
         loss, backward = reduce_weighted(per_sample, sample_weight, self.reduction, self.name)
         return loss, backward_from_dv(backward(np.ones_like(loss))).reshape(shape)
 
