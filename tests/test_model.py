@@ -236,7 +236,7 @@ def test_auto_names_count_per_class():
         (lambda m, x, y: m.fit(x, y.argmax(-1), verbose=0), "to_categorical"),
         (
             lambda m, x, y: m.fit(np.repeat(x, 3, -1), y, verbose=0),
-            r"expects inputs of shape \(None, 6, 6, 1\).*\(10, 6, 6, 3\)",
+            r"built for inputs of shape \(None, 6, 6, 1\), but got \(10, 6, 6, 3\)",
         ),
         (lambda m, x, y: m.evaluate(x, y, batch_size=0, verbose=0), "batch_size"),
     ],

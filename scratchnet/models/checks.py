@@ -78,9 +78,10 @@ def numeric(x, what, where):
 
 
 def match_input_shape(model, x, where):
-    """``x`` fitted to the model's declared Input shape as Keras does (a trailing axis of 1 is
-    dropped or added when the ranks differ by one), or a ValueError naming the model and both
-    shapes. A model without a declared input shape takes ``x`` as it is."""
+    """``x`` fitted to the rank of the model's declared Input as Keras does (a trailing axis of 1
+    is dropped or added when the ranks differ by one), or a ValueError naming the model and both
+    shapes if the ranks still differ. Other axes are the first layer's to check (its message
+    names it). A model without a declared input shape takes ``x`` as it is."""
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1 or getattr(inputs[0], "shape", None) is None:
         return x
@@ -89,10 +90,10 @@ def match_input_shape(model, x, where):
         x = x[..., 0]
     elif x.ndim == len(ref) - 1 and ref[-1] == 1:
         x = x[..., None]
-    if x.ndim != len(ref) or any(r is not None and r != a for r, a in zip(ref[1:], x.shape[1:])):
+    if x.ndim != len(ref):
         raise ValueError(
-            f"{where}: model '{model.name}' expects inputs of shape "
-            f"{tuple(ref)} (None is any batch size), but got {x.shape}. Reshape the data to "
-            "match its Input, or build the model for this shape."
+            f"{where}: model '{model.name}' expects inputs of shape {ref} (None is any batch "
+            f"size), but got {x.shape}. Reshape the data to match its Input, or build the model "
+            "for this shape."
         )
     return x
