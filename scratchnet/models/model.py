@@ -42,7 +42,7 @@ from ..progbar import Progbar
 from ..saving import registry
 from ..tape import Tape
 from . import summary as summary_module
-from .checks import as_array, check_batch_size, reject_input_list
+from .checks import as_array, check_batch_size, match_input_shape, numeric, reject_input_list
 from .guard import TrainingGuard
 from .interrupts import DeferredInterrupt
 from .utilities import ModelUtilities
@@ -198,7 +198,7 @@ class Model(ModelUtilities):
 
     def _prepare_x(self, x):
         reject_input_list(self, x, "call")
-        x = np.asarray(x)
+        x = match_input_shape(self, numeric(np.asarray(x), "x", "call"), "call")
         if "_build_input_shape" not in self.__dict__:
             self._build_input_shape = x.shape  # a subclassed model's build_config in saved files
         # Integer inputs (raw uint8 pixels) become floats, as Keras casts them to the input dtype.
