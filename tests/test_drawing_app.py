@@ -10,13 +10,10 @@ pixel, presses Predict (or Enter), and reads the answer off the page.
 import base64
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,21 +21,9 @@ import pytest
 import scratchnet
 from examples import common, keras_convnet
 from examples.draw.preprocess import to_mnist
+from tests.browser import ONE_THREAD, REPO, open_page, serve
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INK = 128  # MNIST pixels at least this dark are traced
-# Train single-threaded: next to another pytest worker on two cores, parallel kernels crawl.
-ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def test_preprocessing_gives_back_an_mnist_digit_drawn_ten_times_larger():
@@ -84,41 +69,13 @@ def own_server(model_path):
 
 
 def run_app(model_path):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "examples.draw.app", "--program", "convnet"]
-        + ["--model", str(model_path), "--port", "0"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    url = re.search(r"http://\S+/", process.stdout.readline()).group(0)
-    yield process, url
-    if process.poll() is None:
-        process.terminate()
-    process.wait(timeout=10)
+    yield from serve("examples.draw.app", "--program", "convnet", "--model", str(model_path))
 
 
 @pytest.fixture(scope="module")
 def page(server, tmp_path_factory):
     """A fresh headless Chromium page showing the app."""
-    from playwright.sync_api import Error, sync_playwright
-
-    with sync_playwright() as playwright:
-        try:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path_factory.mktemp("chromium-profile")),
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-            )
-        except Error as error:
-            if os.environ.get("CI"):  # CI installs Chromium (scripts/install-browser.sh): fail
-                raise
-            pytest.skip(f"Chromium ({CHROMIUM}) cannot launch: {error.message.splitlines()[0]}")
-        page = context.new_page()
-        page.goto(server[1])
-        yield page
-        context.close()
+    yield from open_page(server[1], tmp_path_factory.mktemp("chromium-profile"))
 
 
 def digits_to_draw(model_path, count=3):

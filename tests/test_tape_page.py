@@ -1,60 +1,26 @@
 """The tape page (``examples/tape``) in a real browser: choose a model, read the drawing off it.
 
-Same mechanism as ``tests/test_drawing_app.py``: the system's Chromium, driven headless by
-Playwright, on the app served at 127.0.0.1 on a free port. Outside CI a Chromium that cannot
-launch skips these tests; in CI (which installs it) that is a failure.
+Same mechanism as ``tests/test_drawing_app.py`` (``tests/browser.py``): the system's Chromium,
+driven headless by Playwright, on the app served at 127.0.0.1 on a free port. Outside CI a
+Chromium that cannot launch skips these tests; in CI (which installs it) that is a failure.
 """
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.test_drawing_app import CHROMIUM, CHROMIUM_ARGS, ONE_THREAD
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.browser import open_page, serve
 
 
 @pytest.fixture(scope="module")
 def server():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "examples.tape.app", "--port", "0"],
-        cwd=REPO,
-        env={**os.environ, **ONE_THREAD},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    url = re.search(r"http://\S+/", process.stdout.readline()).group(0)
-    yield process, url
-    if process.poll() is None:
-        process.terminate()
-    process.wait(timeout=10)
+    yield from serve("examples.tape.app")
 
 
 @pytest.fixture(scope="module")
 def page(server, tmp_path_factory):
-    from playwright.sync_api import Error, sync_playwright
-
-    with sync_playwright() as playwright:
-        try:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path_factory.mktemp("chromium-profile")),
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-            )
-        except Error as error:
-            if os.environ.get("CI"):  # CI installs Chromium (scripts/install-browser.sh): fail
-                raise
-            pytest.skip(f"Chromium ({CHROMIUM}) cannot launch: {error.message.splitlines()[0]}")
-        page = context.new_page()
-        page.set_default_timeout(120_000)  # a first step compiles numba kernels
-        page.goto(server[1])
-        yield page
-        context.close()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    yield from open_page(server[1], profile, default_timeout=120_000)  # a first step compiles
 
 
 def shown(page, model):
