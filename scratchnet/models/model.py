@@ -38,7 +38,6 @@ from ..losses import ActivationWithLoss
 from ..losses import get as get_loss
 from ..naming import to_snake_case, unique_name
 from ..ops.core import Tensor, convert_to_tensor, structure_version
-from ..progbar import Progbar
 from ..saving import registry
 from ..tape import Tape
 from . import summary as summary_module
@@ -441,7 +440,7 @@ class Model(ModelUtilities):
         self._require_compiled("fit")
         x, y = self._check_xy(x, y, "fit")
         batch_size = check_batch_size(batch_size, "fit")
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = verbose if verbose == "auto" else int(verbose)  # (callbacks' params keep "auto")
         if not 0 <= validation_split < 1:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}.")
         if validation_data is None and validation_split:
@@ -475,29 +474,24 @@ class Model(ModelUtilities):
         (``deferred``, a ``DeferredInterrupt``)."""
         n = len(x)
         steps = math.ceil(n / batch_size)
-        history = callbacks_module.History()
-        cbs = [history] + list(callbacks or [])
-        if verbose:
-            cbs.append(callbacks_module.ProgbarLogger(verbose, epochs, steps))
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        for cb in cbs:
-            cb.set_model(self)
-            cb.set_params(params)
+        callbacks = callbacks_module.configure(callbacks, self, verbose, epochs, steps, True)
         self.stop_training = False
-        for cb in cbs:
-            cb.on_train_begin()
+        callbacks.on_train_begin()
+        initial_epoch = self.__dict__.get("_initial_epoch") or initial_epoch  # BackupAndRestore
+        training_logs = None
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
-            for cb in cbs:
-                cb.on_epoch_begin(epoch)
+            callbacks.on_epoch_begin(epoch)
+            batch_hooks = callbacks.has_train_batch_hooks  # (none: no batch logs to collect)
             order = np.random.permutation(n) if shuffle else None
             for step in range(steps):
                 batch = slice(step * batch_size, min(n, (step + 1) * batch_size))
                 idx = batch if order is None else order[batch]
+                if batch_hooks:
+                    callbacks.on_train_batch_begin(step)
                 loss_value = deferred.run(self._train_step, x[idx], y[idx])
-                logs = self._logs()
-                for cb in cbs:
-                    cb.on_train_batch_end(step, logs)
+                if batch_hooks:
+                    callbacks.on_train_batch_end(step, self._logs())
                 if not math.isfinite(float(loss_value)):
                     print(
                         f"\nfit: the loss became {float(loss_value)} at epoch {epoch + 1}, step "
@@ -511,74 +505,87 @@ class Model(ModelUtilities):
                     break
             epoch_logs = self._logs()
             if validation_data is not None:
-                val = self.evaluate(
+                val = self.evaluate(  # fit's callbacks get the on_test_* hooks, as in Keras
                     *validation_data,
                     batch_size=validation_batch_size or batch_size,
-                    verbose=0,
                     return_dict=True,
+                    callbacks=callbacks,
                 )
                 epoch_logs = dict(
                     sorted({**epoch_logs, **{"val_" + k: v for k, v in val.items()}}.items())
                 )
-            deferred.run(history.on_epoch_end, epoch, epoch_logs)
-            for cb in cbs[1:]:
-                cb.on_epoch_end(epoch, epoch_logs)
+            deferred.run(callbacks.on_epoch_end, epoch, epoch_logs)  # (History records it whole)
+            training_logs = epoch_logs
             if self.stop_training:
                 break
         if epochs > 0:  # with use_ema, the weights become their moving averages (as Keras)
             self.optimizer.finalize_variable_values([w for _, _, w in self._trainable_slots()])
-        for cb in cbs:
-            cb.on_train_end()
-        history.params = params
-        return history
+        callbacks.on_train_end(training_logs)
+        return self.history
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+    def evaluate(
+        self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None
+    ):
         """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict).
 
         Each call keeps its own running mean of the loss (``metrics.Trackers``); the metrics
         keep their state in themselves, so threads evaluating one model at once take turns.
+        ``callbacks`` get the ``on_test_*`` hooks (``model.stop_evaluating`` ends it early).
         """
         self._require_compiled("evaluate")
         x, y = self._check_xy(x, y, "evaluate")
         batch_size = check_batch_size(batch_size, "evaluate")
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = verbose if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
-        bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
+        callbacks = callbacks_module.configure(callbacks, self, verbose, 1, steps)
         stateful = bool(self.metrics)  # every metric keeps its own state: take turns
         ticket = self._guard.inference_ticket(self, "evaluate")
+        self.stop_evaluating = False
+        callbacks.on_test_begin()
+        batch_hooks = callbacks.has_test_batch_hooks
         with self._guard.metrics_lock if stateful else contextlib.nullcontext():
             trackers = metrics_module.Trackers(self.metrics, config.floatx())
             for step in range(steps):
                 batch = slice(step * batch_size, (step + 1) * batch_size)
+                if batch_hooks:
+                    callbacks.on_test_batch_begin(step)
                 self._test_step(x[batch], y[batch], trackers)
-                if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
-                    bar.update(step + 1, list(trackers.logs().items()), finalize=False)
+                if batch_hooks:
+                    callbacks.on_test_batch_end(step, trackers.logs())
+                if self.stop_evaluating:
+                    break
             logs = trackers.logs()
-        if bar:
-            bar.update(steps, list(logs.items()), finalize=True)
         self._guard.check_ticket(self, "evaluate", ticket)
+        callbacks.on_test_end(logs)
         self._trackers = trackers  # test_on_batch goes on from here, as after Keras's evaluate
         return self._results(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose="auto"):
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
         """Outputs for every sample of ``x``, in batches, in inference mode (from many threads
-        at once if need be: see ``scratchnet.layers.base``, "Threads")."""
+        at once if need be: see ``scratchnet.layers.base``, "Threads"). ``callbacks`` get the
+        ``on_predict_*`` hooks (``model.stop_predicting`` ends it early)."""
         reject_input_list(self, x, "predict")
         x = as_array(x, "x", "predict")
         batch_size = check_batch_size(batch_size, "predict")
-        verbose = 1 if verbose == "auto" else int(verbose)
+        verbose = verbose if verbose == "auto" else int(verbose)
         steps = math.ceil(len(x) / batch_size)
-        bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
+        callbacks = callbacks_module.configure(callbacks, self, verbose, 1, steps)
         ticket = self._guard.inference_ticket(self, "predict")
+        self.stop_predicting = False
+        callbacks.on_predict_begin()
+        batch_hooks = callbacks.has_predict_batch_hooks
         outputs = []
         for step in range(steps):
             batch = x[step * batch_size : (step + 1) * batch_size]
+            if batch_hooks:
+                callbacks.on_predict_batch_begin(step)
             outputs.append(self(batch, training=False))
-            if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
-                bar.update(step + 1, finalize=False)
-        if bar:
-            bar.update(steps, finalize=True)
+            if batch_hooks:
+                callbacks.on_predict_batch_end(step, {"outputs": outputs[-1]})
+            if self.stop_predicting:
+                break
         self._guard.check_ticket(self, "predict", ticket)  # (fit between two batches)
+        callbacks.on_predict_end()
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     # -- summary -----------------------------------------------------------------------------------
