@@ -29,6 +29,7 @@ Example:
     ['train']
 """
 
+import itertools
 import os
 import time
 
@@ -36,6 +37,9 @@ import numpy as np
 
 from .callback import Callback
 from .monitor import _get_lr
+
+
+_FILE_NUMBERS = itertools.count()  # TensorFlow's writers name files uniquely in a process too
 
 
 def _summary_writer_class():
@@ -123,6 +127,7 @@ class TensorBoard(Callback):
         self._previous_epoch_iterations = 0
         self._batch_start_time = 0
         self._writers = {}
+        self._closed = set()  # the writers closed at the end of training
         self._record_steps = []  # Keras's stack of record_if(step % update_freq == 0) contexts
 
     def set_model(self, model):
@@ -130,13 +135,18 @@ class TensorBoard(Callback):
         self._train_dir = os.path.join(self.log_dir, "train")
         self._val_dir = os.path.join(self.log_dir, "validation")
         self._close_writers()
+        self._writers, self._closed = {}, set()
         if self.write_graph:
             self._write_keras_model_summary()
 
     def _writer(self, which):
+        """The train or validation writer, made on first use. tensorboardX names a file by the
+        second and the host alone, so a suffix (process, number) keeps two files of one second
+        apart, as TensorFlow's names do."""
         if which not in self._writers:
             folder = self._train_dir if which == "train" else self._val_dir
-            self._writers[which] = self._writer_class(folder)
+            suffix = f".{os.getpid()}.{next(_FILE_NUMBERS)}.v2"
+            self._writers[which] = self._writer_class(folder, filename_suffix=suffix)
         return self._writers[which]
 
     def _recording(self):
@@ -145,7 +155,7 @@ class TensorBoard(Callback):
         return self._record_steps[-1] % self.update_freq == 0
 
     def _scalar(self, which, tag, value, step):
-        if self._recording():
+        if self._recording() and which not in self._closed:
             self._writer(which).add_scalar(tag, float(value), int(step))
 
     def _push(self, step):
@@ -157,9 +167,11 @@ class TensorBoard(Callback):
             self._record_steps.pop()
 
     def _close_writers(self):
+        """Close the writers. As in Keras, a closed writer stays closed until the next
+        ``set_model`` (the next ``fit``): an ``evaluate`` after ``fit`` writes nothing."""
         for writer in self._writers.values():
             writer.close()
-        self._writers = {}
+        self._closed = set(self._writers)
 
     def _write_keras_model_summary(self):
         """The model's Keras JSON as Keras's ``keras_model_summary`` writes it (Sequential and
@@ -196,8 +208,7 @@ class TensorBoard(Callback):
                     self.model.optimizer.iterations,
                 )  # fmt: skip
         self._pop()
-        for writer in self._writers.values():
-            writer.flush()
+        self._flush()
 
     def on_train_batch_begin(self, batch, logs=None):
         self._global_train_batch += 1
@@ -231,8 +242,12 @@ class TensorBoard(Callback):
         self._log_epoch_metrics(epoch, logs)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._log_weights(epoch)
-        for writer in self._writers.values():
-            writer.flush()
+        self._flush()
+
+    def _flush(self):
+        for which, writer in self._writers.items():
+            if which not in self._closed:
+                writer.flush()
 
     def _log_epoch_metrics(self, epoch, logs):
         if not logs:
@@ -250,7 +265,7 @@ class TensorBoard(Callback):
             self._scalar("val", f"epoch_{name[4:]}", value, epoch)
 
     def _log_weights(self, epoch):
-        if not self._recording():
+        if not self._recording() or "train" in self._closed:
             return
         writer = self._writer("train")
         for layer in self.model.layers:
