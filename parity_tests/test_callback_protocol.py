@@ -127,11 +127,12 @@ def test_lambda_callback_hooks():
     seen = {}
     for model, lib in zip(model_pair(), (scratchnet, keras)):
         calls = []
+        note = calls.append
         cb = lib.callbacks.LambdaCallback(
-            on_train_begin=lambda logs: calls.append(("train_begin", logs)),
-            on_epoch_end=lambda epoch, logs: calls.append(("epoch_end", epoch, sorted(logs))),
-            on_train_batch_end=lambda batch, logs: calls.append(("batch_end", batch)),
-            on_test_end=lambda logs: calls.append(("test_end", sorted(logs))),
+            on_train_begin=lambda logs, note=note: note(("train_begin", logs)),
+            on_epoch_end=lambda epoch, logs, note=note: note(("epoch_end", epoch, sorted(logs))),
+            on_train_batch_end=lambda batch, logs, note=note: note(("batch_end", batch)),
+            on_test_end=lambda logs, note=note: note(("test_end", sorted(logs))),
         )
         x, y = data(6)
         model.fit(x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x, y), callbacks=[cb])

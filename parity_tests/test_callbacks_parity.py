@@ -145,10 +145,8 @@ def test_csv_logger(tmp_path, separator, validation):
     [
         ("m-{epoch:02d}-{val_loss:.2f}.weights.h5", dict(save_weights_only=True)),
         ("best-{epoch}.keras", dict(save_best_only=True, monitor="val_loss")),
-        ("acc-{epoch}.weights.h5", dict(save_best_only=True, monitor="val_accuracy",
-                                        save_weights_only=True)),  # fmt: skip
-        ("thr-{epoch}.weights.h5", dict(save_best_only=True, monitor="loss",
-                                        initial_value_threshold=1.0, save_weights_only=True)),  # fmt: skip
+        ("acc-{epoch}.keras", dict(save_best_only=True, monitor="val_accuracy")),
+        ("t{epoch}.keras", dict(save_best_only=True, monitor="loss", initial_value_threshold=1)),
         ("b-{epoch}-{batch}.weights.h5", dict(save_freq=2, save_weights_only=True)),
         ("b-{epoch}-{loss:.1f}.weights.h5", dict(save_freq=3, save_weights_only=True)),
         ("sub/dir/last.keras", dict()),

@@ -13,7 +13,7 @@ Logs are dicts of floats with Keras's keys, sorted (``accuracy``, ``loss``, ``va
 ``val_loss``).
 """
 
-from .callback import Callback, CallbackList, configure
+from .callback import Callback, CallbackList, configure  # noqa: F401  (fit's, evaluate's)
 from .checkpoint import BackupAndRestore, ModelCheckpoint
 from .history import CSVLogger, History, LambdaCallback, ProgbarLogger, TerminateOnNaN
 from .monitor import EarlyStopping, LearningRateScheduler, MonitorCallback, ReduceLROnPlateau

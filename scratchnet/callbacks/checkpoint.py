@@ -8,8 +8,8 @@ import warnings
 
 import numpy as np
 
-from .monitor import MonitorCallback
 from .callback import Callback
+from .monitor import MonitorCallback
 
 
 def _check_save_freq(save_freq, where):
@@ -152,7 +152,7 @@ class ModelCheckpoint(MonitorCallback):
         logs = logs or {}
         filepath = self._get_file_path(epoch, batch, logs)
         if os.path.isdir(filepath):
-            raise IOError(
+            raise OSError(
                 "Please specify a non-directory filepath for ModelCheckpoint. Filepath used is "
                 f"an existing directory: {filepath}"
             )

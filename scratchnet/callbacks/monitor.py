@@ -206,9 +206,8 @@ class EarlyStopping(MonitorCallback):
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(
-                    f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}."
-                )
+                epoch = self.best_epoch + 1
+                print(f"Restoring model weights from the end of the best epoch: {epoch}.")
             self.model.set_weights(self.best_weights)
 
     def get_monitor_value(self, logs):
@@ -266,7 +265,9 @@ class ReduceLROnPlateau(MonitorCallback):
             )
         unknown = set(kwargs) - {"epsilon"}  # (Keras swallows its other keyword arguments)
         if unknown:
-            warnings.warn(f"ReduceLROnPlateau: ignoring unknown arguments {sorted(unknown)}.")
+            warnings.warn(
+                f"ReduceLROnPlateau: ignoring unknown arguments {sorted(unknown)}.", stacklevel=2
+            )
         self.factor = factor
         self.min_lr = min_lr
         self.patience = patience

@@ -38,7 +38,6 @@ import numpy as np
 from .callback import Callback
 from .monitor import _get_lr
 
-
 _FILE_NUMBERS = itertools.count()  # TensorFlow's writers name files uniquely in a process too
 
 
