@@ -1,8 +1,9 @@
 """Callbacks: hooks that ``fit``, ``evaluate`` and ``predict`` call at each stage (Keras's
 ``keras.callbacks``).
 
-* ``callback.py``: the protocol (``Callback``, its hooks and the logs each gets) and
-  ``CallbackList``, which calls a list of callbacks and skips the batch hooks nobody overrides.
+* ``callback.py``: the protocol (``Callback``, its hooks and the logs each gets).
+* ``callback_list.py``: ``CallbackList``, which calls a list of callbacks and skips the batch
+  hooks nobody overrides.
 * ``history.py``: ``History`` (``fit`` returns it), ``ProgbarLogger``, ``CSVLogger``,
   ``LambdaCallback``, ``TerminateOnNaN``.
 * ``monitor.py``: ``EarlyStopping``, ``ReduceLROnPlateau``, ``LearningRateScheduler``.
@@ -13,7 +14,8 @@ Logs are dicts of floats with Keras's keys, sorted (``accuracy``, ``loss``, ``va
 ``val_loss``).
 """
 
-from .callback import Callback, CallbackList, configure  # noqa: F401  (fit's, evaluate's)
+from .callback import Callback
+from .callback_list import CallbackList, configure  # noqa: F401  (fit's, evaluate's)
 from .checkpoint import BackupAndRestore, ModelCheckpoint
 from .history import CSVLogger, History, LambdaCallback, ProgbarLogger, TerminateOnNaN
 from .monitor import EarlyStopping, LearningRateScheduler, MonitorCallback, ReduceLROnPlateau

@@ -144,11 +144,11 @@ class EarlyStopping(MonitorCallback):
         >>> from scratchnet import Input, layers, models
         >>> model = models.Sequential([Input((20,)), layers.Dense(10)])
         >>> model.compile(optimizer="sgd", loss="mse")
-        >>> stop = EarlyStopping(monitor="loss", patience=3)
-        >>> history = model.fit(np.arange(100.0).reshape(5, 20), np.zeros((5, 10)), epochs=10,
+        >>> stop = EarlyStopping(monitor="loss", min_delta=100, patience=2)  # nothing is enough
+        >>> history = model.fit(np.ones((5, 20)), np.zeros((5, 10)), epochs=10,
         ...                     batch_size=1, callbacks=[stop], verbose=0)
-        >>> len(history.history["loss"])  # the loss diverges: 4 epochs run
-        4
+        >>> len(history.history["loss"]), stop.stopped_epoch  # the first epoch sets the best
+        (3, 2)
     """
 
     def __init__(
