@@ -343,8 +343,8 @@ class LearningRateScheduler(Callback):
         >>> halve = LearningRateScheduler(lambda epoch, lr: lr if epoch == 0 else lr / 2)
         >>> history = model.fit(np.ones((4, 2)), np.zeros((4, 1)), epochs=3, verbose=0,
         ...                     callbacks=[halve])
-        >>> [round(lr, 6) for lr in history.history["learning_rate"]]
-        [0.01, 0.005, 0.0025]
+        >>> tuple(round(lr, 6) for lr in history.history["learning_rate"])
+        (0.01, 0.005, 0.0025)
     """
 
     def __init__(self, schedule, verbose=0):
