@@ -435,7 +435,7 @@ class Model(ModelUtilities):
         epoch from NumPy's global generator (``utils.set_random_seed`` makes it repeatable).
 
         A loss that becomes NaN or infinite stops training with a message naming the epoch and
-        step; that step's update is not applied.
+        step; that step's update is not applied. ``callbacks``: see ``scratchnet.callbacks``.
         """
         self._require_compiled("fit")
         x, y = self._check_xy(x, y, "fit")
