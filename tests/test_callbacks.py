@@ -162,3 +162,17 @@ def test_stop_training_from_on_train_begin_runs_one_batch():
     stop = callbacks.LambdaCallback(on_train_begin=lambda _: setattr(model, "stop_training", True))
     history = model.fit(*_data(8), batch_size=2, epochs=3, verbose=0, callbacks=[stop])
     assert history.epoch == [0] and model.optimizer.iterations == 1
+
+
+def test_tensorboard_steps_per_second(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = callbacks.TensorBoard(str(tmp_path), write_steps_per_second=True, update_freq="batch")
+    _model().fit(*_data(8), batch_size=2, epochs=2, verbose=0, callbacks=[board])
+    events = EventAccumulator(str(tmp_path / "train"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"batch_steps_per_second", "epoch_steps_per_second", "batch_loss"} <= set(tags)
+    assert [e.step for e in events.Scalars("batch_loss")] == list(range(1, 9))
+    assert [e.step for e in events.Scalars("epoch_steps_per_second")] == [0, 1]
+    assert all(e.value > 0 for e in events.Scalars("epoch_steps_per_second"))
