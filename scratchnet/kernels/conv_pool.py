@@ -126,7 +126,10 @@ def conv2d_maxpool_forward(
         -> p, argmax (N, P_out, Q_out, C_out)
     """
     dtype = compute_dtype(x, kernel)
-    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
+    x, kernel = (
+        np.ascontiguousarray(x, dtype),
+        np.ascontiguousarray(kernel, dtype),
+    )  # numba: C order
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
     if keep_cols:
         plan.keep_cols(x)
