@@ -495,14 +495,28 @@ def chunk_by_chunk(monkeypatch):
     monkeypatch.setattr(conv_ops, "_kernel_activation_parts", lambda dz, dtype: None)
 
 
-@given(conv_cases(), st.sampled_from([None, activations.relu, activations.sigmoid]), st.booleans())
-@settings(max_examples=40)
-def test_groups_of_chunks_give_the_chunk_by_chunk_numbers_bit_for_bit(case, activation, one_image):
+KERNEL_ACTIVATIONS = [None, activations.relu, activations.sigmoid]
+
+
+@given(
+    st.one_of(conv_cases(), shifted_cases()),
+    st.sampled_from(KERNEL_ACTIVATIONS),
+    st.booleans(),
+    st.booleans(),
+)
+@settings(max_examples=60)
+def test_groups_of_chunks_give_the_chunk_by_chunk_numbers_bit_for_bit(
+    case, activation, one_image, force_shifted
+):
     """forward_chunks_kernel and backward_chunks_kernel (one numba call per group of chunks)
-    against the chunk-by-chunk path they replace: the same bits for y, z, dx, dkernel, dbias."""
+    against the chunk-by-chunk path they replace: the same bits for y, z, dx, dkernel, dbias,
+    with im2col and with shifted products (forced on where they can run)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         if one_image:  # one image per chunk: several groups, several chunks per group
             monkeypatch.setattr(chunks, "CHUNK_FLOATS", 1)
+        if force_shifted:  # the thresholds are about speed only
+            monkeypatch.setattr(shifted, "SHIFTED_MIN_CHANNELS", 1)
+            monkeypatch.setattr(shifted, "SHIFTED_MAX_WASTE", float("inf"))
         grouped = run_conv("numba", case, activation, keep_z=True)
         chunk_by_chunk(monkeypatch)
         want = run_conv("numba", case, activation, keep_z=True)
@@ -560,3 +574,36 @@ def test_an_input_that_is_not_c_ordered_gives_the_same_numbers(kernels):
                 np.testing.assert_array_equal(g, w)
     layer = Conv2D(5, 3, activation="relu")
     np.testing.assert_array_equal(layer(inputs[0]), layer(np.ascontiguousarray(inputs[0])))
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_groups_of_chunks_read_a_kept_first_layer_im2col_as_chunk_by_chunk_does(
+    numba_kernels, monkeypatch, need_dx
+):
+    """A training pass that keeps its narrow im2col, then backward from it: groups of chunks
+    and chunk by chunk, the same bits (kept matrix, with and without dx)."""
+    monkeypatch.setattr(chunks, "CHUNK_FLOATS", 64 * 9)  # 1 image per chunk: 6 chunks
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((6, 9, 8, 1)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 1, 4)).astype(np.float32)
+    dy = rng.standard_normal((6, 9, 8, 4)).astype(np.float32)
+    results = []
+    for grouped in (True, False):
+        if not grouped:
+            chunk_by_chunk(monkeypatch)
+        workspace = {}
+        y, _ = conv_ops.conv2d_forward(
+            x, kernel, None, padding="same", activation=activations.relu, workspace=workspace,
+            keep_cols=True,
+        )  # fmt: skip
+        assert workspace["kept_cols_of"] is x
+        dz = Deferred.activation_backward(activations.relu, dy, y)
+        grads = conv_ops.conv2d_backward(
+            dz, x, kernel, padding="same", workspace=workspace, need_dx=need_dx
+        )
+        results.append((y, *grads))
+    for got, want in zip(*results, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, want)

@@ -135,7 +135,7 @@ def conv2d_backward(
     if not isinstance(dz, elementwise.Deferred):
         dz = np.ascontiguousarray(dz, dtype=dtype)
     parts = _kernel_activation_parts(dz, dtype)  # (dy, y, code) the chunk kernels take
-    if parts is not None and not plan.shifted:  # im2col: whole groups of chunks in numba
+    if parts is not None:  # whole groups of chunks in one numba call each
         return plan.run_backward_groups(x, kernel, *parts, need_dx, dtype)
 
     def dz_of_chunk(worker, c):

@@ -112,14 +112,16 @@ def forward_chunks_kernel(
 
 @njit
 def backward_chunks_kernel(
-    x, first, last, per, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept, dy, y,
-    activation, dz_buf, ones, kernel_t, need_dx, dcols, dkernel_terms, dbias_terms, dx,
+    x, first, last, per, shifted, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept, dy,
+    y, activation, dz_buf, ones, kernel_t, taps_t, wide, need_dx, dcols, dkernel_terms,
+    dbias_terms, dx,
 ):  # fmt: skip
-    """Chunks ``first`` to ``last - 1`` of an im2col backward pass, one after another, in one call.
+    """Chunks ``first`` to ``last - 1`` of the backward pass, one after another, in one call.
 
     For each chunk c (images ``c*per`` to ``(c+1)*per - 1``):
 
         dz = activation'(dy)       (activation_backward_kernel; linear: dz is dy itself)
+        shifted: shifted_backward_kernel (dkernel, dbias and dx by shifted products), or
         cols = im2col(x[chunk])     (unless the forward pass kept the batch's: ``kept``)
         dkernel_terms[c] = cols^T @ dz,  dbias_terms[c] = ones^T @ dz
         dx[chunk] = col2im(dz @ K^T)                    (if need_dx)
@@ -127,8 +129,9 @@ def backward_chunks_kernel(
     the same steps and the same BLAS products as ``ChunkPlan.backward`` chunk by chunk.
 
     Shapes: dy, y (N*H_out*W_out, C_out); dz_buf, the worker's (max rows, C_out) scratch;
-    kernel_t (C_out, KH*KW*C_in); dcols as cols; dkernel_terms (chunks, KH*KW*C_in, C_out);
-    dbias_terms (chunks, C_out); dx (N, H, W, C_in), or (0, 0, 0, 0) when not need_dx.
+    kernel_t (C_out, KH*KW*C_in), or taps_t (KH*KW, C_out, C_in) and wide (images*H*W, C_out)
+    when shifted; dcols as cols; dkernel_terms (chunks, KH*KW*C_in, C_out); dbias_terms
+    (chunks, C_out); dx (N, H, W, C_in), or (0, 0, 0, 0) when not need_dx.
     """
     N, P = x.shape[0], H_out * W_out
     for c in range(first, last):
@@ -139,6 +142,13 @@ def backward_chunks_kernel(
         if activation != LINEAR:
             dz = dz_buf[:rows]
             activation_backward_kernel(dy[r0:r1], y[r0:r1], activation, dz)
+        if shifted:
+            dtaps = dkernel_terms[c].reshape(KH * KW, x.shape[3], dz.shape[1])
+            shifted_backward_kernel(
+                x[start:stop], dz, ones[:rows], taps_t, KW, H_out, W_out, need_dx, wide, dtaps,
+                dbias_terms[c], dx[start:stop],
+            )  # fmt: skip
+            continue
         if kept.shape[0] > 0:
             m = kept[r0:r1]
         else:
@@ -452,7 +462,7 @@ class ChunkPlan:
         parallel.parallel_for(len(groups), one_group)
 
     def run_backward_groups(self, x, kernel, dy, y, activation, need_dx, dtype):
-        """All chunks' backward with im2col (not shifted), one numba call per group of chunks.
+        """All chunks' backward (``backward``'s steps), one numba call per group of chunks.
 
         dz = activation'(dy) is computed inside (``backward_chunks_kernel``), chunk by chunk;
         ``activation`` is LINEAR (dy is dz), RELU or SIGMOID, and y the forward output.
@@ -465,6 +475,8 @@ class ChunkPlan:
         kept = self._kept_cols(x)
         no_matrix = np.empty((0, self.K_rows), dtype)
         kernel_t = kernel.reshape(self.K_rows, self.C_out).T  # (C_out, KH*KW*C_in), a view
+        no_taps = np.empty((0, self.C_out, self.C_in), dtype)
+        taps_t = self.transposed_taps(kernel, dtype) if self.shifted else no_taps
         dy_rows = dy.reshape(-1, self.C_out)
         y_rows = dy_rows if activation == LINEAR else y.reshape(-1, self.C_out)
         ones = self.ones(dtype)
@@ -472,15 +484,17 @@ class ChunkPlan:
         def one_group(worker, g):
             first, last = groups[g]
             scratch = self.scratch  # the worker's own matrices, (max rows, columns)
-            cols = no_matrix if kept is not None else scratch("cols", worker, self.K_rows, dtype)
-            dcols = scratch("dcols", worker, self.K_rows, dtype) if need_dx else no_matrix
+            own = kept is not None or self.shifted  # no im2col to build in the scratch
+            cols = no_matrix if own else scratch("cols", worker, self.K_rows, dtype)
+            no_dcols = self.shifted or not need_dx  # col2im's input, for an im2col dx only
+            dcols = no_matrix if no_dcols else scratch("dcols", worker, self.K_rows, dtype)
             linear = activation == LINEAR  # dz is dy itself: no buffer
             dz_buf = dy_rows[:0] if linear else scratch("dz", worker, self.C_out, dtype)
             backward_chunks_kernel(
-                x, first, last, self.images_per_chunk(), *self.geometry(), cols,
+                x, first, last, self.images_per_chunk(), self.shifted, *self.geometry(), cols,
                 no_matrix if kept is None else kept, dy_rows, y_rows, activation, dz_buf, ones,
-                kernel_t, need_dx, dcols, dkernel_terms, dbias_terms,
-                dx if need_dx else np.empty((0, 0, 0, 0), dtype),
+                kernel_t, taps_t, self.wide("dz_wide", worker, dtype), need_dx, dcols,
+                dkernel_terms, dbias_terms, dx if need_dx else np.empty((0, 0, 0, 0), dtype),
             )  # fmt: skip
 
         parallel.parallel_for(len(groups), one_group)
