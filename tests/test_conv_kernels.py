@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchnet import activations, config
-from scratchnet.kernels import backend
+from scratchnet.kernels import backend, parallel
 from scratchnet.kernels import conv as conv_ops
 from scratchnet.kernels.conv import chunks, reference, shifted
 from scratchnet.kernels.elementwise import Deferred
@@ -543,7 +543,7 @@ def test_groups_cover_every_chunk_once(numba_kernels, monkeypatch):
         numbers = [c for first, last in groups for c in range(first, last)]
         assert numbers == list(range(len(plan.chunks)))
         assert all(last > first for first, last in groups)
-        per_thread = chunks.ChunkPlan.GROUPS_PER_THREAD
+        per_thread = parallel.GROUPS_PER_THREAD
         assert len(groups) == min(len(plan.chunks), per_thread * config.num_threads())
 
 

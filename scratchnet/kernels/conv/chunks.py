@@ -418,20 +418,10 @@ class ChunkPlan:
             dx[start:stop] if need_dx else np.empty((0, 0, 0, 0), dz.dtype),  # dx: not written
         )  # fmt: skip
 
-    # Threads take chunks in groups, one numba call per group (forward_chunks_kernel,
-    # backward_chunks_kernel); several groups per thread, so that a thread slowed down by
-    # another program does fewer of them (measured: docs/kernels/conv.md#measured-groups-of-chunks).
-    GROUPS_PER_THREAD = 4
-
     def groups(self):
-        """``(first, last)`` ranges of chunk numbers: about ``GROUPS_PER_THREAD`` per thread.
-
-        Example (16 chunks, 2 threads): [(0, 2), (2, 4), ..., (14, 16)].
-        """
-        n = len(self.chunks)
-        count = min(n, self.GROUPS_PER_THREAD * config.num_threads())
-        edges = [n * g // count for g in range(count + 1)]
-        return list(zip(edges[:-1], edges[1:]))
+        """``(first, last)`` ranges of chunk numbers, one numba call each (forward_chunks_kernel,
+        backward_chunks_kernel): ``parallel.groups``, about 4 per thread."""
+        return parallel.groups(len(self.chunks))
 
     def images_per_chunk(self):
         """Every chunk but the last holds this many images (``batch_chunks``)."""
