@@ -77,7 +77,7 @@ def conv2d_forward(
     bias_args = bias_arguments(bias, C_out, dtype)
     code = elementwise.code(activation)  # linear, relu and sigmoid run inside the chunk kernel
 
-    if _in_groups(code):  # numba's activations: whole groups of chunks in one call each
+    if in_groups(code):  # numba's activations: whole groups of chunks in one call each
         plan.run_forward_groups(x, kernel, bias_args, code, z, y)
         return y, (z if keep_z else None)
 
@@ -145,7 +145,7 @@ def conv2d_backward(
     return plan.run_backward(x, kernel, dz_of_chunk, need_dx, dtype)
 
 
-def _in_groups(code):
+def in_groups(code):
     """True if the chunk kernels can run whole groups of chunks: an activation they compute
     themselves (linear, relu, sigmoid)."""
     return code != elementwise.OTHER

@@ -423,6 +423,12 @@ class ChunkPlan:
         backward_chunks_kernel): ``parallel.groups``, about 4 per thread."""
         return parallel.groups(len(self.chunks))
 
+    def kept_cols_to_fill(self, x):
+        """In a training forward pass that keeps its im2col (``keep_cols``): the batch's matrix
+        to fill; otherwise an empty (0, KH*KW*C_in) one (what the group kernels take as none)."""
+        kept = self._kept_cols(x) if self.filling_kept else None
+        return np.empty((0, self.K_rows), x.dtype) if kept is None else kept
+
     def images_per_chunk(self):
         """Every chunk but the last holds this many images (``batch_chunks``)."""
         return self.chunks[0][1] - self.chunks[0][0]
@@ -434,19 +440,18 @@ class ChunkPlan:
         Shapes: z, y (N, H_out, W_out, C_out), filled in place (y may be z).
         """
         groups, dtype = self.groups(), x.dtype
-        kept = self._kept_cols(x) if self.filling_kept else None  # filled here, if kept
-        no_matrix = np.empty((0, self.K_rows), dtype)
+        kept = self.kept_cols_to_fill(x)  # (0, K) when there is none
         kernel_matrix = kernel.reshape(self.K_rows, self.C_out)
         z_rows, y_rows = z.reshape(-1, self.C_out), y.reshape(-1, self.C_out)
 
         def one_group(worker, g):
             first, last = groups[g]
-            own = self.shifted or kept is not None  # nothing to fill in the worker's scratch
-            cols = no_matrix if own else self.scratch("cols", worker, self.K_rows, dtype)
+            own = self.shifted or kept.shape[0] > 0  # nothing to fill in the worker's scratch
+            cols = kept[:0] if own else self.scratch("cols", worker, self.K_rows, dtype)
             forward_chunks_kernel(
                 x, first, last, self.images_per_chunk(), self.shifted, not self.shifted,
-                *self.geometry(), cols, no_matrix if kept is None else kept, kernel_matrix,
-                self.wide("wide", worker, dtype), *bias_args, activation, z_rows, y_rows,
+                *self.geometry(), cols, kept, kernel_matrix, self.wide("wide", worker, dtype),
+                *bias_args, activation, z_rows, y_rows,
             )  # fmt: skip
 
         parallel.parallel_for(len(groups), one_group)
