@@ -9,11 +9,11 @@
 
 What is bit-exact in float64, and why the rest is not (measured on Keras 3.15 / TF 2.21):
 
-* Adagrad, Adadelta, Adamax, Nadam and Lion: the same operations in the same order with Keras's
-  roundings, so the weights are equal to the bit (``assert_array_equal``).
-* SGD, Adam(W), RMSprop keep ``OPTIMIZER_F64_RTOL``: Adam's bias corrections use NumPy's SIMD
-  ``np.power``, which differs from TF's (the C library's) pow in the last bit in ~5% of steps;
-  scratchnet keeps it because the tutorial numbers are pinned to it.
+* All nine optimizers: the same operations in the same order with Keras's roundings, so the
+  weights are equal to the bit (``assert_array_equal``). Adam's and AdamW's ``beta**t`` in
+  float64 is the C library's pow, as TF's (NumPy's SIMD ``np.power`` was a last bit off in ~5%
+  of steps); in float32 it stays ``np.power`` (TF's Eigen powf matches neither, and the
+  tutorials' numbers are pinned to it).
 * ``clipnorm`` / ``global_clipnorm`` sum squares in NumPy's order, not Eigen's: the norm can be
   one ulp off, so those runs are compared with ``OPTIMIZER_F64_RTOL``.
 * Schedules that call cos, log or pow: TF's float32 versions are Eigen's, not correctly rounded;
@@ -40,7 +40,7 @@ from parity_tests.compare import (
 )
 from parity_tests.runners import optimizer_pair
 
-EXACT_F64 = {"Adagrad", "Adadelta", "Adamax", "Nadam", "Lion"}
+EXACT_F64 = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion"}
 EXACT_SCHEDULES = {"PiecewiseConstantDecay", "InverseTimeDecay"}
 
 # A learning rate one float32 ulp (1.2e-7 relative) off in a few steps moves each update by that

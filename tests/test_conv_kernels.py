@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet import activations
-from scratchnet.kernels import backend
+from scratchnet import activations, config
+from scratchnet.kernels import backend, parallel
 from scratchnet.kernels import conv as conv_ops
 from scratchnet.kernels.conv import chunks, reference, shifted
 from scratchnet.kernels.elementwise import Deferred
@@ -107,7 +107,7 @@ def run_conv(kernels, case, activation=None, keep_z=False, need_dx=True):
     geometry = case["strides"], case["padding"], case["dilation"]
     K = backend.FAMILIES[kernels]
     y, z = K.conv2d_forward(x, kernel, bias, *geometry, activation=activation, keep_z=keep_z)
-    dz = dy if activation is None else Deferred(activation.backward, dy, y)
+    dz = dy if activation is None else Deferred.activation_backward(activation, dy, y)
     grads = K.conv2d_backward(dz, x, kernel, *geometry, need_dx=need_dx)
     return (y, z, *grads)
 
@@ -483,3 +483,127 @@ def test_a_kept_first_layer_im2col_gives_the_same_gradients_and_never_stale_outp
     np.testing.assert_array_equal(
         again[1], conv_ops.conv2d_backward(dy, x2, kernel, padding="same")[1]
     )
+
+
+# ----------------------------------------------------------------------------- groups of chunks
+
+
+def chunk_by_chunk(monkeypatch):
+    """Make the convolution take its chunk-by-chunk path, one Python call per chunk, instead
+    of whole groups of chunks per numba call (the conditions' functions say no)."""
+    monkeypatch.setattr(conv_ops, "in_groups", lambda code: False)
+    monkeypatch.setattr(conv_ops, "_kernel_activation_parts", lambda dz, dtype: None)
+
+
+KERNEL_ACTIVATIONS = [None, activations.relu, activations.sigmoid]
+
+
+@given(
+    st.one_of(conv_cases(), shifted_cases()),
+    st.sampled_from(KERNEL_ACTIVATIONS),
+    st.booleans(),
+    st.booleans(),
+)
+@settings(max_examples=60)
+def test_groups_of_chunks_give_the_chunk_by_chunk_numbers_bit_for_bit(
+    case, activation, one_image, force_shifted
+):
+    """forward_chunks_kernel and backward_chunks_kernel (one numba call per group of chunks)
+    against the chunk-by-chunk path they replace: the same bits for y, z, dx, dkernel, dbias,
+    with im2col and with shifted products (forced on where they can run)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if one_image:  # one image per chunk: several groups, several chunks per group
+            monkeypatch.setattr(chunks, "CHUNK_FLOATS", 1)
+        if force_shifted:  # the thresholds are about speed only
+            monkeypatch.setattr(shifted, "SHIFTED_MIN_CHANNELS", 1)
+            monkeypatch.setattr(shifted, "SHIFTED_MAX_WASTE", float("inf"))
+        grouped = run_conv("numba", case, activation, keep_z=True)
+        chunk_by_chunk(monkeypatch)
+        want = run_conv("numba", case, activation, keep_z=True)
+    KH, KW, C_in, C_out = case["kernel"].shape
+    # NumPy's matmul (the chunk-by-chunk dkernel = cols^T @ dz) takes a matrix-vector path when
+    # a side is 1 wide; the groups always call gemm. Otherwise both are the same gemm call.
+    vector = min(KH * KW * C_in, C_out) == 1
+    for name, g, w in zip(("y", "z", "dx", "dkernel", "dbias"), grouped, want, strict=True):
+        if w is None:
+            assert g is None, name
+        elif name == "dkernel" and vector:
+            np.testing.assert_allclose(g, w, **tolerance(g.dtype), err_msg=name)
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=name)
+
+
+def test_groups_cover_every_chunk_once(numba_kernels, monkeypatch):
+    """The groups are consecutive ranges of chunk numbers: all of them, none twice, several
+    per thread when there are enough chunks."""
+    monkeypatch.setattr(chunks, "CHUNK_FLOATS", 1)
+    for N in (1, 2, 7, 16, 64):
+        plan = chunks.ChunkPlan((N, 9, 9, 3), (3, 3, 3, 4), (1, 1), "same", (1, 1), None)
+        groups = plan.groups()
+        numbers = [c for first, last in groups for c in range(first, last)]
+        assert numbers == list(range(len(plan.chunks)))
+        assert all(last > first for first, last in groups)
+        per_thread = parallel.GROUPS_PER_THREAD
+        assert len(groups) == min(len(plan.chunks), per_thread * config.num_threads())
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_an_input_that_is_not_c_ordered_gives_the_same_numbers(kernels):
+    """x[..., ::2], a transposed or a Fortran-ordered array: the numba kernels take C-ordered
+    arrays only (they once failed with numba's TypingError); the entry points make the copy."""
+    rng = np.random.default_rng(5)
+    wide = rng.normal(size=(3, 7, 7, 4)).astype(np.float32)
+    inputs = [wide[..., ::2], np.asfortranarray(wide[..., :2]), wide[..., :2].transpose(0, 2, 1, 3)]
+    kernel = rng.normal(size=(3, 3, 2, 5)).astype(np.float32)
+    K = backend.FAMILIES[kernels]
+    for x in inputs:
+        assert not x.flags.c_contiguous
+        copy = np.ascontiguousarray(x)
+        for geometry in (((1, 1), "valid", (1, 1)), ((2, 2), "same", (1, 1))):
+            y, _ = K.conv2d_forward(x, kernel, None, *geometry, activation=activations.relu)
+            y_ref, _ = K.conv2d_forward(copy, kernel, None, *geometry, activation=activations.relu)
+            np.testing.assert_array_equal(y, y_ref)
+            dy = rng.normal(size=y.shape).astype(np.float32)
+            got = K.conv2d_backward(
+                Deferred.activation_backward(activations.relu, dy, y), x, kernel, *geometry
+            )
+            want = K.conv2d_backward(
+                Deferred.activation_backward(activations.relu, dy, y), copy, kernel, *geometry
+            )
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g, w)
+    layer = Conv2D(5, 3, activation="relu")
+    np.testing.assert_array_equal(layer(inputs[0]), layer(np.ascontiguousarray(inputs[0])))
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_groups_of_chunks_read_a_kept_first_layer_im2col_as_chunk_by_chunk_does(
+    numba_kernels, monkeypatch, need_dx
+):
+    """A training pass that keeps its narrow im2col, then backward from it: groups of chunks
+    and chunk by chunk, the same bits (kept matrix, with and without dx)."""
+    monkeypatch.setattr(chunks, "CHUNK_FLOATS", 64 * 9)  # 1 image per chunk: 6 chunks
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((6, 9, 8, 1)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 1, 4)).astype(np.float32)
+    dy = rng.standard_normal((6, 9, 8, 4)).astype(np.float32)
+    results = []
+    for grouped in (True, False):
+        if not grouped:
+            chunk_by_chunk(monkeypatch)
+        workspace = {}
+        y, _ = conv_ops.conv2d_forward(
+            x, kernel, None, padding="same", activation=activations.relu, workspace=workspace,
+            keep_cols=True,
+        )  # fmt: skip
+        assert workspace["kept_cols_of"] is x
+        dz = Deferred.activation_backward(activations.relu, dy, y)
+        grads = conv_ops.conv2d_backward(
+            dz, x, kernel, padding="same", workspace=workspace, need_dx=need_dx
+        )
+        results.append((y, *grads))
+    for got, want in zip(*results, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, want)

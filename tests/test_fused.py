@@ -24,6 +24,7 @@ CASES = [
     ((3, 13, 13, 2), (2, 3, 2, 5), (2, 1), "same", "tanh", (3, 3), (3, 3), "same"),
     ((6, 10, 10, 4), (3, 3, 4, 4), (1, 1), "valid", "linear", (2, 2), (3, 3), "valid"),
     ((2, 9, 9, 3), (1, 1, 3, 7), (1, 1), "valid", "relu", (2, 3), (2, 3), "same"),
+    ((20, 10, 10, 3), (3, 3, 3, 4), (1, 1), "same", "relu", (2, 2), (2, 2), "valid"),
 ]
 
 
@@ -31,9 +32,15 @@ CASES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("shifted", [False, True])
-def test_fused_ops_equal_conv_then_pool_bit_for_bit(case, dtype, use_bias, shifted, monkeypatch):
+@pytest.mark.parametrize("one_image", [False, True])
+def test_fused_ops_equal_conv_then_pool_bit_for_bit(
+    case, dtype, use_bias, shifted, one_image, monkeypatch
+):
     """Both ways to compute the convolution: im2col, and (where the geometry allows it: stride
-    1, 'valid') shifted products, here even for few channels and small images."""
+    1, 'valid') shifted products, here even for few channels and small images; with whole-batch
+    chunks, or one image per chunk (then several chunks per group: see ChunkPlan.groups)."""
+    if one_image:
+        monkeypatch.setattr(chunks, "CHUNK_FLOATS", 1)
     if shifted:
         monkeypatch.setattr(shifted_ops, "SHIFTED_MIN_CHANNELS", 1)
         monkeypatch.setattr(shifted_ops, "SHIFTED_MAX_WASTE", float("inf"))

@@ -26,6 +26,7 @@ Measured: docs/kernels/batch_norm.md.
 
 import numpy as np
 
+from . import parallel
 from .jit import njit
 from .parallel import parallel_for
 
@@ -123,41 +124,50 @@ def batch_dx_reference(dy, x, axis, mean, inv_std, scale, sum_dy, sum_dy_x_hat, 
 # ================================================================================ numba kernels
 
 
+# The sums' kernels take blocks first..last-1 of rows (block k: rows edges[k]..edges[k+1]) and
+# write block k's sums into out[k]: one call for several blocks, and the same sums whichever
+# thread ran which block (measured: docs/kernels/batch_norm.md#measured-groups-of-blocks).
+
+
 @njit
-def column_sums_kernel(x, lo, hi, out):
-    """out[0, c] = sum of x[i, c] over rows lo..hi, in float64. x (M, C), out (1, C) float64."""
+def column_sums_kernel(x, edges, first, last, out):
+    """out[k, 0, c] = sum of x[i, c] over block k's rows, in float64.
+    x (M, C), edges (blocks + 1,), out (blocks, 1, C) float64."""
     C = x.shape[1]
-    for i in range(lo, hi):
-        for c in range(C):
-            out[0, c] += np.float64(x[i, c])
+    for k in range(first, last):
+        for i in range(edges[k], edges[k + 1]):
+            for c in range(C):
+                out[k, 0, c] += np.float64(x[i, c])
 
 
 @njit
-def squared_deviations_kernel(x, mean, lo, hi, out):
-    """out[0, c] = sum of (x[i, c] - mean[c])^2 over rows lo..hi, in float64.
-    x (M, C), mean (C,), out (1, C) float64."""
+def squared_deviations_kernel(x, mean, edges, first, last, out):
+    """out[k, 0, c] = sum of (x[i, c] - mean[c])^2 over block k's rows, in float64.
+    x (M, C), mean (C,), edges (blocks + 1,), out (blocks, 1, C) float64."""
     C = x.shape[1]
-    for i in range(lo, hi):
-        for c in range(C):
-            d = np.float64(x[i, c] - mean[c])
-            out[0, c] += d * d
+    for k in range(first, last):
+        for i in range(edges[k], edges[k + 1]):
+            for c in range(C):
+                d = np.float64(x[i, c] - mean[c])
+                out[k, 0, c] += d * d
 
 
 @njit
-def gradient_sums_kernel(dy, x, mean, a, beta, relu, lo, hi, out):
-    """out[0, c] = sum g, out[1, c] = sum g * (x - mean) over rows lo..hi, in float64, where
-    g = dy, or with ``relu`` g = dy * (z > 0) for the forward's z = (x - mean) * a + beta
+def gradient_sums_kernel(dy, x, mean, a, beta, relu, edges, first, last, out):
+    """out[k, 0, c] = sum g, out[k, 1, c] = sum g * (x - mean) over block k's rows, in float64,
+    where g = dy, or with ``relu`` g = dy * (z > 0) for the forward's z = (x - mean) * a + beta
     (the ReLU's backward as ``NumpyKernels.relu_backward`` computes it).
-    dy, x (M, C), mean, a, beta (C,), out (2, C) float64."""
+    dy, x (M, C), mean, a, beta (C,), edges (blocks + 1,), out (blocks, 2, C) float64."""
     C = x.shape[1]
-    for i in range(lo, hi):
-        for c in range(C):
-            d = x[i, c] - mean[c]
-            g = dy[i, c]
-            if relu:  # times the mask as a bool: g keeps dy's dtype (and a NaN stays NaN)
-                g = g * (d * a[c] + beta[c] > 0)
-            out[0, c] += np.float64(g)
-            out[1, c] += np.float64(g) * np.float64(d)
+    for k in range(first, last):
+        for i in range(edges[k], edges[k + 1]):
+            for c in range(C):
+                d = x[i, c] - mean[c]
+                g = dy[i, c]
+                if relu:  # times the mask as a bool: g keeps dy's dtype (and a NaN stays NaN)
+                    g = g * (d * a[c] + beta[c] > 0)
+                out[k, 0, c] += np.float64(g)
+                out[k, 1, c] += np.float64(g) * np.float64(d)
 
 
 @njit
@@ -195,22 +205,30 @@ def _blocks(M, C):
 
 
 def _summed(kernel, arrays, M, C, n_sums):
-    """Run ``kernel(*arrays, lo, hi, partial)`` on every block, on all cores; (n_sums, C) float64
-    sums, the blocks' partial sums added in block order."""
-    edges = _blocks(M, C)
+    """Run ``kernel(*arrays, edges, first, last, partial)`` on groups of blocks, on all cores;
+    (n_sums, C) float64 sums, the blocks' partial sums added in block order."""
+    edges = np.array(_blocks(M, C))  # (blocks + 1,)
     partial = np.zeros((len(edges) - 1, n_sums, C))  # (blocks, n_sums, C) float64
+    groups = parallel.groups(len(edges) - 1)  # (first, last) block ranges
 
-    def block(worker, k):
-        kernel(*arrays, edges[k], edges[k + 1], partial[k])
+    def group(worker, g):
+        kernel(*arrays, edges, *groups[g], partial)
 
-    parallel_for(len(edges) - 1, block)
+    parallel_for(len(groups), group)
     return partial.sum(axis=0)  # (n_sums, C)
 
 
 def _rowwise(kernel, arrays, out):
-    """Run ``kernel(*arrays, lo, hi, out)`` on every block of rows of ``out``, on all cores."""
+    """Run ``kernel(*arrays, lo, hi, out)`` on groups of blocks of rows of ``out`` (each group
+    one range of rows), on all cores."""
     edges = _blocks(*out.shape)
-    parallel_for(len(edges) - 1, lambda worker, k: kernel(*arrays, edges[k], edges[k + 1], out))
+    groups = parallel.groups(len(edges) - 1)  # (first, last) block ranges
+
+    def group(worker, g):
+        first, last = groups[g]
+        kernel(*arrays, edges[first], edges[last], out)
+
+    parallel_for(len(groups), group)
     return out
 
 

@@ -30,7 +30,7 @@ backward:
 
 import numpy as np
 
-from . import elementwise, parallel
+from . import conv, elementwise, parallel
 from .conv.chunks import ChunkPlan, bias_arguments, chunk_product_kernel, compute_dtype
 from .elementwise import LINEAR, OTHER, RELU, SIGMOID, bias_activation_kernel
 from .jit import njit
@@ -103,6 +103,31 @@ def conv_pool_chunk_kernel(
         max_pool2d_forward_kernel(images, PH, PW, psh, psw, ppt, ppl, p, argmax)
 
 
+@njit
+def conv_pool_chunks_kernel(
+    x, first, last, per, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept,
+    kernel, wide, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
+):  # fmt: skip
+    """Chunks ``first`` to ``last - 1`` (images ``c*per`` to ``(c+1)*per - 1``), one after
+    another, in one call: ``conv_pool_chunk_kernel`` on each (the same numbers), without coming
+    back to Python between chunks (docs/kernels/conv.md#groups-of-chunks).
+
+    Shapes: as ``conv_pool_chunk_kernel``'s for the whole batch: x (N, H, W, C_in), cols the
+    worker's scratch or kept (N*H_out*W_out, KH*KW*C_in) the batch's kept im2col ((0, K) when
+    none), z the worker's (max rows, C_out) scratch, p and argmax (N, P_out, Q_out, C_out).
+    """
+    N, P = x.shape[0], H_out * W_out
+    for c in range(first, last):
+        start, stop = c * per, min(c * per + per, N)
+        r0, r1 = start * P, stop * P
+        m = kept[r0:r1] if kept.shape[0] > 0 else cols[: r1 - r0]
+        conv_pool_chunk_kernel(
+            x[start:stop], shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, m,
+            kernel, wide, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl,
+            z[: r1 - r0], p[start:stop], argmax[start:stop],
+        )  # fmt: skip
+
+
 def conv2d_maxpool_forward(
     x, kernel, bias, strides, padding, dilation, activation, pool_size, pool_strides, pool_padding,
     workspace=None, keep_cols=False,
@@ -126,7 +151,10 @@ def conv2d_maxpool_forward(
         -> p, argmax (N, P_out, Q_out, C_out)
     """
     dtype = compute_dtype(x, kernel)
-    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
+    x, kernel = (
+        np.ascontiguousarray(x, dtype),
+        np.ascontiguousarray(kernel, dtype),
+    )  # numba: C order
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)
     if keep_cols:
         plan.keep_cols(x)
@@ -141,7 +169,24 @@ def conv2d_maxpool_forward(
     K = kernel.reshape(plan.K_rows, C_out)
     pool_args = (*pool_size, *pool_strides, ppt, ppl)
 
-    def one_chunk(worker, c):
+    if conv.in_groups(code):  # linear, relu, sigmoid: whole groups of chunks, a numba call each
+        groups = plan.groups()
+        kept = plan.kept_cols_to_fill(x)  # the batch's kept im2col, or (0, K)
+
+        def one_group(worker, g):
+            own = plan.shifted or kept.shape[0] > 0  # nothing to build in the worker's scratch
+            cols = kept[:0] if own else plan.scratch("cols", worker, plan.K_rows, dtype)
+            conv_pool_chunks_kernel(
+                x, *groups[g], plan.images_per_chunk(), plan.shifted, not plan.shifted,
+                *plan.geometry(), cols, kept, K, plan.wide("wide", worker, dtype), *bias_args,
+                code, dtype.type(0), *pool_args, plan.scratch("z", worker, C_out, dtype), p,
+                argmax,
+            )  # fmt: skip
+
+        parallel.parallel_for(len(groups), one_group)
+        return p, argmax
+
+    def one_chunk(worker, c):  # tanh, ...: the activation in NumPy, chunk by chunk
         start, stop = plan.chunks[c]
         z = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
         conv_pool_chunk_kernel(

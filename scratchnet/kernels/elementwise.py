@@ -154,6 +154,19 @@ class Deferred:
     def __init__(self, rule, *arrays):
         self.rule, self.arrays = rule, arrays
         self.shape = arrays[0].shape
+        self.code = OTHER  # which activation's backward the rule is, when a kernel knows it
+
+    @classmethod
+    def activation_backward(cls, activation, *arrays):
+        """dz = ``activation.backward(*arrays)``, deferred: ``arrays`` are (dy, y) or (dy, y, z).
+
+        It also records ``code(activation)``: a convolution's chunk kernels compute dz for
+        linear, relu and sigmoid themselves, with ``activation_backward_kernel``, the kernel
+        that ``activation.backward`` runs (the same numbers).
+        """
+        deferred = cls(activation.backward, *arrays)
+        deferred.code = code(activation)
+        return deferred
 
     def __getitem__(self, rows):
         return self.rule(*(a[rows] for a in self.arrays))

@@ -90,6 +90,30 @@ def parallel_for(n, body):
             helper.result()  # re-raise a helper's exception
 
 
+# Work cut into many small pieces (a convolution's chunks, BatchNormalization's blocks) is
+# handed to the threads in groups of consecutive pieces, one numba call per group, about this
+# many groups per thread: a thread then stays in machine code from one piece to the next instead
+# of returning to Python and queueing for its lock, and one slowed down by another program still
+# leaves the rest to the others (measured: docs/kernels/conv.md#measured-groups-of-chunks).
+GROUPS_PER_THREAD = 4
+
+
+def groups(n):
+    """``(first, last)`` ranges of ``range(n)``: consecutive, in order, about
+    ``GROUPS_PER_THREAD`` per thread (fewer when n is small).
+
+    Example:
+        >>> parts = groups(100)
+        >>> parts[0][0], parts[-1][1], len(parts) == GROUPS_PER_THREAD * num_threads()
+        (0, 100, True)
+        >>> groups(2)
+        [(0, 1), (1, 2)]
+    """
+    count = min(n, GROUPS_PER_THREAD * num_threads())
+    edges = [n * g // count for g in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
 # Below this a product is better done by one thread: handing work to a second thread and waiting
 # for it costs more than it saves (measured: docs/kernels/parallel.md#measured-hand-off-costs).
 MIN_PARALLEL_FLOPS = 20_000_000

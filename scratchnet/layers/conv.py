@@ -239,7 +239,7 @@ class Conv2D(Layer):
         # the chain rule through the activation, dz = activation'(dy): computed chunk by chunk
         # as the convolution's backward asks for it (elementwise.Deferred)
         arrays = (np.ascontiguousarray(dy), self._y) + ((self._z,) if self._z is not None else ())
-        dz = Deferred(self.activation.backward, *arrays)
+        dz = Deferred.activation_backward(self.activation, *arrays)
         return self._backward_conv(dz, need_dx)
 
     def backward_from_logits(self, dz, need_dx=True):

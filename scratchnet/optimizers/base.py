@@ -45,8 +45,9 @@ def _pow(base, exponent, dtype):
 
     NumPy's ``np.power`` ufunc uses its own SIMD pow, which differs from the C library's ``pow``
     (what TF calls) in the last bit for about 5% of Adam's ``beta**t`` (measured, t up to 3000);
-    NumPy's scalar ``**`` calls the C library. In float32, TF uses Eigen's own pow, which neither
-    reproduces (a float32 ulp in ~15% of steps: within the float32 tolerances).
+    NumPy's scalar ``**`` calls the C library (Adam and AdamW use it in float64, Adamax and
+    Nadam in both). In float32, TF uses Eigen's own pow, which neither reproduces (a float32 ulp
+    in ~15% of steps: within the float32 tolerances).
     """
     return dtype.type(base) ** dtype.type(exponent)
 

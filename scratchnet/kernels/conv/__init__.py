@@ -64,7 +64,10 @@ def conv2d_forward(
                [42., 50.]])
     """
     dtype = compute_dtype(x, kernel)
-    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
+    x, kernel = (
+        np.ascontiguousarray(x, dtype),
+        np.ascontiguousarray(kernel, dtype),
+    )  # numba: C order
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)  # algorithm
     if keep_cols:
         plan.keep_cols(x)
@@ -74,7 +77,11 @@ def conv2d_forward(
     bias_args = bias_arguments(bias, C_out, dtype)
     code = elementwise.code(activation)  # linear, relu and sigmoid run inside the chunk kernel
 
-    def one_chunk(worker, c):
+    if in_groups(code):  # numba's activations: whole groups of chunks in one call each
+        plan.run_forward_groups(x, kernel, bias_args, code, z, y)
+        return y, (z if keep_z else None)
+
+    def one_chunk(worker, c):  # tanh, softmax, ...: chunk by chunk, the activation in NumPy
         start, stop = plan.chunks[c]
         rows = (plan.rows(c), C_out)
         z_part, y_part = z[start:stop].reshape(rows), y[start:stop].reshape(rows)  # views
@@ -120,13 +127,42 @@ def conv2d_backward(
         threads.
     """
     dtype = compute_dtype(x, kernel)
-    x, kernel = x.astype(dtype, copy=False), kernel.astype(dtype, copy=False)
+    x, kernel = (
+        np.ascontiguousarray(x, dtype),
+        np.ascontiguousarray(kernel, dtype),
+    )  # numba: C order
     plan = ChunkPlan(x.shape, kernel.shape, strides, padding, dilation, workspace)  # algorithm
     if not isinstance(dz, elementwise.Deferred):
         dz = np.ascontiguousarray(dz, dtype=dtype)
+    parts = _kernel_activation_parts(dz, dtype)  # (dy, y, code) the chunk kernels take
+    if parts is not None:  # whole groups of chunks in one numba call each
+        return plan.run_backward_groups(x, kernel, *parts, need_dx, dtype)
 
     def dz_of_chunk(worker, c):
         start, stop = plan.chunks[c]
         return np.ascontiguousarray(dz[start:stop], dtype=dtype).reshape(plan.rows(c), -1)
 
     return plan.run_backward(x, kernel, dz_of_chunk, need_dx, dtype)
+
+
+def in_groups(code):
+    """True if the chunk kernels can run whole groups of chunks: an activation they compute
+    themselves (linear, relu, sigmoid)."""
+    return code != elementwise.OTHER
+
+
+def _kernel_activation_parts(dz, dtype):
+    """``(dy, y, code)`` if the chunk kernels can compute dz themselves, else None.
+
+    That is a dz array (code LINEAR), or a ``Deferred`` dz = activation'(dy) of linear, relu or
+    sigmoid, on C-ordered arrays of the compute dtype (the kernels' own conditions).
+    """
+    if isinstance(dz, np.ndarray):
+        return dz, dz, elementwise.LINEAR
+    if dz.code == elementwise.OTHER or len(dz.arrays) != 2:
+        return None
+    dy, y = dz.arrays
+    for a in (dy, y):
+        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+            return None
+    return dy, y, dz.code

@@ -13,7 +13,8 @@ import numpy as np
 
 from ... import config
 from .. import parallel
-from ..elementwise import bias_activation_kernel
+from ..blas import gemm
+from ..elementwise import LINEAR, activation_backward_kernel, bias_activation_kernel
 from ..jit import njit
 from . import shifted
 from .im2col import col2im_kernel, first_layer_backward_kernel, im2col_kernel
@@ -80,6 +81,86 @@ def input_grad_chunk_kernel(
     if need_dx:
         np.dot(dz, kernel_t, dcols)
         col2im_kernel(dcols, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx)
+
+
+@njit
+def forward_chunks_kernel(
+    x, first, last, per, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept,
+    kernel, wide, bias, use_bias, activation, z, y,
+):  # fmt: skip
+    """Chunks ``first`` to ``last - 1`` of the forward pass, one after another, in one call.
+
+    Chunk c holds images ``c*per`` to ``(c+1)*per - 1``; each runs ``conv_chunk_kernel``, so the
+    numbers are the per-chunk calls' bit for bit. One call for several chunks: between chunks
+    the thread stays in machine code instead of coming back to Python and queueing for its lock
+    (measured: docs/kernels/conv.md#measured-groups-of-chunks).
+
+    Shapes: x (N, H, W, C_in); cols (max rows, KH*KW*C_in) the worker's scratch, or kept
+    (N*H_out*W_out, KH*KW*C_in) the batch's kept im2col (``(0, K)`` when there is none);
+    z, y (N*H_out*W_out, C_out) (y may be z).
+    """
+    N, P = x.shape[0], H_out * W_out
+    for c in range(first, last):
+        start, stop = c * per, min(c * per + per, N)
+        r0, r1 = start * P, stop * P  # the chunk's rows of z, y (and of kept)
+        m = kept[r0:r1] if kept.shape[0] > 0 else cols[: r1 - r0]
+        conv_chunk_kernel(
+            x[start:stop], shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, m,
+            kernel, wide, bias, use_bias, activation, z[r0:r1], y[r0:r1],
+        )  # fmt: skip
+
+
+@njit
+def backward_chunks_kernel(
+    x, first, last, per, shifted, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept, dy,
+    y, activation, dz_buf, ones, kernel_t, taps_t, wide, need_dx, dcols, dkernel_terms,
+    dbias_terms, dx,
+):  # fmt: skip
+    """Chunks ``first`` to ``last - 1`` of the backward pass, one after another, in one call.
+
+    For each chunk c (images ``c*per`` to ``(c+1)*per - 1``):
+
+        dz = activation'(dy)       (activation_backward_kernel; linear: dz is dy itself)
+        shifted: shifted_backward_kernel (dkernel, dbias and dx by shifted products), or
+        cols = im2col(x[chunk])     (unless the forward pass kept the batch's: ``kept``)
+        dkernel_terms[c] = cols^T @ dz,  dbias_terms[c] = ones^T @ dz
+        dx[chunk] = col2im(dz @ K^T)                    (if need_dx)
+
+    the same steps and the same BLAS products as ``ChunkPlan.backward`` chunk by chunk.
+
+    Shapes: dy, y (N*H_out*W_out, C_out); dz_buf, the worker's (max rows, C_out) scratch;
+    kernel_t (C_out, KH*KW*C_in), or taps_t (KH*KW, C_out, C_in) and wide (images*H*W, C_out)
+    when shifted; dcols as cols; dkernel_terms (chunks, KH*KW*C_in, C_out); dbias_terms
+    (chunks, C_out); dx (N, H, W, C_in), or (0, 0, 0, 0) when not need_dx.
+    """
+    N, P = x.shape[0], H_out * W_out
+    for c in range(first, last):
+        start, stop = c * per, min(c * per + per, N)
+        r0, r1 = start * P, stop * P
+        rows = r1 - r0
+        dz = dy[r0:r1]
+        if activation != LINEAR:
+            dz = dz_buf[:rows]
+            activation_backward_kernel(dy[r0:r1], y[r0:r1], activation, dz)
+        if shifted:
+            dtaps = dkernel_terms[c].reshape(KH * KW, x.shape[3], dz.shape[1])
+            shifted_backward_kernel(
+                x[start:stop], dz, ones[:rows], taps_t, KW, H_out, W_out, need_dx, wide, dtaps,
+                dbias_terms[c], dx[start:stop],
+            )  # fmt: skip
+            continue
+        if kept.shape[0] > 0:
+            m = kept[r0:r1]
+        else:
+            m = cols[:rows]
+            im2col_kernel(x[start:stop], KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, m)
+        gemm(m, dz, dkernel_terms[c], 0.0, True, False)  # cols^T @ dz, BLAS transposing
+        np.dot(ones[:rows], dz, dbias_terms[c])
+        if need_dx:
+            np.dot(dz, kernel_t, dcols[:rows])
+            col2im_kernel(
+                dcols[:rows], KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, dx[start:stop]
+            )
 
 
 # ----------------------------------------------------------------------------- chunking
@@ -336,6 +417,84 @@ class ChunkPlan:
             dz, ones, kernel_t, need_dx, dcols, *self.geometry(), dbias_terms[c],
             dx[start:stop] if need_dx else np.empty((0, 0, 0, 0), dz.dtype),  # dx: not written
         )  # fmt: skip
+
+    def groups(self):
+        """``(first, last)`` ranges of chunk numbers, one numba call each (forward_chunks_kernel,
+        backward_chunks_kernel): ``parallel.groups``, about 4 per thread."""
+        return parallel.groups(len(self.chunks))
+
+    def kept_cols_to_fill(self, x):
+        """In a training forward pass that keeps its im2col (``keep_cols``): the batch's matrix
+        to fill; otherwise an empty (0, KH*KW*C_in) one (what the group kernels take as none)."""
+        kept = self._kept_cols(x) if self.filling_kept else None
+        return np.empty((0, self.K_rows), x.dtype) if kept is None else kept
+
+    def images_per_chunk(self):
+        """Every chunk but the last holds this many images (``batch_chunks``)."""
+        return self.chunks[0][1] - self.chunks[0][0]
+
+    def run_forward_groups(self, x, kernel, bias_args, activation, z, y):
+        """Every chunk's forward (``forward``'s steps), one numba call per group of chunks.
+
+        ``activation`` is a code of ``scratchnet.kernels.elementwise`` other than OTHER.
+        Shapes: z, y (N, H_out, W_out, C_out), filled in place (y may be z).
+        """
+        groups, dtype = self.groups(), x.dtype
+        kept = self.kept_cols_to_fill(x)  # (0, K) when there is none
+        kernel_matrix = kernel.reshape(self.K_rows, self.C_out)
+        z_rows, y_rows = z.reshape(-1, self.C_out), y.reshape(-1, self.C_out)
+
+        def one_group(worker, g):
+            first, last = groups[g]
+            own = self.shifted or kept.shape[0] > 0  # nothing to fill in the worker's scratch
+            cols = kept[:0] if own else self.scratch("cols", worker, self.K_rows, dtype)
+            forward_chunks_kernel(
+                x, first, last, self.images_per_chunk(), self.shifted, not self.shifted,
+                *self.geometry(), cols, kept, kernel_matrix, self.wide("wide", worker, dtype),
+                *bias_args, activation, z_rows, y_rows,
+            )  # fmt: skip
+
+        parallel.parallel_for(len(groups), one_group)
+
+    def run_backward_groups(self, x, kernel, dy, y, activation, need_dx, dtype):
+        """All chunks' backward (``backward``'s steps), one numba call per group of chunks.
+
+        dz = activation'(dy) is computed inside (``backward_chunks_kernel``), chunk by chunk;
+        ``activation`` is LINEAR (dy is dz), RELU or SIGMOID, and y the forward output.
+        Returns ``(dx or None, dkernel, dbias)``, as ``run_backward``.
+        """
+        n, groups = len(self.chunks), self.groups()
+        dkernel_terms = np.empty((n, self.K_rows, self.C_out), dtype=dtype)
+        dbias_terms = np.empty((n, self.C_out), dtype=dtype)
+        dx = np.empty(x.shape, dtype=dtype) if need_dx else None  # (N, H, W, C_in)
+        kept = self._kept_cols(x)
+        no_matrix = np.empty((0, self.K_rows), dtype)
+        kernel_t = kernel.reshape(self.K_rows, self.C_out).T  # (C_out, KH*KW*C_in), a view
+        no_taps = np.empty((0, self.C_out, self.C_in), dtype)
+        taps_t = self.transposed_taps(kernel, dtype) if self.shifted else no_taps
+        dy_rows = dy.reshape(-1, self.C_out)
+        y_rows = dy_rows if activation == LINEAR else y.reshape(-1, self.C_out)
+        ones = self.ones(dtype)
+
+        def one_group(worker, g):
+            first, last = groups[g]
+            scratch = self.scratch  # the worker's own matrices, (max rows, columns)
+            own = kept is not None or self.shifted  # no im2col to build in the scratch
+            cols = no_matrix if own else scratch("cols", worker, self.K_rows, dtype)
+            no_dcols = self.shifted or not need_dx  # col2im's input, for an im2col dx only
+            dcols = no_matrix if no_dcols else scratch("dcols", worker, self.K_rows, dtype)
+            linear = activation == LINEAR  # dz is dy itself: no buffer
+            dz_buf = dy_rows[:0] if linear else scratch("dz", worker, self.C_out, dtype)
+            backward_chunks_kernel(
+                x, first, last, self.images_per_chunk(), self.shifted, *self.geometry(), cols,
+                no_matrix if kept is None else kept, dy_rows, y_rows, activation, dz_buf, ones,
+                kernel_t, taps_t, self.wide("dz_wide", worker, dtype), need_dx, dcols,
+                dkernel_terms, dbias_terms, dx if need_dx else np.empty((0, 0, 0, 0), dtype),
+            )  # fmt: skip
+
+        parallel.parallel_for(len(groups), one_group)
+        dkernel = dkernel_terms.sum(axis=0).reshape(self.KH, self.KW, self.C_in, self.C_out)
+        return dx, dkernel, dbias_terms.sum(axis=0)
 
     def run_backward(self, x, kernel, dz_of_chunk, need_dx, dtype):
         """All chunks' backward on all cores; ``dz_of_chunk(worker, c)`` gives each chunk's dz.
