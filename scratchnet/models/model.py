@@ -583,10 +583,11 @@ class Model(ModelUtilities):
 
     # -- summary -----------------------------------------------------------------------------------
 
-    def summary(self, line_length=None, print_fn=None):
-        """Print Keras's summary table: layer names and types, output shapes, parameter counts."""
+    def summary(self, line_length=None, print_fn=None, expand_nested=False, show_trainable=False):
+        """Print Keras's summary table: layer names and types, output shapes, parameter counts
+        (``expand_nested``: a nested model's layers too; ``show_trainable``: a Trainable column)."""
         print_fn = print_fn or print
-        print_fn(summary_module.summary_text(self, line_length))
+        print_fn(summary_module.summary_text(self, line_length, expand_nested, show_trainable))
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"
