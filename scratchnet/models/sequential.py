@@ -72,6 +72,16 @@ class Sequential(Model):
             "then `Model(inputs, outputs)`."
         )
 
+    def _build_on_symbolic(self, x):
+        """Called on a symbolic tensor before its input is known (a Sequential without an
+        Input, nested in a Functional model): that tensor's shape becomes its input, as Keras
+        builds it then."""
+        if self.input_spec is not None or isinstance(x, (list, tuple)):
+            return
+        self.input_spec = self._output_spec = Input(batch_shape=x.shape, dtype=x.dtype)
+        for layer in self.layers:
+            self._output_spec = self._follow(layer, self._output_spec)
+
     def pop(self):
         layer = self._tracked_layers.pop()
         self._output_spec = self.input_spec

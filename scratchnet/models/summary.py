@@ -39,6 +39,8 @@ def shape_of(layer):
     (each output's shape for several), else what it computes for the shape it was built on,
     else "?"."""
     out = layer.__dict__.get("_last_symbolic_output")
+    if out is None and layer.__dict__.get("_symbolic_call") is not None:
+        out = layer.__dict__["_symbolic_call"][1]  # an InputLayer: its tensor
     if out is not None:
         shapes = [t.shape for t in (out if isinstance(out, list) else [out])]
     elif layer.built and layer.input_shape is not None:

@@ -96,9 +96,14 @@ def _describes_model(config, custom):
 
 
 def serialize_layer(layer):
-    """A layer's entry in ``config.json``, with Keras's keys (a built-in layer or yours)."""
+    """A layer's entry in ``config.json``, with Keras's keys (a built-in layer or yours). A
+    nested model's is its whole entry, with its compile settings ({} if none, as Keras)."""
     if not isinstance(layer, Layer):
         raise TypeError(f"serialize_layer expects a scratchnet layer, got {layer!r}.")
+    if registry.is_instance(layer, "Model"):
+        entry = serialize_model(layer)
+        entry.setdefault("compile_config", {})
+        return entry
     return objects.serialize_object(layer)
 
 
@@ -373,7 +378,7 @@ def _sequential_from_config(config, custom, safe_mode):
     elif config.get("build_input_shape"):
         model.add(Input(tuple(config["build_input_shape"][1:])))
     for entry in entries:
-        model.add(deserialize_layer(entry, custom, safe_mode))
+        model.add(_deserialize_part(entry, custom, safe_mode, "config.json"))
     return model
 
 
