@@ -322,3 +322,22 @@ def test_a_model_inside_a_subclassed_model_trains_and_prints_as_in_keras():
             assert summary_text(ours, expand_nested=expand_nested) == summary_text(
                 theirs, expand_nested=expand_nested
             )
+
+
+@pytest.mark.parametrize("built", [False, True])
+def test_subclassed_model_summary_equals_keras(built):
+    """A subclassed model's summary: "?" and "0 (unbuilt)" before data; after, each layer's
+    shape for the batch it was built on, except for the layers Keras builds when it makes them
+    (pooling, Dropout: "?")."""
+    from parity_tests.test_functional_parity import seminar_subclassed
+
+    keras.utils.clear_session()
+    scratchnet.utils.clear_session()
+    theirs, ours = seminar_subclassed(keras), seminar_subclassed(scratchnet)
+    if built:
+        x = np.zeros((2, 28, 28, 1), "float32")
+        theirs(x), ours(x)
+    for show_trainable in (False, True):
+        ours_text = summary_text(ours, show_trainable=show_trainable)
+        theirs_text = summary_text(theirs, show_trainable=show_trainable)
+        assert ours_text == theirs_text, f"--- scratchnet\n{ours_text}\n--- keras\n{theirs_text}"

@@ -43,7 +43,7 @@ def shape_of(layer):
         out = layer.__dict__["_symbolic_call"][1]  # an InputLayer: its tensor
     if out is not None:
         shapes = [t.shape for t in (out if isinstance(out, list) else [out])]
-    elif layer.built and layer.input_shape is not None:
+    elif layer.built and layer.input_shape is not None and _keras_keeps_build_shape(layer):
         try:
             shape = layer.compute_output_shape(getattr(layer, "_build_shape", layer.input_shape))
         except (NotImplementedError, TypeError, ValueError):
@@ -56,12 +56,28 @@ def shape_of(layer):
     return "[" + ", ".join(shape_str(s) for s in shapes) + "]"
 
 
+# The layers Keras marks built when they are made (their __init__ calls ``_build_at_init``), so
+# it keeps no build shape for them and a subclassed model's summary shows "?" (Keras 3.15's
+# source: pooling, global pooling, the activation layers, Dropout, the noise layers).
+_KERAS_BUILT_AT_INIT = {
+    "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout",
+    "SpatialDropout2D", "GaussianDropout", "GaussianNoise",
+}  # fmt: skip
+
+
+def _keras_keeps_build_shape(layer):
+    """Whether Keras knows ``layer``'s shape from its build alone (see above)."""
+    return type(layer).__name__ not in _KERAS_BUILT_AT_INIT
+
+
 def _params(layer):
     if layer is None:
         return "0"
     if layer.built:
         return f"{layer.count_params():,}"
-    return "0 (unbuilt)"
+    return "0" if type(layer).__name__ in _KERAS_BUILT_AT_INIT else "0 (unbuilt)"
 
 
 def _trainable(layer):
