@@ -341,3 +341,49 @@ def test_subclassed_model_summary_equals_keras(built):
         ours_text = summary_text(ours, show_trainable=show_trainable)
         theirs_text = summary_text(theirs, show_trainable=show_trainable)
         assert ours_text == theirs_text, f"--- scratchnet\n{ours_text}\n--- keras\n{theirs_text}"
+
+
+def subclassed_inside(lib):
+    """A subclassed model (``Head`` above, itself holding a Sequential) as a layer of a
+    Sequential and of a Functional model."""
+    L = lib.layers
+    x = lib.Input((6,), name="x")
+    branch = subclassed(lib)
+    functional = lib.Model(x, L.Dense(3, activation="softmax", name="out")(branch(x)))
+    return lib.Sequential([lib.Input((6,)), functional, L.Dense(2)], name="outer")
+
+
+def test_a_subclassed_model_inside_sequential_and_functional_models_trains_as_in_keras():
+    with use_floatx("float64"):
+        keras.utils.clear_session()
+        scratchnet.utils.clear_session()
+        reset_seeds(7)
+        theirs, ours = subclassed_inside(keras), subclassed_inside(scratchnet)
+        ours.set_weights(theirs.get_weights())
+        rng = np.random.default_rng(7)
+        x, y = rng.standard_normal((16, 6)), rng.standard_normal((16, 2))
+        dy = rng.standard_normal((16, 2))
+        k_y, k_grads = model_outputs_and_gradients(theirs, x, dy, training=True)
+        s_y = ours.forward(x, training=True)
+        ours.backward(dy)
+        assert_parity(s_y, k_y, rtol=F64_RTOL, tensor="y", model="subclassed inside")
+        for g_ours, g_theirs in zip(ours.gradients(), k_grads, strict=True):
+            assert_parity(
+                g_ours,
+                g_theirs,
+                rtol=F64_RTOL,
+                tensor="dw",
+                model="subclassed inside",
+                floor=GRADIENT_FLOOR,
+            )
+        ours.compile(optimizer="adam", loss="mse")
+        theirs.compile(optimizer="adam", loss="mse", **COMPILE_KWARGS)
+        r_ours = record_fit(ours, scratchnet, x, y, batch_size=8, epochs=2)
+        r_theirs = record_fit(theirs, keras, x, y, batch_size=8, epochs=2)
+        assert_parity(
+            r_ours["step_loss"],
+            r_theirs["step_loss"],
+            rtol=TRAJECTORY_F64_RTOL,
+            tensor="step losses",
+            model="subclassed inside",
+        )

@@ -246,8 +246,10 @@ class Model(ModelUtilities, ModelAsLayer):
                 layer.logits = None
         return calling.OpsGraph(y, self), y.value
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=None):
         """Backprop dL/d(output) through the last ``forward``; gradients land in each layer."""
+        if need_dx is not None:  # the model's call as one node of an outer tape (nesting.py)
+            return calling.autodiff_backward(self, dy, need_dx)
         if self._tape is None:
             raise RuntimeError("backward() needs a forward(x, training=True) first.")
         self._tape.backward(self._output, dy)

@@ -10,7 +10,8 @@ What a model needs to be used as a layer, kept apart from the training engine (`
   Functional model runs its layers, which record on the outer model's tape as if they were the
   outer model's own, so backprop goes through them with nothing more (their gradients land in
   their own ``grads``); inside a subclassed model's ``call`` (on Tensors) its layers become ops
-  of that graph in the same way;
+  of that graph in the same way. A subclassed model inside a Sequential or Functional one is
+  one node of the outer tape, as a layer written with ``call``;
 * freezing: ``model.trainable = False`` freezes every layer in it, as Keras does.
 
 Example:
@@ -121,11 +122,9 @@ class ModelAsLayer(Layer):
             return self.call(x, training=training)
         if tensors:  # a subclassed model in a subclassed model: its ops join the graph
             return calling.invoke(self, [x], {}, training)
-        raise NotImplementedError(
-            f"Model '{self.name}' ({type(self).__name__}) is a subclassed model: scratchnet "
-            "trains it inside a Sequential or Functional model only from a subclassed model's "
-            "call(). Call it from a subclassed model, or write it as a Functional model."
-        )
+        # A subclassed model in a Sequential or Functional one: one node of the outer tape, as
+        # a layer written with call (its backward walks call's recorded ops back).
+        return Layer._call_on_arrays(self, x, training, True, {})
 
     def writes_call(self):
         """A subclassed model is written with ``call`` (traced on zeros when called on an
