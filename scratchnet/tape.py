@@ -15,9 +15,10 @@ A layer called twice (a shared layer: one ``Dense`` applied to two tensors) is t
 on the weights' side: its kernel is read twice, so dL/d(kernel) is the sum of what each call
 sends back. Each call is its own node. A layer keeps what its backward needs on itself
 (``self._x = x``), so before the layer runs again, the tape moves the earlier call's caches
-onto that call's node (``Tape.keep_caches``); backward puts them back for that node's backward
-alone and adds the gradients of every call (``backward_shared``). A layer called once never
-takes that path: its node has ``shared`` False and runs exactly as before.
+onto that call's node (``keep_caches``, from ``Tape.before_call``); backward puts them back for
+that node's backward alone and adds the gradients of every call (``backward_shared``). The
+losses the layer adds (an activity penalty) add up over its calls too (``join_losses``). A
+layer called once never takes that path: its node has ``shared`` False and runs as before.
 
 One more entry: a loss fused with the output layer's softmax or sigmoid
 (``scratchnet.losses.ActivationWithLoss``) already knows dL/dz, the gradient of that layer's
@@ -36,7 +37,7 @@ _THIS_THREAD = threading.local()  # .tape: the tape this thread is recording on,
 class Node:
     """One recorded layer call: ``output = layer(*inputs)``."""
 
-    __slots__ = ("layer", "inputs", "output", "shared", "caches")
+    __slots__ = ("layer", "inputs", "output", "shared", "caches", "losses", "own_losses")
 
     def __init__(self, layer, inputs, output):
         self.layer = layer
@@ -44,6 +45,8 @@ class Node:
         self.output = output  # the array it returned (a list: a layer with several outputs)
         self.shared = False  # the layer is called more than once in this forward pass
         self.caches = None  # then, for every call but its latest: the layer's caches after it
+        self.losses = None  # and the losses it had added up to this call
+        self.own_losses = None  # the losses this call added (its weights' penalties last)
 
 
 def keep_caches(node):
@@ -52,6 +55,31 @@ def keep_caches(node):
     these alone)."""
     node.shared = True
     node.caches = dict(node.layer.__dict__)
+    node.losses = node.layer._losses
+    if node.own_losses is None:
+        node.own_losses = node.layer._losses
+
+
+def _weight_penalties(layer):
+    """How many of the losses a call adds are its weights' penalties (they come last)."""
+    if not layer.trainable:
+        return 0
+    return sum(
+        1 for v in layer.variables_by_key.values() if v.regularizer is not None and v.trainable
+    )
+
+
+def join_losses(earlier, node):
+    """After a shared layer's call (``node``): the losses its calls added (``add_loss``, an
+    activity penalty), the earlier calls' (kept on their latest node, ``earlier``) then this
+    one's, as Keras adds them at each call; its weights' penalties, which each call's list ends
+    with, once. (A layer whose call set no new list keeps its list as it is.)"""
+    layer = node.layer
+    node.own_losses = layer._losses
+    if not earlier.losses or layer._losses is earlier.losses:
+        return
+    before = earlier.losses[: len(earlier.losses) - _weight_penalties(layer)]
+    layer._losses = before + layer._losses
 
 
 def backward_shared(node, step, dy, need_dx, first):
@@ -70,11 +98,22 @@ def backward_shared(node, step, dy, need_dx, first):
     if node.caches is not None:
         swapped = {k: now[k] for k in node.caches if k in now}
         now.update(node.caches)
+    # This call's own losses only; its weights' penalties (and their gradients) at one call.
+    losses, own = layer._losses, node.own_losses if node.own_losses is not None else []
+    penalized = [v for v in layer.variables_by_key.values() if v.regularizer is not None]
+    layer._losses = own if first else own[: len(own) - _weight_penalties(layer)]
+    regularizers = [v.regularizer for v in penalized]
+    if not first:
+        for v in penalized:
+            v.regularizer = None
     try:
         dxs = step(dy, need_dx=need_dx)
     finally:
         if swapped is not None:
             now.update(swapped)
+        layer._losses = losses
+        for v, regularizer in zip(penalized, regularizers):
+            v.regularizer = regularizer
     if not first:
         for (owner, key), before in zip(slots, earlier):
             after = owner.grads.get(key)
@@ -124,8 +163,10 @@ class Tape:
         node = Node(layer, list(inputs), output)
         self.nodes.append(node)
         if training:
-            if id(layer) in self.latest:
+            earlier = self.latest.get(id(layer))
+            if earlier is not None:
                 node.shared = True
+                join_losses(earlier, node)
             self.latest[id(layer)] = node
         for y in output if isinstance(output, list) else [output]:  # a list: several outputs
             self.known[id(y)] = y

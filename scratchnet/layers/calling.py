@@ -33,7 +33,7 @@ from ..ops.core import (
     record_gradients,
     recording,
 )
-from ..tape import Node, backward_shared, keep_caches
+from ..tape import Node, backward_shared, join_losses, keep_caches
 
 _MODE = threading.local()  # the training flag of the call being run, per thread
 
@@ -214,6 +214,8 @@ def layer_op(layer, x, training):
         return outs if isinstance(y, list) else outs[0]
     node = Node(layer, tensors, y)
     node.shared = earlier is not None
+    if node.shared:
+        join_losses(earlier, node)
     session[layer] = (node, group)  # group[0]: the backward pass that last reached the layer
     need_dx = any(t.requires_grad for t in tensors)
 
