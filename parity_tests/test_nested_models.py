@@ -387,3 +387,36 @@ def test_a_subclassed_model_inside_sequential_and_functional_models_trains_as_in
             tensor="step losses",
             model="subclassed inside",
         )
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+@pytest.mark.parametrize("name", ["functional_of_both", "sequential_of_models", "shared_inner"])
+def test_clone_model_of_nested_models_as_keras(name, recursive):
+    """``clone_model``: new weights, the same structure; with ``recursive`` the nested models
+    are cloned layer by layer through ``clone_function`` (here it renames each layer)."""
+
+    def renamed(layer):
+        return layer.__class__.from_config({**layer.get_config(), "name": "c_" + layer.name})
+
+    def names(model):
+        return [
+            (layer.name, names(layer)) if hasattr(layer, "layers") else layer.name
+            for layer in model.layers
+        ]
+
+    ours, theirs, x, _ = pair(name, n=3)
+    clones = [
+        lib.models.clone_model(m, clone_function=renamed, recursive=recursive)
+        for lib, m in ((scratchnet, ours), (keras, theirs))
+    ]
+    assert names(clones[0]) == names(clones[1])
+    for clone, model in zip(clones, (ours, theirs)):
+        assert all(a is not b for a, b in zip(clone.weights, model.weights))
+        clone.set_weights(model.get_weights())
+    assert_parity(
+        clones[0].predict(x, verbose=0),
+        clones[1].predict(x, verbose=0),
+        rtol=1e-6,
+        tensor="y (clone)",
+        model=name,
+    )
