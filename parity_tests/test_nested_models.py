@@ -420,3 +420,21 @@ def test_clone_model_of_nested_models_as_keras(name, recursive):
         tensor="y (clone)",
         model=name,
     )
+
+
+def sequential_of_subclassed(lib):
+    return lib.Sequential([lib.Input((6,)), subclassed(lib), lib.layers.Dense(2)], name="outer")
+
+
+@pytest.mark.parametrize("build", [subclassed_inside, sequential_of_subclassed])
+@pytest.mark.parametrize("expand_nested", [False, True])
+def test_summary_of_a_subclassed_model_inside_others_equals_keras(build, expand_nested):
+    """Traced on an Input, a subclassed model's layers show a batch axis of None, as Keras's;
+    default model names follow Keras's counters (a Sequential takes a "functional" name)."""
+    keras.utils.clear_session()
+    scratchnet.utils.clear_session()
+    theirs, ours = build(keras), build(scratchnet)
+    for show_trainable in (False, True):
+        kwargs = {"expand_nested": expand_nested, "show_trainable": show_trainable}
+        ours_text, theirs_text = summary_text(ours, **kwargs), summary_text(theirs, **kwargs)
+        assert ours_text == theirs_text, f"--- scratchnet\n{ours_text}\n--- keras\n{theirs_text}"

@@ -303,6 +303,7 @@ def trace(layer, args, kwargs):
     if not layer.built:
         layer.build_from_shape(shapes if len(shapes) > 1 else shapes[0])
     saved = [(v, v.value.copy()) for v in layer.weights]  # a call may assign (a counter)
+    unbuilt = [inner for inner in _sublayers(layer) if not inner.built]
     try:
         first = _run_on_zeros(layer, args, kwargs, unknown=1)
         if any(d is None for s in shapes for d in s):
@@ -313,8 +314,34 @@ def trace(layer, args, kwargs):
     finally:
         for variable, value in saved:  # tracing leaves no trace in the weights, as in Keras
             variable.value[...] = value
+    if any(s[0] is None for s in shapes):  # built on zeros of batch 1: as Keras, for batch None
+        for inner in unbuilt:
+            _unknown_batch(inner)
     out = graph.SymbolicTensor(out_shape, first.dtype, layer=layer, inputs=symbolic)
     return graph.remember_call(layer, symbolic[0] if len(symbolic) == 1 else symbolic, out)
+
+
+def _sublayers(layer):
+    """The layers inside ``layer`` (a model's, a layer's sublayers), all the way down."""
+    found = []
+    for inner in list(getattr(layer, "layers", ())) + list(layer.__dict__.get("_layers", ())):
+        if inner not in found:
+            found += [inner] + [t for t in _sublayers(inner) if t not in found]
+    return found
+
+
+def _unknown_batch(layer):
+    """The shape a layer built in a trace remembers, with the batch axis unknown (None)."""
+
+    def batchless(shape):
+        if shape and isinstance(shape[0], (list, tuple)):
+            return type(shape)(batchless(s) for s in shape)
+        return (None, *shape[1:]) if shape else shape
+
+    if layer.built and "_build_shape" in layer.__dict__:
+        layer.__dict__["_build_shape"] = batchless(layer.__dict__["_build_shape"])
+    if layer.built and layer.__dict__.get("input_shape") is not None:
+        layer.__dict__["input_shape"] = batchless(layer.__dict__["input_shape"])
 
 
 def _run_on_zeros(layer, args, kwargs, unknown):

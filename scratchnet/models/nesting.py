@@ -76,11 +76,14 @@ class ModelAsLayer(Layer):
         """A nested model's own layers check what they are given (naming themselves)."""
 
     def compute_output_shape(self, input_shape):
-        """The output shape for ``input_shape``: a Sequential or Functional model's output, with
-        the batch axis of ``input_shape``."""
+        """The output shape for ``input_shape``: a Sequential or Functional model's output (a
+        subclassed model's, once traced on an Input), with the batch axis of ``input_shape``."""
         try:
             out = self.outputs[0].shape
         except (AttributeError, IndexError):
+            traced = self.__dict__.get("_last_symbolic_output")  # a subclassed model, traced
+            if traced is not None and not isinstance(traced, list):
+                return (tuple(input_shape)[0], *traced.shape[1:])
             raise NotImplementedError(
                 f"Model '{self.name}' ({type(self).__name__}) knows its output shape only "
                 "once called on data or on an Input."
