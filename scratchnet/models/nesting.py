@@ -19,7 +19,7 @@ Example:
     >>> encoder = models.Sequential([Input((4,)), layers.Dense(2, name="code")], name="encoder")
     >>> x = Input((4,))
     >>> outer = models.Model(x, layers.Dense(1)(encoder(x)))
-    >>> [layer.name for layer in outer.layers][1], len(outer.weights)
+    >>> outer.layers[1].name, len(outer.weights)
     ('encoder', 4)
 """
 
