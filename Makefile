@@ -1,6 +1,6 @@
 # The README's two commands:
 #   make train   set up .venv, train the keras.io convnet on real MNIST with scratchnet, print test accuracy
-#   make test    set up .venv with the test extras (Keras, TensorFlow, Chromium), run the whole suite
+#   make test    set up .venv with the test extras (Keras, TensorFlow, Chromium, Graphviz), run the whole suite
 # Both create the virtual environment at .venv on first use and reuse it afterwards.
 
 PYTHON ?= python3
@@ -16,9 +16,10 @@ $(VENV)/.core: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[examples]"
 	touch $@
 
-$(VENV)/.test: $(VENV)/.core pyproject.toml scripts/install-browser.sh
+$(VENV)/.test: $(VENV)/.core pyproject.toml scripts/install-browser.sh scripts/install-graphviz.sh
 	$(PY) -m pip install --quiet -e ".[test]"
 	bash scripts/install-browser.sh
+	bash scripts/install-graphviz.sh
 	touch $@
 
 $(VENV)/.docs: $(VENV)/.core pyproject.toml

@@ -311,18 +311,19 @@ def _make_subject(target, inputs, training):
     float64 too; a layer written with ``call`` and a function keep integer inputs as integers
     (token ids, indices: they have no gradient and are not checked).
     """
-    keeps_integers = target.writes_call() if isinstance(target, Layer) else not _is_model(target)
+    model = _is_model(target)  # (a model is a layer too: asked first)
+    keeps_integers = not model and (target.writes_call() if isinstance(target, Layer) else True)
     arrays = [np.asarray(x.value if isinstance(x, Tensor) else x) for x in inputs]
     inputs = [
         x.copy() if keeps_integers and x.dtype.kind in "biu" else np.array(x, dtype=np.float64)
         for x in arrays
     ]
-    if isinstance(target, Layer):
-        return _LayerSubject(target, inputs, training)
-    if _is_model(target):
+    if model:
         if len(inputs) != 1:
             raise TypeError(f"check_gradients: a model takes one input array, got {len(inputs)}.")
         return _ModelSubject(target, inputs, training)
+    if isinstance(target, Layer):
+        return _LayerSubject(target, inputs, training)
     if callable(target):
         return _FunctionSubject(target, inputs)
     raise TypeError(
@@ -403,8 +404,9 @@ def _weight_name(variable, root):
 
 def _is_model(obj):
     """A scratchnet model (told by what it does: this module cannot import ``models``, which
-    imports ``saving``, which imports ``utils``, which imports this module)."""
-    return not isinstance(obj, Layer) and all(
+    imports ``saving``, which imports ``utils``, which imports this module). A model is a
+    layer too; a layer has no ``compile``."""
+    return hasattr(obj, "compile") and all(
         hasattr(obj, name) for name in ("forward", "backward", "trainable_weights")
     )
 

@@ -28,6 +28,9 @@ class SymbolicTensor:
         self.index = 0
         self.outputs = [self]
         self.input_layer = None  # for a model input: the InputLayer whose output it is
+        # Which call of ``layer`` made it: 0 for its first call on symbolic tensors, 1 for the
+        # next (a shared layer), ... Keras's node index (``shared[1][0]`` in a summary).
+        self.node_index = 0
 
     @property
     def first(self):
@@ -67,7 +70,13 @@ def call_symbolic(layer, x):
 
 
 def remember_call(layer, x, out):
-    """Keep the layer's first symbolic call, for ``layer.input`` and ``layer.output``."""
+    """Number the call (``node_index``) and keep the layer's first symbolic call, for
+    ``layer.input`` and ``layer.output``."""
+    calls = layer.__dict__.get("_symbolic_calls", 0)
+    for t in out if isinstance(out, list) else [out]:
+        t.node_index = calls
+    layer.__dict__["_symbolic_calls"] = calls + 1
+    layer.__dict__["_last_symbolic_output"] = out  # the shape summary() shows, as Keras's
     if layer.__dict__.get("_symbolic_call") is None:
         layer.__dict__["_symbolic_call"] = (x, out)
     return out

@@ -11,6 +11,15 @@ tape in reverse:
 
 That is the whole engine. Sequential is the simplest case: a chain of nodes.
 
+A layer called twice (a shared layer: one ``Dense`` applied to two tensors) is the same lesson
+on the weights' side: its kernel is read twice, so dL/d(kernel) is the sum of what each call
+sends back. Each call is its own node. A layer keeps what its backward needs on itself
+(``self._x = x``), so before the layer runs again, the tape moves the earlier call's caches
+onto that call's node (``keep_caches``, from ``Tape.before_call``); backward puts them back for
+that node's backward alone and adds the gradients of every call (``backward_shared``). The
+losses the layer adds (an activity penalty) add up over its calls too (``join_losses``). A
+layer called once never takes that path: its node has ``shared`` False and runs as before.
+
 One more entry: a loss fused with the output layer's softmax or sigmoid
 (``scratchnet.losses.ActivationWithLoss``) already knows dL/dz, the gradient of that layer's
 logits, so backprop starts one step into the output layer: ``backward(output, dz,
@@ -28,12 +37,89 @@ _THIS_THREAD = threading.local()  # .tape: the tape this thread is recording on,
 class Node:
     """One recorded layer call: ``output = layer(*inputs)``."""
 
-    __slots__ = ("layer", "inputs", "output")
+    __slots__ = ("layer", "inputs", "output", "shared", "caches", "losses", "own_losses")
 
     def __init__(self, layer, inputs, output):
         self.layer = layer
         self.inputs = inputs  # list of arrays the layer read
         self.output = output  # the array it returned (a list: a layer with several outputs)
+        self.shared = False  # the layer is called more than once in this forward pass
+        self.caches = None  # then, for every call but its latest: the layer's caches after it
+        self.losses = None  # and the losses it had added up to this call
+        self.own_losses = None  # the losses this call added (its weights' penalties last)
+
+
+def keep_caches(node):
+    """Before ``node.layer`` runs again: keep what its call at ``node`` left on it (a shallow
+    copy of its attributes: forward assigns new arrays, ``self._x = x``, so later calls leave
+    these alone)."""
+    node.shared = True
+    node.caches = dict(node.layer.__dict__)
+    node.losses = node.layer._losses
+    if node.own_losses is None:
+        node.own_losses = node.layer._losses
+
+
+def _weight_penalties(layer):
+    """How many of the losses a call adds are its weights' penalties (they come last)."""
+    if not layer.trainable:
+        return 0
+    return sum(
+        1 for v in layer.variables_by_key.values() if v.regularizer is not None and v.trainable
+    )
+
+
+def join_losses(earlier, node):
+    """After a shared layer's call (``node``): the losses its calls added (``add_loss``, an
+    activity penalty), the earlier calls' (kept on their latest node, ``earlier``) then this
+    one's, as Keras adds them at each call; its weights' penalties, which each call's list ends
+    with, once. (A layer whose call set no new list keeps its list as it is.)"""
+    layer = node.layer
+    node.own_losses = layer._losses
+    if not earlier.losses or layer._losses is earlier.losses:
+        return
+    before = earlier.losses[: len(earlier.losses) - _weight_penalties(layer)]
+    layer._losses = before + layer._losses
+
+
+def backward_shared(node, step, dy, need_dx, first):
+    """``step(dy, need_dx=...)`` (the layer's backward) for one call of a shared layer.
+
+    With the caches of this call put back on the layer for the time of its backward (the other
+    attributes as they are now), and, unless this is the first call to get its gradients in
+    this backward pass (``first``), each weight's gradient added to what the later calls gave:
+    dL/dW = sum over the calls of dL/dW at that call.
+    """
+    layer = node.layer
+    slots = [(v.owner, v.key) for v in layer.weights]
+    earlier = [owner.grads.get(key) for owner, key in slots]
+    now = layer.__dict__
+    swapped = None
+    if node.caches is not None:
+        swapped = {k: now[k] for k in node.caches if k in now}
+        now.update(node.caches)
+    # This call's own losses only; its weights' penalties (and their gradients) at one call.
+    losses, own = layer._losses, node.own_losses if node.own_losses is not None else []
+    penalized = [v for v in layer.variables_by_key.values() if v.regularizer is not None]
+    layer._losses = own if first else own[: len(own) - _weight_penalties(layer)]
+    regularizers = [v.regularizer for v in penalized]
+    if not first:
+        for v in penalized:
+            v.regularizer = None
+    try:
+        dxs = step(dy, need_dx=need_dx)
+    finally:
+        if swapped is not None:
+            now.update(swapped)
+        layer._losses = losses
+        for v, regularizer in zip(penalized, regularizers):
+            v.regularizer = regularizer
+    if not first:
+        for (owner, key), before in zip(slots, earlier):
+            after = owner.grads.get(key)
+            if before is not None and after is not None and after is not before:
+                owner.grads[key] = before + after
+    return dxs
 
 
 class Tape:
@@ -49,20 +135,21 @@ class Tape:
         self.sources = set()  # ids of the model inputs: their gradient is not needed
         self.known = {}  # id -> array for every tensor the tape has seen
         self.kept = None  # a dict only when a drawing asks for every gradient (scratchnet.drawing)
+        self.latest = {}  # id(layer) -> the node of its latest training call (shared layers)
 
     def watch(self, x):
         """Mark ``x`` as a model input."""
         self.sources.add(id(x))
         self.known[id(x)] = x
 
+    def before_call(self, layer):
+        """Before a training call of ``layer``: if it ran already on this tape, keep that call's
+        caches on its node (``keep_caches``), so this call may overwrite them on the layer."""
+        node = self.latest.get(id(layer))
+        if node is not None:
+            keep_caches(node)
+
     def record(self, layer, inputs, output, training=False):
-        if training and any(node.layer is layer for node in self.nodes):
-            raise ValueError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) was called twice in one training "
-                "forward pass. A scratchnet layer caches what its backward needs from one call "
-                "only, so the second call would overwrite the first call's cache and give wrong "
-                "gradients. Create a separate layer for each use."
-            )
         for x in inputs:
             if id(x) not in self.known:
                 raise ValueError(
@@ -73,7 +160,14 @@ class Tape:
                     "that work in a layer instead (for example layers.Add, layers.Concatenate, "
                     "layers.Activation), so its backward rule is known."
                 )
-        self.nodes.append(Node(layer, list(inputs), output))
+        node = Node(layer, list(inputs), output)
+        self.nodes.append(node)
+        if training:
+            earlier = self.latest.get(id(layer))
+            if earlier is not None:
+                node.shared = True
+                join_losses(earlier, node)
+            self.latest[id(layer)] = node
         for y in output if isinstance(output, list) else [output]:  # a list: several outputs
             self.known[id(y)] = y
 
@@ -137,6 +231,7 @@ class Tape:
         grads = {id(output): doutput}  # id(tensor) -> dL/d(tensor), summed over its consumers
         kept = self.kept
         sources = self.sources if kept is None else ()
+        done = set()  # ids of the shared layers that already got gradients in this pass
         for n in reversed(range(len(self.nodes))):
             node = self.nodes[n]
             if isinstance(node.output, list):  # a call with several outputs gets one dy each
@@ -151,10 +246,16 @@ class Tape:
                 outs = node.output if isinstance(node.output, list) else [node.output]
                 kept.update(zip(map(id, outs), dy if isinstance(dy, list) else [dy]))
             need_dx = any(id(x) not in sources for x in node.inputs)
+            layer = node.layer
             if from_logits and node.output is output:
-                dxs = node.layer.backward_from_logits(dy, need_dx=need_dx)  # dy is dL/dz
+                step = layer.backward_from_logits  # dy is dL/dz
             else:
-                dxs = node.layer.backward(dy, need_dx=need_dx)
+                step = layer.backward
+            if node.shared:  # a layer called more than once: its gradients add up
+                dxs = backward_shared(node, step, dy, need_dx, first=id(layer) not in done)
+                done.add(id(layer))
+            else:
+                dxs = step(dy, need_dx=need_dx)
             if not need_dx:
                 continue
             if len(node.inputs) == 1:

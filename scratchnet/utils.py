@@ -24,6 +24,7 @@ from . import random as sn_random
 from .drawing import draw_tape  # noqa: F401  (scratchnet's own: one training step drawn)
 from .gradcheck import check_gradients  # noqa: F401  (scratchnet's own, see gradcheck.py)
 from .live_plot import LivePlot  # noqa: F401  (scratchnet's own: curves redrawn during fit)
+from .model_plot import model_to_dot, plot_model  # noqa: F401  (keras.utils's, with Graphviz)
 from .naming import clear_session  # noqa: F401  (keras.utils.clear_session)
 
 _GLOBAL_SEED = None

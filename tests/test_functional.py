@@ -132,6 +132,44 @@ def test_shared_tensor_gradient_is_the_sum_over_its_readers(float64):
     assert first.units == 4 and np.abs(grads[0]).sum() > 0
 
 
+def shared_layer_model():
+    """A Conv2D + MaxPooling2D pair and a PReLU each called on two tensors (shared layers)."""
+    inputs = Input((6, 6, 2))
+    conv, pool, prelu = (
+        layers.Conv2D(2, 3),
+        layers.MaxPooling2D(),
+        layers.PReLU(alpha_initializer="random_uniform"),
+    )
+    left = prelu(pool(conv(inputs)))
+    right = prelu(pool(conv(layers.Conv2D(2, 1)(inputs))))
+    both = layers.concatenate([left, right])
+    return scratchnet.Model(inputs, layers.Dense(2)(layers.Flatten()(both)))
+
+
+def test_a_shared_layer_gets_the_sum_of_its_calls_gradients(float64):
+    """Each call is its own node on the tape, with its own caches; the weights' gradients add
+    up over the calls (finite differences of the loss). A shared Conv2D is not fused with the
+    pooling after it: the trace shows each call of it."""
+    utils.set_random_seed(0)
+    model = shared_layer_model()
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((3, 6, 6, 2)), rng.standard_normal((3, 2))
+    _, grads = model.compute_loss_and_gradients(x, y)
+    grads = [g.copy() for g in grads]
+
+    def loss():
+        return float(model.loss(y, model(x)))
+
+    for v, g in zip(model.trainable_weights, grads):
+        np.testing.assert_allclose(g, numeric_grad(loss, v.value), rtol=1e-6, atol=1e-9,
+                                   err_msg=v.name)  # fmt: skip
+    lines = utils.trace(model, x).splitlines()
+    assert sum("(Conv2D)" in line for line in lines) == 3
+    assert not any("ConvPool" in line for line in lines)
+    assert len(model.layers) == 8  # each shared layer once
+
+
 def test_functional_layer_order_is_keras_order():
     """Keras orders by depth (longest path to the output), ties by a depth-first walk."""
     inputs = Input((8, 8, 1))

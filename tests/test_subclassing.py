@@ -132,21 +132,46 @@ def test_a_numpy_function_on_a_tensor_that_needs_a_gradient_names_the_op():
         model.fit(x, y, verbose=0)
 
 
-def test_layer_called_twice_in_training_is_an_error():
+def test_a_layer_called_twice_trains_with_the_sum_of_both_calls_gradients():
+    """A shared layer (one Dense and one PReLU, each called twice in ``call``):
+    each call's caches are kept for its backward, and the weight gradients add up; checked
+    against finite differences of the loss in float64."""
+
     class Reused(scratchnet.Model):
         def __init__(self):
             super().__init__()
             self.flatten = layers.Flatten()
-            self.dense = layers.Dense(64, activation="tanh")
+            self.dense = layers.Dense(6, activation="tanh")
+            self.prelu = layers.PReLU(alpha_initializer="random_uniform")
+            self.project = layers.Dense(6)
 
         def call(self, inputs, training=False):
-            return self.dense(self.dense(self.flatten(inputs)))
+            h = self.project(self.flatten(inputs))
+            h = self.prelu(self.dense(self.prelu(h)))
+            return self.dense(h)
 
-    x, _ = data()
-    model = Reused()
-    model.compile(optimizer="sgd", loss="mse")
-    with pytest.raises(ValueError, match=r"called twice in one training step.*separate layer"):
-        model.fit(x, np.zeros((20, 64)), verbose=0)
+    scratchnet.config.set_floatx("float64")
+    try:
+        utils.set_random_seed(0)
+        model = Reused()
+        model.compile(optimizer="sgd", loss="mse")
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((4, 2, 3)), rng.standard_normal((4, 6))
+        _, grads = model.compute_loss_and_gradients(x, y)
+        for variable, g in zip(model.trainable_weights, [g.copy() for g in grads]):
+            w, numeric = variable.value, np.zeros_like(variable.value)
+            for i in np.ndindex(w.shape):
+                old = w[i]
+                w[i] = old + 1e-6
+                up = float(model.loss(y, model(x)))
+                w[i] = old - 1e-6
+                down = float(model.loss(y, model(x)))
+                w[i] = old
+                numeric[i] = (up - down) / 2e-6
+            np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-9, err_msg=variable.name)
+        model.fit(x, y, epochs=2, verbose=0)  # and fit runs the same steps
+    finally:
+        scratchnet.config.set_floatx("float32")
 
 
 def test_subclass_without_call_explains_what_to_write():

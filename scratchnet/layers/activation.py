@@ -206,7 +206,8 @@ class ELU(_SameShape):
         return self.activation.backward(dy, self._y)
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha}
+        config = super().get_config()  # Keras's order: name, alpha, trainable, dtype
+        return {"name": config.pop("name"), "alpha": self.alpha, **config}
 
 
 class PReLU(_SameShape):

@@ -420,6 +420,8 @@ class Layer:
         tape = Tape.active()
         if training is None:
             training = tape.training if tape is not None else calling.training_mode()
+        if tape is not None and training and id(self) in tape.latest:
+            tape.before_call(self)  # called before in this pass: a shared layer (tape.py)
         if writes_call:
             y = calling.autodiff_forward(self, inputs, kwargs, training)
         else:

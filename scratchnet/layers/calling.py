@@ -33,6 +33,7 @@ from ..ops.core import (
     record_gradients,
     recording,
 )
+from ..tape import Node, backward_shared, join_losses, keep_caches
 
 _MODE = threading.local()  # the training flag of the call being run, per thread
 
@@ -173,6 +174,7 @@ class OpsGraph:
         out = self.output
         if from_logits:
             out = Tensor(out.value, out.parents, out.backward_from_logits)
+        _MODE.backward_pass = object()  # a shared layer's first call in it sets its gradients
         variables = [v for v in self.model.trainable_weights if v.requires_grad]
         added = [loss for loss in self.model.losses if getattr(loss, "requires_grad", False)]
         seeds = [doutput] + [1.0] * len(added)
@@ -197,26 +199,34 @@ def layer_op(layer, x, training):
         layer.check_input_shape(s)
     if not layer.built:
         layer._build_once(shapes if multi else shapes[0])
+    records = recording() and training
+    earlier = None
+    if records:  # a layer called again in this step: keep its earlier call's caches (tape.py)
+        session = _MODE.__dict__.setdefault("calls", {})  # layer -> (latest node, group)
+        earlier, group = session.get(layer, (None, [None]))
+        if earlier is not None:
+            keep_caches(earlier)
     y = layer.forward(values if multi else values[0], training=training)
-    if not (recording() and training):
+    if not records:
         outs = [Tensor(v) for v in (y if isinstance(y, list) else [y])]
         for out in outs:
             out.layer = layer
         return outs if isinstance(y, list) else outs[0]
-    session = _MODE.__dict__.setdefault("calls", set())
-    if layer in session:
-        raise ValueError(
-            f"Layer '{layer.name}' ({type(layer).__name__}) was called twice in one training "
-            "step. A built-in layer caches what its backward needs from one call only, so the "
-            "second call would overwrite the first one's cache and give wrong gradients. Create "
-            "a separate layer for each use."
-        )
-    session.add(layer)
+    node = Node(layer, tensors, y)
+    node.shared = earlier is not None
+    if node.shared:
+        join_losses(earlier, node)
+    session[layer] = (node, group)  # group[0]: the backward pass that last reached the layer
     need_dx = any(t.requires_grad for t in tensors)
 
     def rule(step):
         def backward(dy):
-            dxs = step(dy, need_dx=need_dx)
+            if node.shared:  # a shared layer: this call's caches, its gradients added up
+                token = getattr(_MODE, "backward_pass", None)
+                first, group[0] = token is None or group[0] is not token, token
+                dxs = backward_shared(node, step, dy, need_dx, first)
+            else:
+                dxs = step(dy, need_dx=need_dx)
             return tuple(dxs) if multi else (dxs,)
 
         return backward
@@ -268,12 +278,13 @@ def several_outputs(layer, ys, tensors, backward):
 
 @contextlib.contextmanager
 def one_step():
-    """A model's training step: each built-in layer may be called once (see ``layer_op``)."""
-    _MODE.calls = set()
+    """A model's training step: the built-in layers called in it (a layer called twice is
+    shared, see ``layer_op``) are counted afresh."""
+    _MODE.calls = {}
     try:
         yield
     finally:
-        _MODE.calls = set()
+        _MODE.calls = {}
 
 
 # ----------------------------------------------------------------------------- symbolic
@@ -292,6 +303,7 @@ def trace(layer, args, kwargs):
     if not layer.built:
         layer.build_from_shape(shapes if len(shapes) > 1 else shapes[0])
     saved = [(v, v.value.copy()) for v in layer.weights]  # a call may assign (a counter)
+    unbuilt = [inner for inner in _sublayers(layer) if not inner.built]
     try:
         first = _run_on_zeros(layer, args, kwargs, unknown=1)
         if any(d is None for s in shapes for d in s):
@@ -302,8 +314,34 @@ def trace(layer, args, kwargs):
     finally:
         for variable, value in saved:  # tracing leaves no trace in the weights, as in Keras
             variable.value[...] = value
+    if any(s[0] is None for s in shapes):  # built on zeros of batch 1: as Keras, for batch None
+        for inner in unbuilt:
+            _unknown_batch(inner)
     out = graph.SymbolicTensor(out_shape, first.dtype, layer=layer, inputs=symbolic)
     return graph.remember_call(layer, symbolic[0] if len(symbolic) == 1 else symbolic, out)
+
+
+def _sublayers(layer):
+    """The layers inside ``layer`` (a model's, a layer's sublayers), all the way down."""
+    found = []
+    for inner in list(getattr(layer, "layers", ())) + list(layer.__dict__.get("_layers", ())):
+        if inner not in found:
+            found += [inner] + [t for t in _sublayers(inner) if t not in found]
+    return found
+
+
+def _unknown_batch(layer):
+    """The shape a layer built in a trace remembers, with the batch axis unknown (None)."""
+
+    def batchless(shape):
+        if shape and isinstance(shape[0], (list, tuple)):
+            return type(shape)(batchless(s) for s in shape)
+        return (None, *shape[1:]) if shape else shape
+
+    if layer.built and "_build_shape" in layer.__dict__:
+        layer.__dict__["_build_shape"] = batchless(layer.__dict__["_build_shape"])
+    if layer.built and layer.__dict__.get("input_shape") is not None:
+        layer.__dict__["input_shape"] = batchless(layer.__dict__["input_shape"])
 
 
 def _run_on_zeros(layer, args, kwargs, unknown):

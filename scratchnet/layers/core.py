@@ -127,9 +127,20 @@ class Dense(Layer):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        lora_rank=None,
+        lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        options = {"lora_rank": lora_rank, "lora_alpha": lora_alpha,
+                   "quantization_config": quantization_config}  # fmt: skip
+        if any(v is not None for v in options.values()):
+            raise ValueError(
+                f"Dense '{self.name}': {sorted(k for k, v in options.items() if v is not None)} "
+                "(LoRA, quantization) are Keras options scratchnet does not support; leave them "
+                "None."
+            )
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(
                 f"Dense '{self.name}': units must be a positive integer, got {units!r}."
@@ -227,6 +238,7 @@ class Dense(Layer):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
             **regularizers_and_constraints_config(self, activity=False),
+            "quantization_config": None,  # (Keras's last key; scratchnet does not quantize)
         }
 
 

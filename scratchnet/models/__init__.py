@@ -1,8 +1,9 @@
 """Models: Sequential, Functional (``Model(inputs, outputs)``) and subclassed ``Model``.
 
 Reading order: ``model.py`` (the engine every model shares: the tape, the loss, backprop, the
-optimizer step, fit/evaluate/predict), ``sequential.py``, ``functional.py``, then
-``summary.py`` (Keras's summary table), ``cloning.py`` (``get_config``, JSON, ``clone_model``).
+optimizer step, fit/evaluate/predict), ``sequential.py``, ``functional.py``, ``nesting.py`` (a
+model used as a layer of another), then ``summary.py`` (Keras's summary table), ``cloning.py``
+(``get_config``, JSON, ``clone_model``).
 
 Example:
     >>> from scratchnet import Input, layers, models

@@ -51,18 +51,28 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
             layer's config (``layer.__class__.from_config(layer.get_config())``).
         call_function: ``fn(layer, *args, **kwargs) -> outputs``, how each layer is called in a
             Functional clone (to insert layers, for example).
+        recursive: (keyword) clone a nested Sequential or Functional model layer by layer, with
+            the same ``clone_function``, rather than from its config, as Keras does.
 
     The clone keeps the model's and the layers' names, and is compiled as the model is
     (optimizer, loss and metrics from the same settings, with fresh state).
     """
-    if kwargs.pop("recursive", False):
-        raise ValueError("clone_model: recursive=True needs nested models (not supported yet).")
+    recursive = kwargs.pop("recursive", False)
+    cache = kwargs.pop("cache", None)
     if kwargs:
         raise ValueError(f"Unexpected keyword argument(s): {tuple(kwargs)}")
-    cache = {}
+    cache = {} if cache is None else cache
 
-    def clone(layer):  # each layer once (a layer could appear twice in a graph)
-        if id(layer) not in cache:
+    def clone(layer):  # each layer once (a shared layer, a nested model called twice)
+        if id(layer) in cache:
+            return cache[id(layer)]
+        if recursive and isinstance(layer, (Sequential, Functional)):  # as Keras: cloned inside
+            functional = isinstance(layer, Functional)
+            cache[id(layer)] = clone_model(
+                layer, clone_function=clone_function, recursive=True, cache=cache,
+                call_function=call_function if functional else None,
+            )  # fmt: skip
+        else:
             cache[id(layer)] = (clone_function or _new_layer)(layer)
         return cache[id(layer)]
 

@@ -33,10 +33,26 @@ class Functional(Model):
                     f"calls, got {type(t).__name__}."
                 )
         self._order = self._topological_order()
+        self._calls = {}  # id(layer) -> its calls in this model (their first outputs), in order
         for t in self._order:  # Keras's model.layers: InputLayers too, every layer once
             layer = t.layer if t.layer is not None else t.input_layer
             if layer is not None and layer not in self._tracked_layers:
                 self._tracked_layers.append(layer)
+            if t.layer is not None:
+                self._calls.setdefault(id(t.layer), []).append(t)
+        for calls in self._calls.values():
+            calls.sort(key=lambda t: t.node_index)
+
+    def _call_index(self, t):
+        """Which of its layer's calls in this model made ``t`` (0, 1, ... for a shared layer):
+        Keras's node index as it saves it, counting only this model's calls of the layer."""
+        if t.layer is None:
+            return 0
+        return next(i for i, c in enumerate(self._calls[id(t.layer)]) if c is t.first)
+
+    def _is_shared(self, layer):
+        """Whether this model calls ``layer`` more than once."""
+        return len(self._calls.get(id(layer), ())) > 1
 
     def _default_name(self):
         return "functional"
@@ -122,6 +138,8 @@ class Functional(Model):
             if (
                 parent is not None
                 and parent.layer is not None
+                and not self._is_shared(parent.layer)  # a shared layer runs as itself
+                and not self._is_shared(t.layer)
                 and id(parent) not in seconds
                 and len(readers[id(parent)]) == 1
                 and id(parent) not in outputs
@@ -157,24 +175,38 @@ class Functional(Model):
         return self.outputs[0].shape
 
     def _summary_rows(self):
-        """(name (type), output shape, layer or None for an input, connections) per row."""
+        """(name (type), output shape, layer or None for an input, connections) per row.
+
+        One row per layer, in ``layers`` order, as Keras prints it: a shared layer once, with
+        the shape of its latest call and every call's inputs (``shared[0][0], shared[1][0]``)."""
         rows = []
-        for t in self._order:  # Keras's order: inputs first, every layer after its inputs
-            if t.layer is None:
+        for layer in self.layers:
+            calls = self._calls.get(id(layer))
+            if calls is None:  # an InputLayer
+                t = layer.output
                 rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), None, "-"))
                 continue
-            connected = ", ".join(f"{_tensor_name(p)}[0][{p.index}]" for p in t.inputs)
-            name = f"{t.layer.name} ({type(t.layer).__name__})"
-            shape = shape_str(t.shape)
-            if len(t.outputs) > 1:  # Keras lists each output's shape: [(None, 4), (None, 4)]
-                shape = "[" + ", ".join(shape_str(o.shape) for o in t.outputs) + "]"
-            rows.append((name, shape, t.layer, connected))
+            last = calls[-1]
+            shape = shape_str(last.shape)
+            if len(last.outputs) > 1:  # Keras lists each output's shape: [(None, 4), (None, 4)]
+                shape = "[" + ", ".join(shape_str(o.shape) for o in last.outputs) + "]"
+            connected = ", ".join(
+                f"{_tensor_name(p)}[{self._call_index(p)}][{p.index}]"
+                for t in calls
+                for p in t.inputs
+            )
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, layer, connected or "-"))
         return rows
 
     def _summary_is_chain(self):
-        """Keras prints a Functional model like a Sequential one when its graph is a chain."""
+        """Keras prints a Functional model like a Sequential one when its graph is a chain: one
+        call at each depth, each reading one tensor, and no layer called twice."""
         depths = [self._depth[id(t)] for t in self._order]
-        return len(set(depths)) == len(depths) and all(len(t.inputs) <= 1 for t in self._order)
+        return (
+            len(set(depths)) == len(depths)
+            and all(len(t.inputs) <= 1 for t in self._order)
+            and not any(len(calls) > 1 for calls in self._calls.values())
+        )
 
 
 _MULTI_INPUT = (Merge,)  # layer classes that always take a list, even of one tensor

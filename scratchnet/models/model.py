@@ -44,15 +44,17 @@ from . import summary as summary_module
 from .checks import as_array, check_batch_size, match_input_shape, numeric, reject_input_list
 from .guard import TrainingGuard
 from .interrupts import DeferredInterrupt
+from .nesting import ModelAsLayer
 from .utilities import ModelUtilities
 
 
 @registry.register("Model")
-class Model(ModelUtilities):
+class Model(ModelUtilities, ModelAsLayer):
     """The base of every model. ``Model(inputs, outputs)`` makes a Functional model.
 
     Subclass it and write ``call(self, inputs, training=False)`` built from layer calls; layers
-    assigned as attributes in ``__init__`` are tracked in order (``model.layers``).
+    assigned as attributes in ``__init__`` are tracked in order (``model.layers``). A model is
+    a layer too: it can be nested in another model (``nesting.py``).
     """
 
     FUNCTIONAL = None  # the Functional class, registered by functional.py
@@ -66,8 +68,7 @@ class Model(ModelUtilities):
     def __init__(self, name=None, trainable=True, dtype=None, **kwargs):
         if kwargs:
             raise TypeError(f"Model: unexpected keyword argument(s) {sorted(kwargs)}.")
-        if not trainable:
-            raise ValueError(f"Model '{name}': trainable=False on a whole model is not supported.")
+        self._init_layer_state(trainable, dtype)  # a model is a layer (nesting.py)
         self.name = name or unique_name(self._default_name())
         self.optimizer = None
         self.loss = None
@@ -85,6 +86,8 @@ class Model(ModelUtilities):
 
     def __setattr__(self, key, value):
         # Track layers assigned as attributes (the subclassing API), in assignment order.
+        if key == "trainable":
+            return self._set_trainable(value)
         tracked = self.__dict__.setdefault("_tracked_layers", [])
         items = value if isinstance(value, (list, tuple)) else [value]
         for item in items:
@@ -103,10 +106,14 @@ class Model(ModelUtilities):
 
     @property
     def trainable_weights(self):
+        if not self.trainable:
+            return []
         return [w for layer in self.layers for w in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
         return [w for layer in self.layers for w in layer.non_trainable_weights]
 
     def _trainable_slots(self):
@@ -154,10 +161,6 @@ class Model(ModelUtilities):
         self._require_built("count_params")
         return sum(layer.count_params() for layer in self.layers)
 
-    @property
-    def built(self):
-        return bool(self.layers) and all(layer.built for layer in self.layers)
-
     def _require_built(self, what):
         if not self.built:
             raise ValueError(
@@ -174,13 +177,18 @@ class Model(ModelUtilities):
             "calls."
         )
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None, mask=None):
         """Run the model on a batch: ``model(x)`` returns a NumPy array (no tape, no caches).
 
         Safe from many threads at once (see ``scratchnet.layers.base``, "Threads"), but not
-        while another thread trains the model (``guard.py``)."""
+        while another thread trains the model (``guard.py``). Called on an ``Input``, or inside
+        another model, the model is one of its layers (``nesting.py``)."""
         if graph.is_symbolic(x):
-            return self._call_symbolic(x)
+            return self.call_symbolic(x)
+        nested = self.call_nested(x, training)
+        if nested is not None:
+            return nested
+        training = bool(training)
         ticket = self._guard.inference_ticket(self, "model(x)")
         x = self._prepare_x(x)
         with process.one_thread_blas():
@@ -191,9 +199,6 @@ class Model(ModelUtilities):
                     y = convert_to_tensor(calling.invoke(self, [Tensor(x)], {}, training)).value
         self._guard.check_ticket(self, "model(x)", ticket)
         return y
-
-    def _call_symbolic(self, x):
-        raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
 
     def _prepare_x(self, x):
         reject_input_list(self, x, "call")
@@ -240,8 +245,10 @@ class Model(ModelUtilities):
                 layer.logits = None
         return calling.OpsGraph(y, self), y.value
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=None):
         """Backprop dL/d(output) through the last ``forward``; gradients land in each layer."""
+        if need_dx is not None:  # the model's call as one node of an outer tape (nesting.py)
+            return calling.autodiff_backward(self, dy, need_dx)
         if self._tape is None:
             raise RuntimeError("backward() needs a forward(x, training=True) first.")
         self._tape.backward(self._output, dy)
@@ -590,10 +597,11 @@ class Model(ModelUtilities):
 
     # -- summary -----------------------------------------------------------------------------------
 
-    def summary(self, line_length=None, print_fn=None):
-        """Print Keras's summary table: layer names and types, output shapes, parameter counts."""
+    def summary(self, line_length=None, print_fn=None, expand_nested=False, show_trainable=False):
+        """Print Keras's summary table: layer names and types, output shapes, parameter counts
+        (``expand_nested``: a nested model's layers too; ``show_trainable``: a Trainable column)."""
         print_fn = print_fn or print
-        print_fn(summary_module.summary_text(self, line_length))
+        print_fn(summary_module.summary_text(self, line_length, expand_nested, show_trainable))
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"

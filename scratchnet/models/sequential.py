@@ -5,7 +5,7 @@ from ..layers import fused
 from ..layers.base import Layer
 from ..layers.input_layer import Input
 from ..losses import ActivationWithLoss
-from ..naming import shape_str
+from ..naming import shape_str, unique_name
 from ..saving import registry
 from .model import Model
 
@@ -32,9 +32,18 @@ class Sequential(Model):
         self.input_spec = None  # the symbolic input, once the input shape is known
         self._output_spec = None
         for layer in layers or []:
-            self.add(layer)
+            self.add(layer, rebuild=False)
+        self._rebuilt()
 
-    def add(self, layer):
+    def _rebuilt(self):
+        """Keras rebuilds a Sequential model as a Functional one each time its layers change
+        (once for a list given at construction), which takes a name from the "functional"
+        counter; taking one here keeps the next ``Model(...)``'s default name equal to
+        Keras's (measured on Keras 3.15)."""
+        if self.input_spec is not None and self.layers:
+            unique_name("functional")
+
+    def add(self, layer, rebuild=True):
         """Append a layer (or set the input with ``scratchnet.Input``)."""
         if isinstance(layer, graph.SymbolicTensor):
             if self.layers or self.input_spec is not None:
@@ -56,6 +65,8 @@ class Sequential(Model):
         if self._output_spec is not None:
             # Build as we go, so summary() and count_params() work before any data is seen.
             self._output_spec = self._follow(layer, self._output_spec)
+        if rebuild:
+            self._rebuilt()
 
     def _follow(self, layer, spec):
         """``layer(spec)`` for the symbolic tensor ``spec``, which must stay one tensor."""
@@ -72,16 +83,29 @@ class Sequential(Model):
             "then `Model(inputs, outputs)`."
         )
 
+    def _build_on_symbolic(self, x):
+        """Called on a symbolic tensor before its input is known (a Sequential without an
+        Input, nested in a Functional model): that tensor's shape becomes its input, as Keras
+        builds it then."""
+        if self.input_spec is not None or isinstance(x, (list, tuple)):
+            return
+        self.input_spec = self._output_spec = Input(batch_shape=x.shape, dtype=x.dtype)
+        for layer in self.layers:
+            self._output_spec = self._follow(layer, self._output_spec)
+        self._rebuilt()
+
     def pop(self):
         layer = self._tracked_layers.pop()
         self._output_spec = self.input_spec
         for remaining in self.layers:
             self._output_spec = self._follow(remaining, self._output_spec)
+        self._rebuilt()
         return layer
 
     def call(self, x, training=False):
         if self.input_spec is None and self.layers and not self.layers[0].built:
             self.input_spec = Input(x.shape[1:])
+            self._rebuilt()
         steps = self._steps()
         with ActivationWithLoss.inner_layers(steps[:-1]):
             for step in steps:

@@ -191,8 +191,6 @@ def _class_entry(obj):
     public = _public_module(cls)
     if isinstance(obj, Layer) and (public or "dtype" in config):
         config["dtype"] = dtype_policy(obj.dtype.name)
-        if isinstance(obj, layers_module.Dense) and public:
-            config["quantization_config"] = None
     module = public or cls.__module__
     entry = {
         "module": None if module == "__main__" else module,

@@ -96,9 +96,14 @@ def _describes_model(config, custom):
 
 
 def serialize_layer(layer):
-    """A layer's entry in ``config.json``, with Keras's keys (a built-in layer or yours)."""
+    """A layer's entry in ``config.json``, with Keras's keys (a built-in layer or yours). A
+    nested model's is its whole entry, with its compile settings ({} if none, as Keras)."""
     if not isinstance(layer, Layer):
         raise TypeError(f"serialize_layer expects a scratchnet layer, got {layer!r}.")
+    if registry.is_instance(layer, "Model"):
+        entry = serialize_model(layer)
+        entry.setdefault("compile_config", {})
+        return entry
     return objects.serialize_object(layer)
 
 
@@ -131,20 +136,52 @@ def _input_layer_entry(tensor):
     }
 
 
-def _history(tensor):
-    """Keras's reference to a tensor: [producing layer name, call index, output index]."""
-    return [tensor.name if tensor.layer is None else tensor.layer.name, 0, tensor.index]
+def _history(tensor, model):
+    """Keras's reference to a tensor: [producing layer name, call index, output index], the
+    call counted among ``model``'s calls of that layer (``shared``'s second call is 1)."""
+    name = tensor.name if tensor.layer is None else tensor.layer.name
+    return [name, model._call_index(tensor), tensor.index]
 
 
-def _keras_tensor(tensor):
+def _io_history(tensor, model):
+    """A model input's or output's reference. Keras counts a nested Functional model's calls
+    from 1 there (it reads them back as one less), not in ``inbound_nodes``."""
+    name, node, index = _history(tensor, model)
+    if registry.is_instance(tensor.layer, "Functional"):
+        node += 1
+    return [name, node, index]
+
+
+def _keras_tensor(tensor, model):
     return {
         "class_name": "__keras_tensor__",
         "config": {
             "shape": list(tensor.shape),
             "dtype": str(tensor.dtype),
-            "keras_history": _history(tensor),
+            "keras_history": _history(tensor, model),
         },
     }
+
+
+def _functional_layers(model):
+    """The ``layers`` list of a Functional model's config: each layer once, in ``layers``
+    order, with one inbound node per call (a shared layer has several)."""
+    entries = []
+    for layer in model.layers:
+        calls = model._calls.get(id(layer))
+        if calls is None:  # an InputLayer
+            t = layer.output
+            entries.append({**_input_layer_entry(t), "name": t.name, "inbound_nodes": []})
+            continue
+        nodes = []
+        for t in calls:
+            args = [_keras_tensor(p, model) for p in t.inputs]
+            # a merge (or your layer) called on several tensors takes them as one list
+            arg = args if isinstance(layer, Merge) or len(args) > 1 else args[0]
+            kwargs = {"mask": None} if registry.is_instance(layer, "Model") else {}
+            nodes.append({"args": [arg], "kwargs": kwargs})
+        entries.append({**serialize_layer(layer), "name": layer.name, "inbound_nodes": nodes})
+    return entries
 
 
 def serialize_model(model):
@@ -169,25 +206,14 @@ def serialize_model(model):
             config["build_input_shape"] = list(model.input_spec.shape)
             entry["build_config"] = {"input_shape": list(model.input_spec.shape)}
     elif registry.is_instance(model, "Functional"):
-        layers = []
-        for t in model._order:
-            if t.layer is None:
-                layers.append({**_input_layer_entry(t), "name": t.name, "inbound_nodes": []})
-                continue
-            args = [_keras_tensor(p) for p in t.inputs]
-            # a merge (or your layer) called on several tensors takes them as one list
-            arg = args if isinstance(t.layer, Merge) or len(args) > 1 else args[0]
-            node = {"args": [arg], "kwargs": {}}
-            layers.append(
-                {**serialize_layer(t.layer), "name": t.layer.name, "inbound_nodes": [node]}
-            )
-        refs = [_history(t) for t in model.inputs]
+        layers = _functional_layers(model)
+        refs = [_io_history(t, model) for t in model.inputs]
         config = {
             "name": model.name,
             "trainable": True,
             "layers": layers,
             "input_layers": refs[0] if len(refs) == 1 else refs,
-            "output_layers": _history(model.outputs[0]),
+            "output_layers": _io_history(model.outputs[0], model),
         }
         entry = {
             "module": "keras.src.models.functional",
@@ -352,12 +378,20 @@ def _sequential_from_config(config, custom, safe_mode):
     elif config.get("build_input_shape"):
         model.add(Input(tuple(config["build_input_shape"][1:])))
     for entry in entries:
-        model.add(deserialize_layer(entry, custom, safe_mode))
+        model.add(_deserialize_part(entry, custom, safe_mode, "config.json"))
     return model
 
 
+class _NotYet(Exception):
+    """A call reads a tensor that a later call in the file makes: try it again later."""
+
+
 def _functional_from_config(config, source, custom, safe_mode):
-    tensors = {}  # layer name -> its output tensor
+    """Rebuild a Functional model as Keras's ``functional_from_config`` does: make every layer,
+    then make their calls (``inbound_nodes``) layer by layer, in the file's order, each call
+    once the tensors it reads exist (a shared layer may be called at several depths)."""
+    calls = {}  # layer name -> [the output of its call 0, of its call 1, ...]
+    layers, pending = {}, {}  # name -> layer; name -> its calls not made yet
 
     def resolve(arg):
         if isinstance(arg, list):
@@ -365,49 +399,87 @@ def _functional_from_config(config, source, custom, safe_mode):
         if not isinstance(arg, dict) or arg.get("class_name") != "__keras_tensor__":
             raise ValueError(f"{source}: unexpected layer argument {arg!r} in config.json.")
         layer_name, node_index, tensor_index = arg["config"]["keras_history"]
-        if node_index != 0:
+        if layer_name not in layers:
             raise ValueError(
-                f"{source}: layer '{layer_name}' is shared (called more than once); each "
-                "scratchnet layer is called once."
+                f"{source}: config.json refers to layer '{layer_name}', which it does not define."
             )
-        if layer_name not in tensors:
+        made = calls.get(layer_name, [])
+        if not isinstance(node_index, int) or node_index < 0:
+            raise ValueError(f"{source}: layer '{layer_name}': call index {node_index!r}.")
+        if node_index >= len(made):
+            raise _NotYet
+        return _output_at(made[node_index], tensor_index, layer_name, source)
+
+    def make_call(name, node):
+        layer = layers[name]
+        if not isinstance(node, dict):
+            raise ValueError(f"{source}: layer '{name}' has a call {node!r} in config.json.")
+        args, kwargs = node.get("args") or [], node.get("kwargs") or {}
+        if layer.writes_call() and args and not registry.is_instance(layer, "Model"):
+            return layer(*[resolve(a) for a in args], **kwargs)  # your layer: what Keras recorded
+        if len(args) != 1 or any(
+            v is not None for k, v in kwargs.items() if k not in ("training", "mask")
+        ):
             raise ValueError(
-                f"{source}: config.json refers to layer '{layer_name}' before defining it."
+                f"{source}: layer '{name}' is called with arguments scratchnet does not "
+                f"support: {node}."
             )
-        return _output_at(tensors[layer_name], tensor_index, layer_name, source)
+        return layer(resolve(args[0]))
 
     for entry in config.get("layers") or []:
         name = entry.get("name") or (entry.get("config") or {}).get("name")
         if entry.get("class_name") == "InputLayer":
-            tensors[name] = _input_from_entry(entry)
+            layers[name] = tensor = _input_from_entry(entry)
+            calls[name] = [tensor]
             continue
-        layer = deserialize_layer(entry, custom, safe_mode)
+        layers[name] = _deserialize_part(entry, custom, safe_mode, source)
         nodes = entry.get("inbound_nodes") or []
-        if len(nodes) != 1:
+        if not isinstance(nodes, list) or not nodes:
+            raise ValueError(f"{source}: layer '{name}' is never called in config.json.")
+        pending[name] = list(nodes)
+    while pending:
+        progress = False
+        for name in list(pending):
+            while pending[name]:
+                try:
+                    out = make_call(name, pending[name][0])
+                except _NotYet:
+                    break
+                calls.setdefault(name, []).append(out)
+                pending[name].pop(0)
+                progress = True
+            if not pending[name]:
+                del pending[name]
+        if not progress:
             raise ValueError(
-                f"{source}: layer '{name}' is called {len(nodes)} times in the graph; scratchnet "
-                "supports layers called exactly once (no shared layers)."
+                f"{source}: the Functional model's graph in config.json has a loop or a call "
+                f"that reads a tensor no layer makes (layers {sorted(pending)})."
             )
-        args, kwargs = nodes[0].get("args") or [], nodes[0].get("kwargs") or {}
-        if layer.writes_call() and args:  # your layer: its call takes what Keras recorded
-            tensors[name] = layer(*[resolve(a) for a in args], **kwargs)
-            continue
-        if len(args) != 1 or any(v is not None for k, v in kwargs.items() if k != "training"):
-            raise ValueError(
-                f"{source}: layer '{name}' is called with arguments scratchnet does not "
-                f"support: {nodes[0]}."
-            )
-        tensors[name] = layer(resolve(args[0]))
 
     def refs(spec):
         spec = spec or []
         if spec and not isinstance(spec[0], list):
             spec = [spec]
-        return [_output_at(tensors[s[0]], s[2] if len(s) > 2 else 0, s[0], source) for s in spec]
+        out = []
+        for s in spec:
+            if not (isinstance(s, list) and len(s) == 3 and s[0] in calls):
+                raise ValueError(f"{source}: config.json names the model tensor {s!r}.")
+            node = s[1] - 1 if registry.is_instance(layers[s[0]], "Functional") else s[1]
+            if not isinstance(node, int) or not -1 <= node < len(calls[s[0]]):
+                raise ValueError(f"{source}: config.json names the model tensor {s!r}.")
+            out.append(_output_at(calls[s[0]][node], s[2], s[0], source))
+        return out
 
     return registry.get("Functional")(
         refs(config.get("input_layers")), refs(config.get("output_layers")), name=config.get("name")
     )
+
+
+def _deserialize_part(entry, custom, safe_mode, source):
+    """A layer of a Functional model from its entry: a layer, or a nested model."""
+    if isinstance(entry, dict) and _describes_model(entry, custom):
+        return deserialize_model(entry, custom, source, safe_mode)
+    return deserialize_layer(entry, custom, safe_mode)
 
 
 def _output_at(made, index, layer_name, source):
