@@ -23,7 +23,7 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 def _warn_pytorch_not_run(what):
     warnings.warn(
-        f"PyTorch is not installed here: {what} was not run (pip install -e '.[bench]').",
+        f"PyTorch is not installed here, so {what} did not run (pip install -e '.[bench]').",
         UserWarning,
         stacklevel=2,
     )
