@@ -2,7 +2,7 @@
 #   make train   set up .venv, train the keras.io convnet on real MNIST with scratchnet, print test accuracy
 #   make test    set up .venv with the test extras (Keras, TensorFlow, Chromium), run the whole suite
 #   make bench   the test extras and PyTorch (the bench extra), then the benchmark (ARGS="--quick")
-# Each creates the virtual environment at .venv on first use and reuse it afterwards.
+# Each creates the virtual environment at .venv on first use and reuses it afterwards.
 
 PYTHON ?= python3
 VENV := .venv

@@ -204,27 +204,7 @@ def measure_main(libs, data, cfg):
         models["keras"].set_weights(models["scratchnet"].get_weights())
         same_model = None
         if "pytorch" in libs:
-            torch = libs["pytorch"]
-            _log(f"{name}: checking that PyTorch computes the same model")
-            check = min(len(x), 64)  # the check's own fresh models, on the first images
-            same_model = torch_models.check_same_model(
-                torch, libs["scratchnet"], name, x[:check], y[:check]
-            )
-            # transposed to NCHW and the labels made class indices, once, outside every clock
-            inputs["pytorch"] = (
-                torch_models.to_tensor(torch, x),
-                torch_models.to_labels(torch, y),
-                torch_models.to_tensor(torch, xt),
-            )
-            models["pytorch"] = torch_models.Peer(
-                torch, name, models["scratchnet"].get_weights(), models["keras"].optimizer
-            )
-            same_model["predict_vs_keras"] = float(
-                np.abs(
-                    models["pytorch"].predict(inputs["pytorch"][2][:256], batch_size=256)
-                    - models["keras"].predict(xt[:256], batch_size=256, verbose=0)
-                ).max()
-            )
+            same_model = _add_pytorch(name, libs, models, inputs)
         _log(f"{name}: training, {cfg['repeats']} rounds of {cfg['steps']} steps of {batch}")
         rounds = {
             impl: _fit_round(models[impl], libs[impl], *inputs[impl][:2], batch) for impl in impls
@@ -256,6 +236,30 @@ def measure_main(libs, data, cfg):
             results[name]["same_model"] = same_model
         _log(f"{name}: {results[name]['train']}")
     return results
+
+
+def _add_pytorch(name, libs, models, inputs):
+    """Check that PyTorch's model is the same model, then add it and its inputs to ``models`` and
+    ``inputs``; returns the check's numbers (``torch_models.check_same_model``)."""
+    torch, (x, y, xt) = libs["pytorch"], inputs["scratchnet"]
+    _log(f"{name}: checking that PyTorch computes the same model")
+    check = min(len(x), 64)  # the check builds its own fresh models, on the first images
+    same_model = torch_models.check_same_model(
+        torch, libs["scratchnet"], name, x[:check], y[:check]
+    )
+    # transposed to NCHW and the labels made class indices, once, outside every clock
+    inputs["pytorch"] = (
+        torch_models.to_tensor(torch, x),
+        torch_models.to_labels(torch, y),
+        torch_models.to_tensor(torch, xt),
+    )
+    models["pytorch"] = peer = torch_models.Peer(
+        torch, name, models["scratchnet"].get_weights(), models["keras"].optimizer
+    )
+    mine = peer.predict(inputs["pytorch"][2][:256], batch_size=256)  # the benchmarked models
+    theirs = models["keras"].predict(xt[:256], batch_size=256, verbose=0)
+    same_model["predict_vs_keras"] = float(np.abs(mine - theirs).max())
+    return same_model
 
 
 def _round_ratios(seconds, other):
