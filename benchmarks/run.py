@@ -2,11 +2,13 @@
 modern small CNN with BatchNormalization (issue 15), and against PyTorch when it is installed
 (issue 19: ``pip install -e '.[bench]'`` or ``make bench``; the main section's rows).
 
-    python -m benchmarks.run                      # everything, about 9 minutes here
+    python -m benchmarks.run                      # everything, about 9 minutes here without PyTorch
     python -m benchmarks.run --quick              # a few steps, a subset of rows (CI)
     python -m benchmarks.run --models zhou torres --out /tmp/bench.md
 
-Writes a Markdown report (default ``benchmarks/RESULTS.md``) and prints it.
+Writes a Markdown report (default ``benchmarks/RESULTS.md``) and prints it. PyTorch's rounds add to
+that, and on a busy machine much more (its 2-thread training ran 3-40x slower than on 1 thread
+at a load average of 5 on these 2 cores): ``--steps`` and ``--repeats`` cut them down.
 
 How each number is measured, and why that is fair:
 
