@@ -1,12 +1,15 @@
-# The README's two commands:
+# The README's commands:
 #   make train   set up .venv, train the keras.io convnet on real MNIST with scratchnet, print test accuracy
 #   make test    set up .venv with the test extras (Keras, TensorFlow, Chromium, Graphviz), run the whole suite
-# Both create the virtual environment at .venv on first use and reuse it afterwards.
+#   make bench   the test extras and PyTorch (the bench extra), then the benchmark (ARGS="--quick")
+# Each creates the virtual environment at .venv on first use and reuses it afterwards.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+# extra pip options for the bench extra, e.g. --extra-index-url https://download.pytorch.org/whl/cpu
+BENCH_PIP_ARGS ?=
 
 .PHONY: train test bench lint clean-venv docs docs-serve
 
@@ -22,6 +25,10 @@ $(VENV)/.test: $(VENV)/.core pyproject.toml scripts/install-browser.sh scripts/i
 	bash scripts/install-graphviz.sh
 	touch $@
 
+$(VENV)/.bench: $(VENV)/.test pyproject.toml
+	$(PY) -m pip install --quiet -e ".[bench]" $(BENCH_PIP_ARGS)
+	touch $@
+
 $(VENV)/.docs: $(VENV)/.core pyproject.toml
 	$(PY) -m pip install --quiet -e ".[docs]"
 	touch $@
@@ -32,7 +39,7 @@ train: $(VENV)/.core
 test: $(VENV)/.test
 	bash scripts/test.sh
 
-bench: $(VENV)/.test
+bench: $(VENV)/.bench
 	$(PY) -m benchmarks.run $(ARGS)
 
 docs: $(VENV)/.docs

@@ -1,8 +1,9 @@
 """Turn the benchmark's results dict into Markdown tables.
 
 Pure formatting: no measurement happens here, so the layout can be tested on made-up numbers.
-Ratios are always scratchnet / Keras: above 1 is better for throughput, below 1 is better for
-latency and memory.
+Ratios are always scratchnet / Keras or scratchnet / PyTorch: above 1 is better for throughput,
+below 1 is better for latency and memory. The PyTorch columns appear when the results have
+PyTorch numbers (``benchmarks.torch_models``), and the report says so when they do not.
 
 Example:
     >>> ratio(200.0, 100.0)
@@ -51,14 +52,30 @@ def table(header, rows):
     return "\n".join(lines)
 
 
-def _pair(entry, key):
-    """(scratchnet, keras) values of ``entry[key]``, None when missing."""
-    values = entry.get(key) or {}
-    return values.get("scratchnet"), values.get("keras")
+def _value(entry, key, impl):
+    """``entry[key][impl]``, None when missing."""
+    return (entry.get(key) or {}).get(impl)
+
+
+def _pair(entry, key, other="keras"):
+    """(scratchnet, ``other``) values of ``entry[key]``, None when missing."""
+    return _value(entry, key, "scratchnet"), _value(entry, key, other)
+
+
+def has_pytorch(results):
+    """True when the main section measured PyTorch."""
+    return any("pytorch" in entry.get("train", {}) for entry in results.get("main", {}).values())
+
+
+def _paired(ratios):
+    """'1.02x (0.95-1.07)': the median of per-round ratios and their range."""
+    if not ratios:
+        return ""
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def summary_section(results):
-    rows = []
+    rows, pytorch = [], has_pytorch(results)
     for model, entry in results.get("main", {}).items():
         train = _pair(entry, "train")
         infer = _pair(entry, "infer")
@@ -81,6 +98,12 @@ def summary_section(results):
                 f"{ratio(*mem)} ({verdict(mem_ok)} <= 0.33x)" if all(mem) else "not run",
             ]
         )
+        if pytorch:
+            paired = entry.get("train_round_ratios_pytorch")
+            rows[-1] += [
+                f"{ratio(*_pair(entry, 'train', 'pytorch'))} (paired {_paired(paired)})",
+                ratio(*_pair(entry, "infer", "pytorch")),
+            ]
     header = [
         "model",
         "batch",
@@ -89,83 +112,103 @@ def summary_section(results):
         "scratchnet predict(1 image)",
         "peak memory vs Keras",
     ]
+    if pytorch:
+        header += ["training speed vs PyTorch", "inference speed vs PyTorch"]
     return "## Summary against the targets\n\n" + table(header, rows)
 
 
 def main_section(results):
+    pytorch = has_pytorch(results)
+    others = ("keras", "pytorch") if pytorch else ("keras",)
+    label = {"keras": "Keras", "pytorch": "PyTorch"}
     train_rows, infer_rows, latency_rows = [], [], []
     for model, entry in results.get("main", {}).items():
-        train, infer = _pair(entry, "train"), _pair(entry, "infer")
-        predict, call = _pair(entry, "predict_ms"), _pair(entry, "call_ms")
         spread = entry.get("train_range", {})
-        paired = entry.get("train_round_ratios") or []
-        train_rows.append(
-            [
-                model,
-                entry["batch"],
-                number(train[0]),
-                number(train[1]),
-                ratio(*train),
-                _range(spread.get("scratchnet")),
-                _range(spread.get("keras")),
-                f"{statistics.median(paired):.2f}x ({min(paired):.2f}-{max(paired):.2f})"
-                if paired
-                else "",
-            ]
-        )
-        infer_rows.append([model, number(infer[0]), number(infer[1]), ratio(*infer)])
-        latency_rows.append(
-            [
-                model,
-                number(predict[0]),
-                number(predict[1]),
-                ratio(*predict),
-                number(call[0]),
-                number(call[1]),
-                ratio(*call),
-            ]
-        )
+        train = [model, entry["batch"], number(_value(entry, "train", "scratchnet"))]
+        infer = [model, number(_value(entry, "infer", "scratchnet"))]
+        latency = [
+            model,
+            *(number(_value(entry, k, "scratchnet")) for k in ("predict_ms", "call_ms")),
+        ]
+        ranges = [_range(spread.get("scratchnet"))]
+        paired = {
+            "keras": entry.get("train_round_ratios"),
+            "pytorch": entry.get("train_round_ratios_pytorch"),
+        }
+        for other in others:
+            train += [number(_value(entry, "train", other)), ratio(*_pair(entry, "train", other))]
+            ranges.append(_range(spread.get(other)))
+            infer += [number(_value(entry, "infer", other)), ratio(*_pair(entry, "infer", other))]
+            for key in ("predict_ms", "call_ms"):
+                latency += [number(_value(entry, key, other)), ratio(*_pair(entry, key, other))]
+        train_rows.append(train + ranges + [_paired(paired[o]) for o in others])
+        infer_rows.append(infer)
+        latency_rows.append(latency)
+    train_header = ["model", "batch", "scratchnet"]
+    infer_header = ["model", "scratchnet"]
+    latency_header = ["model", "predict scratchnet", "model(x) scratchnet"]
+    for other in others:
+        name = label[other]
+        train_header += [name, f"scratchnet/{name}"]
+        infer_header += [name, f"scratchnet/{name}"]
+        latency_header += [f"predict {name}", "ratio", f"model(x) {name}", "ratio"]
+    train_header += ["scratchnet range"] + [f"{label[o]} range" for o in others]
+    train_header += [f"paired rounds vs {label[o]}" for o in others]
     config = results["config"]
     return "\n\n".join(
         [
             f"## Training throughput (images/s, steady state)\n\n"
-            f"`fit` epochs of {config['steps']} batches, first epoch discarded, median of "
-            f"{config['repeats']}; higher is better. The range columns give the slowest and the "
-            "fastest round: on this VM both libraries' speed drifts from minute to minute. The "
-            "last column pairs each scratchnet round with the Keras round run right next to it "
-            "(same drift) and gives the median of those ratios, with their range.\n\n"
-            + table(
-                [
-                    "model",
-                    "batch",
-                    "scratchnet",
-                    "Keras",
-                    "scratchnet/Keras",
-                    "scratchnet range",
-                    "Keras range",
-                    "paired rounds",
-                ],
-                train_rows,
-            ),
+            f"`fit` epochs (PyTorch: epochs of its training loop) of {config['steps']} batches, "
+            f"first epoch discarded, median of {config['repeats']}; higher is better. The range "
+            "columns give the slowest and the fastest round: on this VM every library's speed "
+            "drifts from minute to minute. The paired columns pair each scratchnet round with "
+            "the other library's round of the same turn (same drift) and give the median of "
+            "those ratios, with their range.\n\n" + table(train_header, train_rows),
             f"## Inference throughput (images/s, `predict` with batch_size=1000)\n\n"
             f"{config['infer_images']} test images per call, median of {config['repeats']}.\n\n"
-            + table(["model", "scratchnet", "Keras", "scratchnet/Keras"], infer_rows),
+            + table(infer_header, infer_rows),
             f"## Single-image latency (ms, median of {config['latency_calls']} calls)\n\n"
-            "Lower is better. Blocks of back-to-back calls per library, the blocks taking turns "
-            "(a single call right after the other library's measured its threads winding down).\n\n"
-            + table(
-                [
-                    "model",
-                    "predict scratchnet",
-                    "predict Keras",
-                    "ratio",
-                    "model(x) scratchnet",
-                    "model(x) Keras",
-                    "ratio",
-                ],
-                latency_rows,
-            ),
+            "Lower is better; the ratios are scratchnet's time over the other library's. Blocks "
+            "of back-to-back calls per library, the blocks taking turns (a single call right "
+            "after another library's measured its threads winding down).\n\n"
+            + table(latency_header, latency_rows),
         ]
+    )
+
+
+def same_model_section(results):
+    """The check that PyTorch computes the same model (``torch_models.check_same_model``)."""
+    rows = [
+        [
+            model,
+            f"{check['params'][0]:,} ({check['params'][1]:,} trainable)",
+            f"{check['forward_max_abs_diff']:.1e}",
+            f"{check['predict_vs_keras']:.1e}",
+            f"{check['step_max_rel_diff']:.1e}",
+        ]
+        for model, entry in results.get("main", {}).items()
+        if (check := entry.get("same_model"))
+    ]
+    if not rows:
+        return ""
+    return (
+        "## PyTorch computes the same model\n\n"
+        "Checked before timing, from the same initial weights transposed to PyTorch's layouts: "
+        "the parameter counts (BatchNorm's running statistics counted as Keras counts them), "
+        "the largest difference of `predict` probabilities against scratchnet (the check's own "
+        "models, 64 training images) and against Keras (the benchmarked models, 256 test "
+        "images), and the largest difference of one SGD(0.1) step's weight change (dropout off), "
+        "relative to the largest change of that weight.\n\n"
+        + table(
+            [
+                "model",
+                "parameters (all three)",
+                "predict vs scratchnet",
+                "predict vs Keras",
+                "one SGD step vs scratchnet",
+            ],
+            rows,
+        )
     )
 
 
@@ -334,21 +377,21 @@ def scaling_section(results):
 def roofline_section(results):
     peak = results.get("matmul_peak_gflops")
     flops = results.get("flops", {})
+    impls = ("scratchnet", "keras", "pytorch") if has_pytorch(results) else ("scratchnet", "keras")
+    label = {"scratchnet": "scratchnet", "keras": "Keras", "pytorch": "PyTorch"}
     rows = []
     for model, entry in results.get("main", {}).items():
-        train, infer = _pair(entry, "train"), _pair(entry, "infer")
         cells = [model, number(flops[model]["train"] / 1e6, 2)]
-        for ips, kind in (
-            (train[0], "train"),
-            (train[1], "train"),
-            (infer[0], "forward"),
-            (infer[1], "forward"),
-        ):
-            gflops = ips * flops[model][kind] / 1e9 if ips else None
-            cells.append(f"{number(gflops)} ({100 * gflops / peak:.1f}%)" if gflops else "n/a")
+        for key, kind in (("train", "train"), ("infer", "forward")):
+            for impl in impls:
+                ips = (entry.get(key) or {}).get(impl)
+                gflops = ips * flops[model][kind] / 1e9 if ips else None
+                cells.append(f"{number(gflops)} ({100 * gflops / peak:.1f}%)" if gflops else "n/a")
         rows.append(cells)
     if not rows or not peak:
         return ""
+    header = ["model", "MFLOP/image (train)"]
+    header += [f"train {label[i]}" for i in impls] + [f"inference {label[i]}" for i in impls]
     return (
         f"## Roofline: achieved GFLOP/s against the measured float32 matmul peak "
         f"({peak:,.0f} GFLOP/s)\n\n"
@@ -356,26 +399,21 @@ def roofline_section(results):
         "FLOPs are counted analytically from the conv and dense products only (multiply-add = 2): "
         "Conv2D forward 2 H_out W_out KH KW C_in C_out, Dense forward 2 D_in D_out; training adds "
         "twice the forward for the backward pass (dL/dkernel and dL/dx), minus dL/dx of the first "
-        "layer. Achieved = FLOPs per image x measured images/s.\n\n"
-        + table(
-            [
-                "model",
-                "MFLOP/image (train)",
-                "train scratchnet",
-                "train Keras",
-                "inference scratchnet",
-                "inference Keras",
-            ],
-            rows,
-        )
+        "layer. Achieved = FLOPs per image x measured images/s.\n\n" + table(header, rows)
     )
+
+
+def _pytorch_version(machine):
+    if not machine.get("pytorch"):
+        return ""
+    return f", PyTorch {machine['pytorch']} ({machine['pytorch_threads']} threads)"
 
 
 def render(results):
     """The whole Markdown report."""
     machine = results["machine"]
     head = [
-        "# scratchnet vs Keras: speed and memory",
+        "# scratchnet vs Keras and PyTorch: speed and memory",
         "",
         f"Command: `{results['command']}` ({results['mode']} mode, {results['date']}, "
         f"{results['elapsed_s']:.0f} s)",
@@ -384,14 +422,19 @@ def render(results):
         f"{machine['load_before']} before the run and {machine['load_after']} after; Python "
         f"{machine['python']}, NumPy {machine['numpy']}, numba {machine['numba']} "
         f"(scratchnet on {machine.get('threads', '?')} threads), TensorFlow "
-        f"{machine['tensorflow']}, Keras {machine['keras']}.",
+        f"{machine['tensorflow']}, Keras {machine['keras']}{_pytorch_version(machine)}.",
         "",
-        "Ratios are scratchnet/Keras. Same MNIST images, float32, the tutorial's batch size, "
-        "optimizer and loss on both sides; Keras with its defaults (no XLA on CPU, oneDNN on).",
+        "Ratios are scratchnet/Keras (and scratchnet/PyTorch). Same MNIST images, float32, the "
+        "tutorial's batch size, optimizer and loss on every side; Keras with its defaults (no XLA "
+        "on CPU, oneDNN on); PyTorch as a PyTorch user writes the model and its training loop "
+        "(`benchmarks/torch_models.py`; the main section only).",
     ]
+    if machine.get("pytorch_missing"):
+        head += ["", f"**{machine['pytorch_missing']}.**"]
     sections = [
         summary_section(results),
         main_section(results),
+        same_model_section(results),
         roofline_section(results),
         memory_section(results),
         kernels_section(results),

@@ -1,15 +1,18 @@
 """Benchmark scratchnet against Keras 3 + TensorFlow on the five MNIST tutorials (issue 5) and a
-modern small CNN with BatchNormalization (issue 15).
+modern small CNN with BatchNormalization (issue 15), and against PyTorch when it is installed
+(issue 19: ``pip install -e '.[bench]'`` or ``make bench``; the main section's rows).
 
-    python -m benchmarks.run                      # everything, about 9 minutes here
+    python -m benchmarks.run                      # everything, about 9 minutes here without PyTorch
     python -m benchmarks.run --quick              # a few steps, a subset of rows (CI)
     python -m benchmarks.run --models zhou torres --out /tmp/bench.md
 
-Writes a Markdown report (default ``benchmarks/RESULTS.md``) and prints it.
+Writes a Markdown report (default ``benchmarks/RESULTS.md``) and prints it. PyTorch's rounds add to
+that, and on a busy machine much more (its 2-thread training ran 3-40x slower than on 1 thread
+at a load average of 5 on these 2 cores): ``--steps`` and ``--repeats`` cut them down.
 
 How each number is measured, and why that is fair:
 
-* Same work on both sides. One process loads MNIST once and prepares each tutorial's pixels as
+* Same work on every side. One process loads MNIST once and prepares each tutorial's pixels as
   float32 (``benchmarks.workloads``); scratchnet and Keras get the very same arrays, the same batch
   size (seminar 32, zhou 32, hanoi 64, torres 100, convnet 128, modern 128), the same optimizer
   (seminar SGD(0.01), zhou the default RMSprop, hanoi, convnet and modern Adam, torres SGD), the
@@ -24,16 +27,36 @@ How each number is measured, and why that is fair:
   graph) and is dropped; the result is the median of the remaining rounds. Keras's traced train
   function is kept between ``fit`` calls, so a round is exactly an epoch after the first; we
   checked that these rounds match the 2nd, 3rd, ... epochs of one long ``fit``. No validation.
-* Interleaving: the two libraries take turns round by round (the order flips every round), so
-  load from other processes on the machine hits both alike.
+* PyTorch (``benchmarks.torch_models``, the main section only) runs the way a PyTorch user
+  writes it: the same architecture as an ``nn.Sequential`` on NCHW tensors in memory (the same
+  float32 images, transposed once up front, outside every clock; the labels as class indices),
+  ``nn.CrossEntropyLoss`` on logits for softmax + categorical cross-entropy, the optimizer of
+  the Keras model with the same hyper-parameters (RMSprop ``alpha=rho=0.9``, RMSprop's and
+  Adam's ``eps=1e-7``, SGD's learning rate; ``torch_models`` says where epsilon sits differently),
+  and ``torch.set_num_threads`` set to scratchnet's thread count. It starts from scratchnet's
+  initial weights, as Keras does. A training round is one epoch of the plain loop
+  (``zero_grad``, forward, loss, ``backward``, ``step``, running loss and accuracy) over the same
+  ``steps`` batches, in order (``shuffle=False``, like ``fit`` here), timed from the first batch
+  to the end of the last step. Inference: ``net.eval()``, ``torch.inference_mode()``, batches of
+  1000, softmax, a NumPy array at the end; latency: the same with one image (``predict``), and
+  ``softmax(net(x))`` in inference mode (``model(x)``). Before timing, every model is checked to
+  be the same model as scratchnet's: parameter counts, forward outputs within 1e-5, and one SGD
+  step within 1e-3 of the largest weight change (``torch_models.check_same_model``); the report
+  gives the differences. Without PyTorch the report says "not installed" and leaves its columns
+  out.
+* Interleaving: the libraries take turns round by round (the order flips every round:
+  scratchnet, Keras, PyTorch, then PyTorch, Keras, scratchnet), so load from other processes on
+  the machine hits all alike. A paired ratio (scratchnet/Keras, scratchnet/PyTorch) divides the
+  two libraries' times of one round; the report gives their median and range.
 * Inference: ``predict(x, batch_size=1000, verbose=0)`` on the first test images, median of rounds.
 * Latency: ``predict(one image, verbose=0)`` and the direct call ``model(one image)`` (Keras's
   tensor is converted with ``np.asarray``), median over many calls after a warm-up. The calls
-  come in blocks of ``LATENCY_BLOCK`` back-to-back calls, the two libraries' blocks taking turns,
+  come in blocks of ``LATENCY_BLOCK`` back-to-back calls, the libraries' blocks taking turns,
   as an app that predicts again and again makes them. Single calls taking turns measured the
   other library instead: TensorFlow's worker threads keep spinning for about 2 ms after each
   Keras call, and scratchnet's next three or four calls ran up to 2x slower while they did
   (0.78, 0.53, 0.47, 0.43 ms, then 0.36 ms from the fifth on, for the hanoi CNN).
+* The sections below are scratchnet against Keras only.
 * Peak memory: one full training epoch (60,000 images; fewer in --quick) per library, each in a
   fresh process; the child's ``VmHWM`` from /proc/self/status after ``fit`` (``benchmarks.child``
   explains why not ``ru_maxrss``).
@@ -60,9 +83,10 @@ import time
 
 import numpy as np
 
-from benchmarks import child, report, timing, workloads
+from benchmarks import child, report, timing, torch_models, workloads
 
-IMPLS = ("scratchnet", "keras")
+IMPLS = ("scratchnet", "keras")  # every section
+MAIN_IMPLS = (*IMPLS, "pytorch")  # the main section, PyTorch when it is installed
 SECTIONS = ("main", "memory", "kernels", "startup", "scaling", "threads")
 
 FULL = dict(
@@ -165,43 +189,84 @@ def _throughput(images, seconds):
 
 
 def measure_main(libs, data, cfg):
-    """Training, inference and latency rows, both libraries interleaved, per model."""
+    """Training, inference and latency rows, the libraries interleaved, per model.
+
+    ``libs`` holds scratchnet and Keras, and PyTorch when it is installed (``torch_models``).
+    """
     (x_train, y_train), (x_test, _) = data
+    impls = [impl for impl in MAIN_IMPLS if impl in libs]
     results = {}
     for name in cfg["models"]:
         batch = workloads.TUTORIALS[name].batch_size
         n = batch * cfg["steps"]
         x, y = workloads.prepare(name, x_train[:n]), y_train[:n]
         xt = workloads.prepare(name, x_test[: cfg["infer_images"]])
-        one = xt[:1]
+        inputs = {impl: (x, y, xt) for impl in IMPLS}
         models = {impl: workloads.build_compiled(name, libs[impl]) for impl in IMPLS}
         models["keras"].set_weights(models["scratchnet"].get_weights())
+        same_model = None
+        if "pytorch" in libs:
+            same_model = _add_pytorch(name, libs, models, inputs)
         _log(f"{name}: training, {cfg['repeats']} rounds of {cfg['steps']} steps of {batch}")
-        train = timing.interleaved(
-            {impl: _fit_round(models[impl], libs[impl], x, y, batch) for impl in IMPLS},
-            cfg["repeats"],
-        )
+        rounds = {
+            impl: _fit_round(models[impl], libs[impl], *inputs[impl][:2], batch) for impl in impls
+        }
+        train = timing.interleaved(rounds, cfg["repeats"])
         _log(f"{name}: inference and latency")
         infer = timing.interleaved(
-            {impl: timing.timed(_predictor(models[impl], xt, 1000)) for impl in IMPLS},
+            {impl: timing.timed(_predictor(models[impl], inputs[impl][2], 1000)) for impl in impls},
             cfg["repeats"],
         )
         calls = cfg["latency_calls"]
-        predict = _latency({impl: _predictor(models[impl], one, 1) for impl in IMPLS}, calls)
-        call = _latency({impl: _caller(models[impl], one) for impl in IMPLS}, calls)
+        ones = {impl: inputs[impl][2][:1] for impl in impls}
+        predict = _latency({impl: _predictor(models[impl], ones[impl], 1) for impl in impls}, calls)
+        call = _latency({impl: _caller(models[impl], ones[impl]) for impl in impls}, calls)
         results[name] = {
             "batch": batch,
-            "train": {impl: _throughput(n, train[impl]) for impl in IMPLS},
+            "train": {impl: _throughput(n, train[impl]) for impl in impls},
             # slowest and fastest round: this VM's speed drifts by 20% and more between minutes
-            "train_range": {impl: [n / max(train[impl]), n / min(train[impl])] for impl in IMPLS},
-            # each round's scratchnet/Keras ratio: the two ran back to back, under the same drift
-            "train_round_ratios": [k / s for s, k in zip(train["scratchnet"], train["keras"])],
-            "infer": {impl: _throughput(len(xt), infer[impl]) for impl in IMPLS},
-            "predict_ms": {impl: 1e3 * statistics.median(predict[impl]) for impl in IMPLS},
-            "call_ms": {impl: 1e3 * statistics.median(call[impl]) for impl in IMPLS},
+            "train_range": {impl: [n / max(train[impl]), n / min(train[impl])] for impl in impls},
+            # each round's scratchnet/Keras ratio: the two ran in the same round, under the same
+            # drift; the same for scratchnet/PyTorch
+            "train_round_ratios": _round_ratios(train, "keras"),
+            "infer": {impl: _throughput(len(xt), infer[impl]) for impl in impls},
+            "predict_ms": {impl: 1e3 * statistics.median(predict[impl]) for impl in impls},
+            "call_ms": {impl: 1e3 * statistics.median(call[impl]) for impl in impls},
         }
+        if same_model is not None:
+            results[name]["train_round_ratios_pytorch"] = _round_ratios(train, "pytorch")
+            results[name]["same_model"] = same_model
         _log(f"{name}: {results[name]['train']}")
     return results
+
+
+def _add_pytorch(name, libs, models, inputs):
+    """Check that PyTorch's model is the same model, then add it and its inputs to ``models`` and
+    ``inputs``; returns the check's numbers (``torch_models.check_same_model``)."""
+    torch, (x, y, xt) = libs["pytorch"], inputs["scratchnet"]
+    _log(f"{name}: checking that PyTorch computes the same model")
+    check = min(len(x), 64)  # the check builds its own fresh models, on the first images
+    same_model = torch_models.check_same_model(
+        torch, libs["scratchnet"], name, x[:check], y[:check]
+    )
+    # transposed to NCHW and the labels made class indices, once, outside every clock
+    inputs["pytorch"] = (
+        torch_models.to_tensor(torch, x),
+        torch_models.to_labels(torch, y),
+        torch_models.to_tensor(torch, xt),
+    )
+    models["pytorch"] = peer = torch_models.Peer(
+        torch, name, models["scratchnet"].get_weights(), models["keras"].optimizer
+    )
+    mine = peer.predict(inputs["pytorch"][2][:256], batch_size=256)  # the benchmarked models
+    theirs = models["keras"].predict(xt[:256], batch_size=256, verbose=0)
+    same_model["predict_vs_keras"] = float(np.abs(mine - theirs).max())
+    return same_model
+
+
+def _round_ratios(seconds, other):
+    """scratchnet's speed over ``other``'s, round by round (seconds are per round)."""
+    return [o / s for s, o in zip(seconds["scratchnet"], seconds[other])]
 
 
 LATENCY_BLOCK = 25  # back-to-back calls per library turn (see the module docstring)
@@ -218,6 +283,8 @@ def _latency(calls, total):
 
 
 def _fit_round(model, lib, x, y, batch):
+    if isinstance(model, torch_models.Peer):
+        return lambda: model.train_epoch(x, y, batch, shuffle=False)
     return lambda: timing.fit_epoch_seconds(model, lib, x, y, batch)[0]
 
 
@@ -344,6 +411,13 @@ def run(args):
     libs = {"scratchnet": scratchnet, "keras": keras}
     machine = machine_info()
     machine.update(tensorflow=tf.__version__, keras=keras.__version__, load_before=load_before)
+    torch = torch_models.load(machine["threads"]) if "main" in sections else None
+    if torch is not None:
+        libs["pytorch"] = torch
+        machine.update(pytorch=torch.__version__, pytorch_threads=torch.get_num_threads())
+    elif "main" in sections:
+        machine["pytorch_missing"] = torch_models.NOT_INSTALLED
+        _log(torch_models.NOT_INSTALLED)
     _log("loading MNIST")
     data = workloads.load_mnist()
     results = {
