@@ -9,7 +9,10 @@ The rules, read from Keras 3.15's ``CompileLoss`` and ``CompileMetrics`` and mea
 * the total loss is ``sum_k w_k * L_k`` (each ``L_k`` reduced with that output's sample
   weights), plus the layers' ``add_loss`` losses;
 * with more than one loss, each output's *unweighted* loss is logged as ``"<output>_loss"``,
-  a running mean over the batches (weighted by batch size, as the total ``"loss"``);
+  a running mean over the batches. Measured on Keras 3.15 (TensorFlow): each batch counts
+  once, a partial last batch as much as a full one, unlike the total ``"loss"``, whose mean
+  weighs each batch by its size (Keras passes the batch size as the sample weight of a scalar,
+  which the TensorFlow graph's unknown batch dimension turns into a count of 1);
 * ``metrics``: with one output, a list applied to it, logged by the metric's name; with
   several, a list with one entry per output (None, a metric or a list of them) or a dict keyed
   by output names (outputs left out get none), logged as ``"<output>_<metric>"`` (a repeated
@@ -18,8 +21,6 @@ The rules, read from Keras 3.15's ``CompileLoss`` and ``CompileMetrics`` and mea
 * ``evaluate`` and ``train_on_batch`` give a list ordered as Keras's
   ``_flatten_metrics_in_order``: the loss, each output's loss, then the remaining keys sorted.
 """
-
-import numpy as np
 
 from .. import metrics as metrics_module
 from ..losses import ActivationWithLoss
@@ -209,7 +210,7 @@ class OutputTrackers:
         dtype = self.loss.dtype
         self.loss.update(dtype.type(total) * dtype.type(n), n)
         for mean, value in zip(self.per_loss, per_loss):
-            mean.update(dtype.type(value) * dtype.type(n), n)
+            mean.update(value, 1)  # a plain mean over batches: measured (see the docstring)
         i = 0
         for k, out in enumerate(self.compiled.outputs):
             for metric in out.metrics:
@@ -237,7 +238,3 @@ def fusable_outputs(model):
         return [True]
     read = {id(p) for t in order for p in t.inputs}
     return [id(t) not in read for t in outputs]
-
-
-def as_dtype(dtype):
-    return np.dtype(dtype)

@@ -18,11 +18,64 @@ from .. import config, constraints
 from ..kernels import process
 from ..losses import ActivationWithLoss
 from . import data
-from .compiled import OutputTrackers
+from .checks import as_array
 
 
 class GeneralSteps:
-    """What ``Model`` runs for multi-input/multi-output data and weighted losses."""
+    """What ``Model`` runs for multi-input/multi-output data and weighted losses, and the
+    one-batch calls ``train_on_batch`` and ``test_on_batch``."""
+
+    def _check_xy(self, x, y, where):
+        x = as_array(x, "x", where)
+        y = as_array(y, "y", where)
+        if len(x) != len(y):
+            raise ValueError(
+                f"{where}: x has {len(x)} samples but y has {len(y)}; they must match one to one."
+            )
+        return x, y
+
+    def _prepare(self, x, y, sample_weight, class_weight, where):
+        """``(columns, n, step)``: the data as flat columns, its sample count, and the step that
+        takes one batch of them: the default ``_train_step(x, y)`` for one input, one output
+        and no weights, else the general one (``general.py``), flagged by ``step.general``."""
+        if not self._needs_general(x, y, sample_weight, class_weight):
+            x, y = self._check_xy(x, y, where)
+            return [x, y], len(x), None
+        columns, n_inputs, n = self._flat_data(x, y, sample_weight, class_weight, where)
+        return columns, n, n_inputs
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns its [loss, metrics...] (or a dict).
+
+        As in Keras 3.15, each call starts from reset metrics: the numbers are this batch's.
+        """
+        self._require_compiled("train_on_batch")
+        columns, _, n_inputs = self._prepare(x, y, sample_weight, class_weight, "train_on_batch")
+        self._use_trackers(n_inputs is not None)
+        with self._guard.training(self, "train_on_batch"):
+            if n_inputs is None:
+                loss_value = self._train_step(*columns)
+            else:
+                loss_value = self._general_train_step(*columns, n_inputs=n_inputs)
+        if not math.isfinite(float(loss_value)):
+            raise FloatingPointError(
+                f"train_on_batch: the loss is {float(loss_value)}; the weights were not updated. "
+                "Lower the learning rate or scale the inputs (e.g. x / 255)."
+            )
+        return self._results(self._logs(), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics of one batch in inference mode (metrics reset first, as Keras)."""
+        self._require_compiled("test_on_batch")
+        columns, _, n_inputs = self._prepare(x, y, sample_weight, None, "test_on_batch")
+        self._use_trackers(n_inputs is not None)
+        ticket = self._guard.inference_ticket(self, "test_on_batch")
+        if n_inputs is None:
+            self._test_step(*columns, self._trackers)
+        else:
+            self._general_test_step(self._trackers, *columns, n_inputs=n_inputs)
+        self._guard.check_ticket(self, "test_on_batch", ticket)
+        return self._results(self._logs(), return_dict)
 
     def _needs_general(self, x, y, sample_weight=None, class_weight=None):
         """Whether this data takes the general step rather than the default one."""
@@ -68,15 +121,10 @@ class GeneralSteps:
         return xs, ys, (None if all(s is None for s in sws) else sws)
 
     def _use_trackers(self, general):
-        """Make ``self._trackers`` the kind the step updates, keeping the loss mean so far
-        (train_on_batch's running means go on across calls, as in Keras)."""
-        if general == isinstance(self._trackers, OutputTrackers):
-            return
-        loss = self._trackers.loss if self._trackers is not None else None
+        """Fresh trackers of the kind the step updates: Keras 3.15's ``train_on_batch`` and
+        ``test_on_batch`` reset the metrics at each call (measured)."""
         self._general_now = general
         self.reset_metrics()
-        if loss is not None:
-            self._trackers.loss = loss
 
     def _general_loss(self, recording, ys, preds, sws, logits=None, gradient=True):
         """The batch's total loss (added losses included), its per-output losses, and the
@@ -110,7 +158,10 @@ class GeneralSteps:
                 elif any(s is not None for s in seeds):
                     self._tape.backward(preds, seeds, from_logits=flags)
                 slots = self._trainable_slots()
-                grads = [o.grads[k] for o, k, _ in slots]
+                # a weight no loss reaches (an output without a loss) gets a zero gradient;
+                # Keras drops it from the update instead (the same for SGD without momentum)
+                grads = [o.grads.get(k, None) for o, k, _ in slots]
+                grads = [np.zeros_like(w) if g is None else g for g, (_, _, w) in zip(grads, slots)]
                 if self.optimizer.loss_scale_factor is not None:
                     grads = [g * self.optimizer.loss_scale_factor for g in grads]
                 self.optimizer.apply(grads, [w for _, _, w in slots])

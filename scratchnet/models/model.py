@@ -21,7 +21,6 @@ Example:
     10
 """
 
-import contextlib
 import functools
 import math
 import sys
@@ -38,21 +37,21 @@ from ..layers.base import Layer
 from ..losses import ActivationWithLoss
 from ..naming import to_snake_case, unique_name
 from ..ops.core import Tensor, convert_to_tensor, structure_version
-from ..progbar import Progbar
 from ..saving import registry
 from ..tape import Tape
 from . import data
 from . import summary as summary_module
-from .checks import as_array, check_batch_size, match_input_shape, numeric
+from .checks import check_batch_size, match_input_shape, numeric
 from .compiled import CompiledOutputs, OutputTrackers, fusable_outputs
 from .general import GeneralSteps
 from .guard import TrainingGuard
+from .inference import Inference
 from .interrupts import DeferredInterrupt
 from .utilities import ModelUtilities
 
 
 @registry.register("Model")
-class Model(GeneralSteps, ModelUtilities):
+class Model(GeneralSteps, Inference, ModelUtilities):
     """The base of every model. ``Model(inputs, outputs)`` makes a Functional model.
 
     Subclass it and write ``call(self, inputs, training=False)`` built from layer calls; layers
@@ -387,58 +386,6 @@ class Model(GeneralSteps, ModelUtilities):
 
     # -- one step ----------------------------------------------------------------------------------
 
-    def _check_xy(self, x, y, where):
-        x = as_array(x, "x", where)
-        y = as_array(y, "y", where)
-        if len(x) != len(y):
-            raise ValueError(
-                f"{where}: x has {len(x)} samples but y has {len(y)}; they must match one to one."
-            )
-        return x, y
-
-    def _prepare(self, x, y, sample_weight, class_weight, where):
-        """``(columns, n, step)``: the data as flat columns, its sample count, and the step that
-        takes one batch of them: the default ``_train_step(x, y)`` for one input, one output
-        and no weights, else the general one (``general.py``), flagged by ``step.general``."""
-        if not self._needs_general(x, y, sample_weight, class_weight):
-            x, y = self._check_xy(x, y, where)
-            return [x, y], len(x), None
-        columns, n_inputs, n = self._flat_data(x, y, sample_weight, class_weight, where)
-        return columns, n, n_inputs
-
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on one batch; returns the running [loss, metrics...].
-
-        As in Keras, the running means accumulate across calls until ``reset_metrics()``.
-        """
-        self._require_compiled("train_on_batch")
-        columns, _, n_inputs = self._prepare(x, y, sample_weight, class_weight, "train_on_batch")
-        self._use_trackers(n_inputs is not None)
-        with self._guard.training(self, "train_on_batch"):
-            if n_inputs is None:
-                loss_value = self._train_step(*columns)
-            else:
-                loss_value = self._general_train_step(*columns, n_inputs=n_inputs)
-        if not math.isfinite(float(loss_value)):
-            raise FloatingPointError(
-                f"train_on_batch: the loss is {float(loss_value)}; the weights were not updated. "
-                "Lower the learning rate or scale the inputs (e.g. x / 255)."
-            )
-        return self._results(self._logs(), return_dict)
-
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        """Loss and metrics of one batch in inference mode (running means, as in Keras)."""
-        self._require_compiled("test_on_batch")
-        columns, _, n_inputs = self._prepare(x, y, sample_weight, None, "test_on_batch")
-        self._use_trackers(n_inputs is not None)
-        ticket = self._guard.inference_ticket(self, "test_on_batch")
-        if n_inputs is None:
-            self._test_step(*columns, self._trackers)
-        else:
-            self._general_test_step(self._trackers, *columns, n_inputs=n_inputs)
-        self._guard.check_ticket(self, "test_on_batch", ticket)
-        return self._results(self._logs(), return_dict)
-
     def _train_step(self, x, y):
         """Forward, loss, backward, update. Returns the batch loss (before the update).
 
@@ -609,80 +556,6 @@ class Model(GeneralSteps, ModelUtilities):
             cb.on_train_end()
         history.params = params
         return history
-
-    def evaluate(
-        self,
-        x=None,
-        y=None,
-        batch_size=None,
-        verbose="auto",
-        sample_weight=None,
-        steps=None,
-        return_dict=False,
-    ):
-        """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict).
-
-        ``sample_weight`` weighs each sample's loss; ``steps`` evaluates only that many batches.
-        Each call keeps its own running mean of the loss (``metrics.Trackers``); the metrics
-        keep their state in themselves, so threads evaluating one model at once take turns.
-        """
-        self._require_compiled("evaluate")
-        columns, n, n_inputs = self._prepare(x, y, sample_weight, None, "evaluate")
-        batch_size = check_batch_size(batch_size, "evaluate", n, steps)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        logs = self._evaluate_columns(columns, n, n_inputs, batch_size, steps, verbose)
-        return self._results(logs, return_dict)
-
-    def _evaluate_columns(self, columns, n, n_inputs, batch_size, steps, verbose):
-        """evaluate's loop over the batches of checked columns (``_prepare``); the logs."""
-        batches = data.Batches(columns, n, batch_size, steps_per_epoch=steps)
-        steps = batches.steps
-        bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
-        stateful = bool(self.metrics)  # every metric keeps its own state: take turns
-        ticket = self._guard.inference_ticket(self, "evaluate")
-        with self._guard.metrics_lock if stateful else contextlib.nullcontext():
-            if n_inputs is None:
-                trackers = metrics_module.Trackers(self.metrics, config.floatx())
-            else:
-                trackers = OutputTrackers(self._compiled, config.floatx())
-            for step, batch in enumerate(batches.epoch()):
-                if n_inputs is None:
-                    self._test_step(*batch, trackers)
-                else:
-                    self._general_test_step(trackers, *batch, n_inputs=n_inputs)
-                if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
-                    bar.update(step + 1, list(trackers.logs().items()), finalize=False)
-            logs = trackers.logs()
-        if bar:
-            bar.update(steps, list(logs.items()), finalize=True)
-        self._guard.check_ticket(self, "evaluate", ticket)
-        self._trackers = trackers  # test_on_batch goes on from here, as after Keras's evaluate
-        return logs
-
-    def predict(self, x, batch_size=None, verbose="auto", steps=None):
-        """Outputs for every sample of ``x``, in batches, in inference mode (from many threads
-        at once if need be: see ``scratchnet.layers.base``, "Threads"). A model with several
-        outputs gives a list of arrays, one per output (as Keras); ``steps``: only that many
-        batches."""
-        xs = data.flatten_x(self, x, "predict")
-        named = [(f"x[{k!r}]" if k else "x", a) for k, a in zip(data.input_names(self), xs)]
-        n = data.count_samples(self, named, "predict")
-        batch_size = check_batch_size(batch_size, "predict", n, steps)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        batches = data.Batches(xs, n, batch_size, steps_per_epoch=steps)
-        bar = Progbar(batches.steps, verbose=verbose, stateless_metrics=set()) if verbose else None
-        ticket = self._guard.inference_ticket(self, "predict")
-        outputs = []
-        for step, batch in enumerate(batches.epoch()):
-            y = self(batch[0] if len(batch) == 1 else batch, training=False)
-            outputs.append(y if isinstance(y, list) else [y])
-            if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
-                bar.update(step + 1, finalize=False)
-        if bar:
-            bar.update(batches.steps, finalize=True)
-        self._guard.check_ticket(self, "predict", ticket)  # (fit between two batches)
-        joined = [o[0] if len(outputs) == 1 else np.concatenate(o) for o in zip(*outputs)]
-        return joined[0] if len(joined) == 1 else joined
 
     # -- summary -----------------------------------------------------------------------------------
 

@@ -1,0 +1,96 @@
+"""``evaluate`` and ``predict`` (``Model`` inherits them): batches of data in inference mode.
+
+Both take the data as ``fit`` does (``data.py``): one array, or a list or dict of arrays for a
+model with several inputs or outputs. They keep nothing on the layers, so threads may run them
+on one model at once (``scratchnet.layers.base``, "Threads"); ``guard.py`` stops them while
+another thread trains the model.
+"""
+
+import contextlib
+
+import numpy as np
+
+from .. import config
+from .. import metrics as metrics_module
+from ..progbar import Progbar
+from . import data
+from .checks import check_batch_size
+from .compiled import OutputTrackers
+
+
+class Inference:
+    """``evaluate`` and ``predict`` for ``Model``."""
+
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        return_dict=False,
+    ):
+        """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict).
+
+        ``sample_weight`` weighs each sample's loss; ``steps`` evaluates only that many batches.
+        Each call keeps its own running mean of the loss (``metrics.Trackers``); the metrics
+        keep their state in themselves, so threads evaluating one model at once take turns.
+        """
+        self._require_compiled("evaluate")
+        columns, n, n_inputs = self._prepare(x, y, sample_weight, None, "evaluate")
+        batch_size = check_batch_size(batch_size, "evaluate", n, steps)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        logs = self._evaluate_columns(columns, n, n_inputs, batch_size, steps, verbose)
+        return self._results(logs, return_dict)
+
+    def _evaluate_columns(self, columns, n, n_inputs, batch_size, steps, verbose):
+        """evaluate's loop over the batches of checked columns (``_prepare``); the logs."""
+        batches = data.Batches(columns, n, batch_size, steps_per_epoch=steps)
+        steps = batches.steps
+        bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
+        stateful = bool(self.metrics)  # every metric keeps its own state: take turns
+        ticket = self._guard.inference_ticket(self, "evaluate")
+        with self._guard.metrics_lock if stateful else contextlib.nullcontext():
+            if n_inputs is None:
+                trackers = metrics_module.Trackers(self.metrics, config.floatx())
+            else:
+                trackers = OutputTrackers(self._compiled, config.floatx())
+            for step, batch in enumerate(batches.epoch()):
+                if n_inputs is None:
+                    self._test_step(*batch, trackers)
+                else:
+                    self._general_test_step(trackers, *batch, n_inputs=n_inputs)
+                if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
+                    bar.update(step + 1, list(trackers.logs().items()), finalize=False)
+            logs = trackers.logs()
+        if bar:
+            bar.update(steps, list(logs.items()), finalize=True)
+        self._guard.check_ticket(self, "evaluate", ticket)
+        self._trackers = trackers  # test_on_batch goes on from here, as after Keras's evaluate
+        return logs
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None):
+        """Outputs for every sample of ``x``, in batches, in inference mode (from many threads
+        at once if need be: see ``scratchnet.layers.base``, "Threads"). A model with several
+        outputs gives a list of arrays, one per output (as Keras); ``steps``: only that many
+        batches."""
+        xs = data.flatten_x(self, x, "predict")
+        named = [(f"x[{k!r}]" if k else "x", a) for k, a in zip(data.input_names(self), xs)]
+        n = data.count_samples(self, named, "predict")
+        batch_size = check_batch_size(batch_size, "predict", n, steps)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        batches = data.Batches(xs, n, batch_size, steps_per_epoch=steps)
+        bar = Progbar(batches.steps, verbose=verbose, stateless_metrics=set()) if verbose else None
+        ticket = self._guard.inference_ticket(self, "predict")
+        outputs = []
+        for step, batch in enumerate(batches.epoch()):
+            y = self(batch[0] if len(batch) == 1 else batch, training=False)
+            outputs.append(y if isinstance(y, list) else [y])
+            if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
+                bar.update(step + 1, finalize=False)
+        if bar:
+            bar.update(batches.steps, finalize=True)
+        self._guard.check_ticket(self, "predict", ticket)  # (fit between two batches)
+        joined = [o[0] if len(outputs) == 1 else np.concatenate(o) for o in zip(*outputs)]
+        return joined[0] if len(joined) == 1 else joined
