@@ -24,6 +24,7 @@ class Functional(Model):
         super().__init__(name=name)
         self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        self._multi_input = len(self.inputs) > 1  # model(x) takes a list or dict of arrays
         for t in self.inputs + self.outputs:
             if not isinstance(t, graph.SymbolicTensor):
                 raise TypeError(

@@ -201,7 +201,7 @@ class Model(GeneralSteps, Inference, ModelUtilities):
         raise NotImplementedError("Calling a model on a symbolic tensor is not supported.")
 
     def _prepare_x(self, x):
-        if len(getattr(self, "inputs", None) or ()) > 1:  # one array per input (data.py)
+        if self.__dict__.get("_multi_input"):  # one array per input (data.py)
             xs = x if isinstance(x, list) else data.flatten_x(self, x, "call")
             return [self._prepare_one(xk, k) for k, xk in enumerate(xs)]
         return self._prepare_one(x, 0)
