@@ -146,3 +146,39 @@ def test_bad_options_are_clear_errors():
         ours.fit(x, y, sample_weight=np.ones(5), verbose=0)
     with pytest.raises(ValueError, match=r"validation_data must be a tuple"):
         ours.fit(x, y, validation_data=x, verbose=0)
+
+
+def _penalized(lib):
+    class Penalty(lib.layers.Layer):
+        """Adds mean(x**2) of its input as a loss and passes the input on."""
+
+        def call(self, x):
+            self.add_loss(lib.ops.mean(x**2))
+            return x
+
+    return lib.models.Sequential([lib.Input((6,)), lib.layers.Dense(3), Penalty()])
+
+
+@pytest.mark.parametrize("with_loss", [False, True])
+def test_compile_without_a_loss_trains_on_the_added_losses(with_loss):
+    """compile(loss=None): the layers' add_loss losses are the whole loss (y may be left out);
+    with a loss too, they are added to it."""
+    theirs, ours = _penalized(keras), _penalized(scratchnet)
+    ours.set_weights(theirs.get_weights())
+    loss = "mse" if with_loss else None
+    compile_keras(theirs, optimizer=keras.optimizers.SGD(0.1), loss=loss)
+    ours.compile(optimizer=scratchnet.optimizers.SGD(0.1), loss=loss)
+    x, _ = data(13, 8)
+    y = np.zeros((13, 3), "float32") if with_loss else None
+    fit_both(ours, theirs, x, y, batch_size=4, epochs=3)
+    np.testing.assert_allclose(
+        ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), rtol=RTOL
+    )
+
+
+def test_compile_without_any_loss_says_so_in_fit():
+    ours = build(scratchnet)
+    ours.compile(optimizer="sgd")
+    x, y = data(4)
+    with pytest.raises(ValueError, match="no loss to compute"):
+        ours.fit(x, y, verbose=0)

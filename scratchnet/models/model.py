@@ -330,9 +330,11 @@ class Model(GeneralSteps, Inference, ModelUtilities):
 
         Keras's execution options are accepted and change nothing here, where every step runs
         eagerly in NumPy: ``run_eagerly`` and ``jit_compile`` (there is no graph to compile);
-        ``steps_per_execution`` (Keras runs that many batches per call of its compiled step
-        and calls the batch callbacks once per group, with the last batch's index; scratchnet
-        runs and reports every batch); ``auto_scale_loss`` (Keras scales the loss of a
+        ``steps_per_execution`` (measured on Keras 3.15: Keras runs that many batches per call
+        of its compiled step, with the same numbers, and calls ``on_train_batch_end`` once per
+        group with the index ``begin + steps_per_execution - 1``, e.g. 2 and 5 for 5 batches
+        and 3 per execution; History and ``params["steps"]`` are unchanged. scratchnet runs
+        and reports every batch); ``auto_scale_loss`` (Keras scales the loss of a
         ``mixed_float16`` policy; scratchnet computes in float32 or float64). ``weighted_metrics``
         is not supported (a ValueError if given).
         """
