@@ -25,6 +25,7 @@ from .drawing import draw_tape  # noqa: F401  (scratchnet's own: one training st
 from .gradcheck import check_gradients  # noqa: F401  (scratchnet's own, see gradcheck.py)
 from .live_plot import LivePlot  # noqa: F401  (scratchnet's own: curves redrawn during fit)
 from .naming import clear_session  # noqa: F401  (keras.utils.clear_session)
+from .py_dataset import PyDataset  # noqa: F401  (keras.utils.PyDataset)
 
 _GLOBAL_SEED = None
 

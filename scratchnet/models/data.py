@@ -21,10 +21,12 @@ Measured on Keras 3.15 (and followed here):
 """
 
 import math
+import random
 import warnings
 
 import numpy as np
 
+from ..py_dataset import PyDataset
 from .checks import as_array
 
 
@@ -190,14 +192,113 @@ class Batches:
         for _ in range(self.steps_per_epoch):
             passing, seen = self._pass
             if seen[0] >= self.num_batches:
-                warnings.warn(
-                    "Your input ran out of data; interrupting training. Make sure that your "
-                    "dataset or generator can generate at least `steps_per_epoch * epochs` "
-                    "batches.",
-                    stacklevel=2,
-                )
+                _ran_out()
                 break
             seen[0] += 1
             yield next(passing)
         if self._pass[1][0] >= self.num_batches:
             self._pass = None  # the next epoch starts a new pass
+
+
+def is_stream(x):
+    """Whether ``x`` is a PyDataset or a Python generator/iterator of batches (not arrays)."""
+    if isinstance(x, PyDataset):
+        return True
+    return hasattr(x, "__next__") and not isinstance(x, (np.ndarray, list, tuple, dict))
+
+
+def unpack_batch(batch, where):
+    """``(x, y, sample_weight)`` of one batch from a generator or PyDataset (Keras accepts
+    ``x``, ``(x,)``, ``(x, y)`` and ``(x, y, sample_weight)``)."""
+    if isinstance(batch, np.ndarray) or isinstance(batch, dict):
+        return batch, None, None
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if not isinstance(batch, tuple) or len(batch) not in (1, 2, 3):
+        raise ValueError(
+            f"{where}: a generator or PyDataset must yield a tuple (x,), (x, y) or (x, y, "
+            f"sample_weight); got {type(batch).__name__}"
+            + (f" of {len(batch)}" if isinstance(batch, tuple) else "")
+            + "."
+        )
+    return batch + (None,) * (3 - len(batch))
+
+
+class StreamBatches(Batches):
+    """The batches of a generator or a ``PyDataset``, made into the general step's columns.
+
+    Args:
+        model: the model (its inputs and outputs say how to flatten each batch).
+        source: the generator or PyDataset.
+        shuffle: for a PyDataset, shuffle the order of its batches each epoch (Python's
+            ``random.shuffle``, as Keras).
+        steps_per_epoch: batches per epoch; None: a PyDataset's length, or until a generator
+            runs out.
+        class_weight: weights per class, turned into each batch's sample weights.
+        where: the calling method's name, for messages.
+    """
+
+    def __init__(self, model, source, shuffle, steps_per_epoch, class_weight, where):
+        self.model, self.source, self.class_weight, self.where = model, source, class_weight, where
+        self.shuffle, self.steps_per_epoch = shuffle, steps_per_epoch
+        self.is_dataset = isinstance(source, PyDataset)
+        self.num_batches = source.num_batches if self.is_dataset else None
+        self._pass = None
+
+    def _columns(self, batch):
+        x, y, sw = unpack_batch(batch, self.where)
+        return self.model._flat_data(x, y, sw, self.class_weight, self.where)[0]
+
+    def _one_pass(self):
+        if not self.is_dataset:
+            for batch in self.source:
+                yield self._columns(batch)
+            return
+        indices = list(range(self.num_batches))
+        if self.shuffle:
+            random.shuffle(indices)
+        for i in indices:
+            yield self._columns(self.source[i])
+
+    def epoch(self):
+        if self.is_dataset:
+            self.source.on_epoch_begin()
+        if self.steps_per_epoch is None:
+            yield from self._one_pass()
+        else:
+            yield from self._steps_of_pass()
+        if self.is_dataset:
+            self.source.on_epoch_end()
+
+    def _steps_of_pass(self):
+        if self._pass is None:
+            self._pass = (self._one_pass(), [0])
+        for _ in range(self.steps_per_epoch):
+            passing, seen = self._pass
+            if self.num_batches is not None and seen[0] >= self.num_batches:
+                break
+            try:
+                batch = next(passing)
+            except StopIteration:
+                _ran_out()
+                return
+            seen[0] += 1
+            yield batch
+        if self.num_batches is not None and self._pass[1][0] >= self.num_batches:
+            self._pass = None
+
+
+def _ran_out():
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your dataset or "
+        "generator can generate at least `steps_per_epoch * epochs` batches.",
+        stacklevel=3,
+    )
+
+
+def should_eval(epoch, validation_freq):
+    """Keras's ``_should_eval``: every ``validation_freq``-th epoch, or the (1-based) epochs
+    of a list."""
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return epoch + 1 in validation_freq

@@ -18,7 +18,7 @@ from .. import config, constraints
 from ..kernels import process
 from ..losses import ActivationWithLoss
 from . import data
-from .checks import as_array
+from .checks import as_array, check_batch_size
 
 
 class GeneralSteps:
@@ -181,3 +181,28 @@ class GeneralSteps:
             recording, ys, preds, sws, logits, gradient=False
         )
         trackers.update(ys, preds, total, per_loss, len(xs[0]))
+
+    def _fit_arrays(
+        self, x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch,
+        validation_split,
+    ):  # fmt: skip
+        """fit's array data: ``(train batches, n_inputs, (validation columns, count, n_inputs)
+        or None, batch size)``, the validation part split off the end (as Keras)."""
+        columns, n, n_inputs = self._prepare(x, y, sample_weight, class_weight, "fit")
+        validation = None
+        if validation_split:
+            split_at = int(n * (1 - validation_split))
+            if split_at == 0:
+                raise ValueError(
+                    f"fit: validation_split={validation_split} leaves no training samples out of "
+                    f"{n}."
+                )
+            val = [None if c is None else c[split_at:] for c in columns]
+            if class_weight is not None:  # Keras weighs the classes of the training part only
+                n_out = (len(val) - n_inputs) // 2
+                val[len(val) - n_out :] = [None] * n_out
+            columns = [None if c is None else c[:split_at] for c in columns]
+            validation, n = (val, n - split_at, n_inputs), split_at
+        batch_size = check_batch_size(batch_size, "fit", n, steps_per_epoch)
+        train = data.Batches(columns, n, batch_size, shuffle, steps_per_epoch)
+        return train, n_inputs, validation, batch_size

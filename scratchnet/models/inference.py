@@ -38,15 +38,29 @@ class Inference:
         keep their state in themselves, so threads evaluating one model at once take turns.
         """
         self._require_compiled("evaluate")
-        columns, n, n_inputs = self._prepare(x, y, sample_weight, None, "evaluate")
-        batch_size = check_batch_size(batch_size, "evaluate", n, steps)
         verbose = 1 if verbose == "auto" else int(verbose)
-        logs = self._evaluate_columns(columns, n, n_inputs, batch_size, steps, verbose)
+        batches, n_inputs = self._batches(x, y, sample_weight, batch_size, steps, "evaluate")
+        logs = self._evaluate_batches(batches, n_inputs, verbose)
         return self._results(logs, return_dict)
 
-    def _evaluate_columns(self, columns, n, n_inputs, batch_size, steps, verbose):
-        """evaluate's loop over the batches of checked columns (``_prepare``); the logs."""
-        batches = data.Batches(columns, n, batch_size, steps_per_epoch=steps)
+    def _batches(self, x, y, sample_weight, batch_size, steps, where):
+        """``(batches, n_inputs)`` of evaluation data: arrays (``_prepare``), or a generator or
+        PyDataset whose batches carry their labels and weights (``data.StreamBatches``)."""
+        if data.is_stream(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    f"{where}: x is a generator or PyDataset, whose batches carry the labels and "
+                    "sample weights; y and sample_weight must be None."
+                )
+            stream = data.StreamBatches(self, x, False, steps, None, where)
+            return stream, len(data.input_names(self))
+        columns, n, n_inputs = self._prepare(x, y, sample_weight, None, where)
+        batch_size = check_batch_size(batch_size, where, n, steps)
+        return data.Batches(columns, n, batch_size, steps_per_epoch=steps), n_inputs
+
+    def _evaluate_batches(self, batches, n_inputs, verbose):
+        """evaluate's loop over ``batches`` (``_batches``); the logs."""
+        batches._pass = None  # each evaluation starts anew (Keras resets its iterator)
         steps = batches.steps
         bar = Progbar(steps, verbose=verbose, stateless_metrics=set()) if verbose else None
         stateful = bool(self.metrics)  # every metric keeps its own state: take turns
@@ -56,6 +70,7 @@ class Inference:
                 trackers = metrics_module.Trackers(self.metrics, config.floatx())
             else:
                 trackers = OutputTrackers(self._compiled, config.floatx())
+            step = -1
             for step, batch in enumerate(batches.epoch()):
                 if n_inputs is None:
                     self._test_step(*batch, trackers)
@@ -65,7 +80,7 @@ class Inference:
                     bar.update(step + 1, list(trackers.logs().items()), finalize=False)
             logs = trackers.logs()
         if bar:
-            bar.update(steps, list(logs.items()), finalize=True)
+            bar.update(steps or step + 1, list(logs.items()), finalize=True)
         self._guard.check_ticket(self, "evaluate", ticket)
         self._trackers = trackers  # test_on_batch goes on from here, as after Keras's evaluate
         return logs
@@ -75,22 +90,26 @@ class Inference:
         at once if need be: see ``scratchnet.layers.base``, "Threads"). A model with several
         outputs gives a list of arrays, one per output (as Keras); ``steps``: only that many
         batches."""
-        xs = data.flatten_x(self, x, "predict")
-        named = [(f"x[{k!r}]" if k else "x", a) for k, a in zip(data.input_names(self), xs)]
-        n = data.count_samples(self, named, "predict")
-        batch_size = check_batch_size(batch_size, "predict", n, steps)
         verbose = 1 if verbose == "auto" else int(verbose)
-        batches = data.Batches(xs, n, batch_size, steps_per_epoch=steps)
+        n_in = len(data.input_names(self))
+        if data.is_stream(x):  # the inputs of each batch (its labels, if any, are left out)
+            batches = data.StreamBatches(self, x, False, steps, None, "predict")
+        else:
+            xs = data.flatten_x(self, x, "predict")
+            named = [(f"x[{k!r}]" if k else "x", a) for k, a in zip(data.input_names(self), xs)]
+            n = data.count_samples(self, named, "predict")
+            batch_size = check_batch_size(batch_size, "predict", n, steps)
+            batches = data.Batches(xs, n, batch_size, steps_per_epoch=steps)
         bar = Progbar(batches.steps, verbose=verbose, stateless_metrics=set()) if verbose else None
         ticket = self._guard.inference_ticket(self, "predict")
-        outputs = []
+        outputs, step = [], -1
         for step, batch in enumerate(batches.epoch()):
-            y = self(batch[0] if len(batch) == 1 else batch, training=False)
+            y = self(batch[0] if n_in == 1 else batch[:n_in], training=False)
             outputs.append(y if isinstance(y, list) else [y])
             if verbose == 1:  # as Keras's ProgbarLogger: each batch, then the final state
                 bar.update(step + 1, finalize=False)
         if bar:
-            bar.update(batches.steps, finalize=True)
+            bar.update(batches.steps or step + 1, finalize=True)
         self._guard.check_ticket(self, "predict", ticket)  # (fit between two batches)
         joined = [o[0] if len(outputs) == 1 else np.concatenate(o) for o in zip(*outputs)]
         return joined[0] if len(joined) == 1 else joined

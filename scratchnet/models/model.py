@@ -41,7 +41,7 @@ from ..saving import registry
 from ..tape import Tape
 from . import data
 from . import summary as summary_module
-from .checks import check_batch_size, match_input_shape, numeric
+from .checks import match_input_shape, numeric
 from .compiled import CompiledOutputs, OutputTrackers, fusable_outputs
 from .general import GeneralSteps
 from .guard import TrainingGuard
@@ -467,28 +467,34 @@ class Model(GeneralSteps, Inference, ModelUtilities):
                 "fit: validation_freq must be an int (every n-th epoch) or a list of epochs, got "
                 f"{validation_freq!r}."
             )
-        columns, n, n_inputs = self._prepare(x, y, sample_weight, class_weight, "fit")
-        validation = None
-        if validation_data is None and validation_split:
-            split_at = int(n * (1 - validation_split))
-            if split_at == 0:
+        if data.is_stream(x):  # a generator or PyDataset: its batches carry y and weights
+            if validation_split:
                 raise ValueError(
-                    f"fit: validation_split={validation_split} leaves no training samples out of "
-                    f"{n}."
+                    "fit: validation_split needs arrays; with a generator or PyDataset pass "
+                    "validation_data."
                 )
-            val = [None if c is None else c[split_at:] for c in columns]
-            if class_weight is not None:  # Keras weighs the classes of the training part only
-                n_out = (len(val) - n_inputs) // 2
-                val[len(val) - n_out :] = [None] * n_out
-            columns = [None if c is None else c[:split_at] for c in columns]
-            validation, n = (val, n - split_at, n_inputs), split_at
-        elif validation_data is not None:
-            vx, vy, vsw = data.unpack_validation(validation_data)
-            validation = self._prepare(vx, vy, vsw, None, "fit(validation_data)")
-        batch_size = check_batch_size(batch_size, "fit", n, steps_per_epoch)
-        train = data.Batches(columns, n, batch_size, shuffle, steps_per_epoch)
-        if validation is not None:
-            validation = (*validation, validation_batch_size or batch_size, validation_steps)
+            train, n_inputs = self._batches(x, y, sample_weight, None, steps_per_epoch, "fit")
+            train.shuffle, train.class_weight = shuffle, class_weight
+            validation, batch_size = None, None
+        else:
+            train, n_inputs, validation, batch_size = self._fit_arrays(
+                x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch,
+                None if validation_data is not None else validation_split,
+            )  # fmt: skip
+        if validation_data is not None:
+            if data.is_stream(validation_data):
+                vx, vy, vsw = validation_data, None, None
+            else:
+                vx, vy, vsw = data.unpack_validation(validation_data)
+            validation = self._batches(
+                vx, vy, vsw, validation_batch_size or batch_size, validation_steps,
+                "fit(validation_data)",
+            )  # fmt: skip
+        elif validation is not None:
+            val, n_val, n_inputs_val = validation
+            vbs = validation_batch_size or train.batch_size
+            validation = (data.Batches(val, n_val, vbs, steps_per_epoch=validation_steps),
+                          n_inputs_val)  # fmt: skip
         self._general_now = n_inputs is not None
         # no other thread runs the model meanwhile; Ctrl-C waits for the step's end (interrupts.py)
         with self._guard.training(self, "fit"), DeferredInterrupt() as deferred:
@@ -542,8 +548,8 @@ class Model(GeneralSteps, Inference, ModelUtilities):
                 if self.stop_training:
                     break
             epoch_logs = self._logs()
-            if validation is not None and _should_eval(epoch, validation_freq):
-                val = self._evaluate_columns(*validation, verbose=0)
+            if validation is not None and data.should_eval(epoch, validation_freq):
+                val = self._evaluate_batches(*validation, verbose=0)
                 epoch_logs = dict(
                     sorted({**epoch_logs, **{"val_" + k: v for k, v in val.items()}}.items())
                 )
@@ -568,11 +574,3 @@ class Model(GeneralSteps, Inference, ModelUtilities):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, {len(self.layers)} layers>"
-
-
-def _should_eval(epoch, validation_freq):
-    """Keras's ``_should_eval``: every ``validation_freq``-th epoch, or the (1-based) epochs
-    of a list."""
-    if isinstance(validation_freq, int):
-        return (epoch + 1) % validation_freq == 0
-    return epoch + 1 in validation_freq
