@@ -22,6 +22,7 @@ Measured on Keras 3.15 (and followed here):
 
 import math
 import random
+import types
 import warnings
 
 import numpy as np
@@ -201,10 +202,9 @@ class Batches:
 
 
 def is_stream(x):
-    """Whether ``x`` is a PyDataset or a Python generator/iterator of batches (not arrays)."""
-    if isinstance(x, PyDataset):
-        return True
-    return hasattr(x, "__next__") and not isinstance(x, (np.ndarray, list, tuple, dict))
+    """Whether ``x`` is a PyDataset or a Python generator of batches (Keras 3.15 takes these,
+    and no other iterators)."""
+    return isinstance(x, (PyDataset, types.GeneratorType))
 
 
 def unpack_batch(batch, where):
