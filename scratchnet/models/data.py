@@ -236,6 +236,11 @@ class StreamBatches(Batches):
             runs out.
         class_weight: weights per class, turned into each batch's sample weights.
         where: the calling method's name, for messages.
+
+    A generator without ``steps_per_epoch`` is read to its end in the first epoch; when an
+    epoch then finds it empty, ``exhausted`` is set, a warning says so and ``fit`` stops. (Keras
+    3.15 on TensorFlow trains the later epochs on the few first batches it peeked at to learn
+    the shapes, a side effect not copied here.)
     """
 
     def __init__(self, model, source, shuffle, steps_per_epoch, class_weight, where):
@@ -244,6 +249,7 @@ class StreamBatches(Batches):
         self.is_dataset = isinstance(source, PyDataset)
         self.num_batches = source.num_batches if self.is_dataset else None
         self._pass = None
+        self.exhausted = False
 
     def _columns(self, batch):
         x, y, sw = unpack_batch(batch, self.where)
@@ -251,8 +257,13 @@ class StreamBatches(Batches):
 
     def _one_pass(self):
         if not self.is_dataset:
+            empty = True
             for batch in self.source:
+                empty = False
                 yield self._columns(batch)
+            if empty and self.steps_per_epoch is None:
+                self.exhausted = True
+                _ran_out()
             return
         indices = list(range(self.num_batches))
         if self.shuffle:

@@ -547,6 +547,8 @@ class Model(GeneralSteps, Inference, ModelUtilities):
                     self.stop_training = True
                 if self.stop_training:
                     break
+            if getattr(train, "exhausted", False):  # a generator read to its end: no epoch
+                break
             epoch_logs = self._logs()
             if validation is not None and data.should_eval(epoch, validation_freq):
                 val = self._evaluate_batches(*validation, verbose=0)
