@@ -21,7 +21,7 @@ Example:
     ...     def __getitem__(self, index):
     ...         x = np.full((4, 1), index, "float32")
     ...         return x, x**2
-    >>> len(Squares()), Squares()[2][1][0, 0]
+    >>> len(Squares()), float(Squares()[2][1][0, 0])
     (3, 4.0)
 """
 
