@@ -156,6 +156,8 @@ class Progbar:
         ``finalize`` (default: ``current >= target``) marks the last update: the bar then shows
         the elapsed time instead of the time left and ends its line.
         """
+        if current is None:  # a bar of unknown length (a generator) ends where it got to,
+            current = self.target = self._seen_so_far  # as Keras's ProgbarLogger finalizes it
         if finalize is None:
             finalize = self.target is not None and current >= self.target
         self._record(current, values or [], finalize)

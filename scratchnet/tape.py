@@ -222,6 +222,8 @@ class Tape:
         ``kept[id(tensor)]`` is dL/d(tensor) summed over its readers, ``kept[(node_index,
         input_index)]`` what one reader sent back.
         """
+        if isinstance(output, list):  # several model outputs: one seed each (a multi-output fit)
+            return self._backward_many(output, doutput, from_logits)
         if id(output) not in self.known:
             raise ValueError(
                 "The model's output was not produced by a scratchnet layer, so there is no "
@@ -229,6 +231,24 @@ class Tape:
                 "move that step into a layer."
             )
         grads = {id(output): doutput}  # id(tensor) -> dL/d(tensor), summed over its consumers
+        self._backprop(grads, {id(output)} if from_logits else ())
+
+    def _backward_many(self, outputs, douts, from_logits):
+        """``backward`` from several outputs: ``douts[k]`` is dL/d(outputs[k]) (None: that output
+        has no loss), or dL/dz of its layer's logits where ``from_logits[k]``."""
+        grads, logit_ids = {}, set()
+        for output, dout, fused in zip(outputs, douts, from_logits):
+            if dout is None:
+                continue
+            key = id(output)
+            grads[key] = dout if key not in grads else grads[key] + dout
+            if fused:
+                logit_ids.add(key)
+        self._backprop(grads, logit_ids)
+
+    def _backprop(self, grads, logit_ids):
+        """The reverse sweep: ``grads`` holds the seeds; a node whose output is in ``logit_ids``
+        starts at its layer's ``backward_from_logits``."""
         kept = self.kept
         sources = self.sources if kept is None else ()
         done = set()  # ids of the shared layers that already got gradients in this pass
@@ -247,7 +267,7 @@ class Tape:
                 kept.update(zip(map(id, outs), dy if isinstance(dy, list) else [dy]))
             need_dx = any(id(x) not in sources for x in node.inputs)
             layer = node.layer
-            if from_logits and node.output is output:
+            if logit_ids and id(node.output) in logit_ids:
                 step = layer.backward_from_logits  # dy is dL/dz
             else:
                 step = layer.backward

@@ -26,6 +26,7 @@ from .gradcheck import check_gradients  # noqa: F401  (scratchnet's own, see gra
 from .live_plot import LivePlot  # noqa: F401  (scratchnet's own: curves redrawn during fit)
 from .model_plot import model_to_dot, plot_model  # noqa: F401  (keras.utils's, with Graphviz)
 from .naming import clear_session  # noqa: F401  (keras.utils.clear_session)
+from .py_dataset import PyDataset  # noqa: F401  (keras.utils.PyDataset)
 
 _GLOBAL_SEED = None
 

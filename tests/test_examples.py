@@ -168,3 +168,14 @@ def test_the_custom_layer_example_trains_both_versions_to_the_same_numbers(tmp_p
     assert out.count("passed (eps=") == 2  # both check_gradients reports
     gap = float(out.split("two trained models' weights: ")[1].split()[0])
     assert gap < 1e-6, out[-2000:]
+
+
+def test_the_multi_output_example_reports_keras_history_keys(tmp_path):
+    """examples/two_branch_multi_output.py: two inputs and two outputs, fit from dicts keyed by
+    names; History has a loss and an accuracy per output (parity: test_two_branch_multi_output)."""
+    out = run_example("two_branch_multi_output", *ONE_EPOCH, "--out", str(tmp_path))
+    for key in ("'digit_loss'", "'even_accuracy'", "'val_even_loss'", "'loss'"):
+        assert key in out.split("History keys:")[1].splitlines()[0], out[-2000:]
+    assert re.search(
+        r"^RESULT example=two_branch_multi_output impl=scratchnet test_acc=", out, re.M
+    )

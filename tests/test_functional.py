@@ -291,17 +291,26 @@ def test_two_branch_example_runs(tmp_path):
     assert "RESULT example=two_branch impl=scratchnet" in done.stdout
 
 
-def test_multi_input_model_on_data_says_it_is_not_supported():
-    """np.asarray would stack two same-shaped arrays into one and feed it to the first input:
-    a wrong answer or a confusing count error. The model says plainly what is missing."""
-    a, b = Input((4,)), Input((4,))
+def test_multi_input_model_on_bad_data_names_the_inputs():
+    """np.asarray would stack two same-shaped arrays into one and feed it to the first input: a
+    list of the wrong length, a dict with unknown keys, one array for two inputs and arrays of
+    different lengths each get a ValueError naming the model and the inputs."""
+    a, b = Input((4,), name="left"), Input((4,), name="right")
     model = scratchnet.models.Model([a, b], layers.Add()([layers.Dense(2)(a), layers.Dense(2)(b)]))
     model.compile(optimizer="sgd", loss="mse")
-    x = [np.ones((3, 4), "float32"), np.ones((3, 4), "float32")]
+    one = np.ones((3, 4), "float32")
     y = np.zeros((3, 2), "float32")
-    for run in (model, model.predict, lambda x: model.fit(x, y, verbose=0)):
-        with pytest.raises(NotImplementedError, match="2 inputs.*not supported yet"):
-            run(x)
+    cases = [
+        ([one], r"2 inputs \['left', 'right'\].*list of 1"),
+        ({"left": one, "middle": one}, r"unknown: \['middle'\]"),
+        (one, r"2 inputs.*one ndarray"),
+        ([one, one[:2]], r"different numbers of samples.*'left'\]: 3.*'right'\]: 2"),
+    ]
+    for x, message in cases:
+        for run in (model.predict, lambda x: model.fit(x, y, verbose=0)):
+            with pytest.raises(ValueError, match=message):
+                run(x)
+    assert model.predict({"left": one, "right": one}, verbose=0).shape == (3, 2)
 
 
 def test_input_takes_shape_or_batch_shape_and_names_the_mistake():

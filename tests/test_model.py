@@ -381,3 +381,19 @@ def test_functional_and_sequential_compute_the_same(float64):
     g_fun = functional.compute_loss_and_gradients(xb, yb)[1]
     for a, b in zip(g_seq, g_fun):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_generator_without_steps_per_epoch_is_read_once_then_fit_stops_with_a_warning(capsys):
+    """The first epoch reads the generator to its end (the progress bar of unknown length ends
+    at the steps it saw); the next finds it empty: a warning, and no epoch is recorded."""
+    model = models.Sequential([Input((3,)), layers.Dense(2)])
+    model.compile("sgd", "mse")
+
+    def batches():
+        for i in range(4):
+            yield np.full((5, 3), i, "float32"), np.zeros((5, 2), "float32")
+
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(batches(), epochs=3, verbose=1)
+    assert len(history.history["loss"]) == 1 and history.params["steps"] is None
+    assert "4/4" in capsys.readouterr().out

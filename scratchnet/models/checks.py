@@ -4,9 +4,13 @@ so bad input fails at once with a message that says how to fix it."""
 import numpy as np
 
 
-def check_batch_size(batch_size, where):
+def check_batch_size(batch_size, where, n=None, steps=None):
+    """The batch size: Keras's default 32, or with ``steps`` given for ``n`` samples and no
+    batch size, ``ceil(n / steps)`` (Keras's ``ArrayDataAdapter``)."""
+    if steps is not None and (not isinstance(steps, (int, np.integer)) or steps <= 0):
+        raise ValueError(f"{where}: steps must be a positive integer or None, got {steps!r}.")
     if batch_size is None:
-        return 32  # Keras's default
+        return -(-n // int(steps)) if steps and n else 32  # Keras's default
     if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(
             f"{where}: batch_size must be a positive integer, got {batch_size!r}. "
@@ -39,18 +43,6 @@ def as_array(x, what, where):
     return x
 
 
-def reject_input_list(model, x, where):
-    """A list of input arrays would be stacked into one array by ``np.asarray`` and fed to the
-    first input, a wrong answer at best; say plainly that it is not supported yet."""
-    if isinstance(x, (list, tuple, dict)) and len(getattr(model, "inputs", None) or []) > 1:
-        raise NotImplementedError(
-            f"{where}: model '{model.name}' has {len(model.inputs)} inputs, and running a "
-            "multi-input model on data (a list or dict of arrays) is not supported yet. "
-            "Build it with one Input and split it inside the model (e.g. with a Lambda "
-            "layer), or concatenate the arrays into one input."
-        )
-
-
 def numeric(x, what, where):
     """``x`` if its dtype is a number (bool, int or float); an object array of numbers as
     float64. Strings, complex numbers, dates and other objects raise a TypeError (Keras: "Invalid
@@ -77,22 +69,25 @@ def numeric(x, what, where):
     return x
 
 
-def match_input_shape(model, x, where):
+def match_input_shape(model, x, where, index=0):
     """``x`` fitted to the rank of the model's declared Input as Keras does (a trailing axis of 1
     is dropped or added when the ranks differ by one), or a ValueError naming the model and both
     shapes if the ranks still differ. Other axes are the first layer's to check (its message
-    names it). A model without a declared input shape takes ``x`` as it is."""
+    names it). A model without a declared input shape takes ``x`` as it is. ``index``: which
+    of the model's inputs ``x`` is for."""
     inputs = getattr(model, "inputs", None) or []
-    if len(inputs) != 1 or getattr(inputs[0], "shape", None) is None:
+    if index >= len(inputs) or getattr(inputs[index], "shape", None) is None:
         return x
-    ref = tuple(inputs[0].shape)
+    ref = tuple(inputs[index].shape)
     if x.ndim == len(ref) + 1 and x.shape[-1] == 1:
         x = x[..., 0]
     elif x.ndim == len(ref) - 1 and ref[-1] == 1:
         x = x[..., None]
     if x.ndim != len(ref):
         raise ValueError(
-            f"{where}: model '{model.name}' expects inputs of shape {ref} (None is any batch "
+            f"{where}: model '{model.name}' expects "
+            + (f"input '{inputs[index].name}' of" if len(inputs) > 1 else "inputs of")
+            + f" shape {ref} (None is any batch "
             f"size), but got {x.shape}. Reshape the data to match its Input, or build the model "
             "for this shape."
         )

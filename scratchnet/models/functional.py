@@ -24,8 +24,7 @@ class Functional(Model):
         super().__init__(name=name)
         self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         self.outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        if len(self.outputs) != 1:
-            raise ValueError("Model: scratchnet supports models with exactly one output.")
+        self._multi_input = len(self.inputs) > 1  # model(x) takes a list or dict of arrays
         for t in self.inputs + self.outputs:
             if not isinstance(t, graph.SymbolicTensor):
                 raise TypeError(
@@ -98,9 +97,9 @@ class Functional(Model):
                 f"Model '{self.name}' expects {len(self.inputs)} input(s), got {len(xs)}."
             )
         values = {id(t): v for t, v in zip(self.inputs, xs)}
-        output = self.outputs[0]
+        outputs = {id(t) for t in self.outputs}
         steps = self._steps()
-        inner = [step for step, _, t in steps if t is not output]
+        inner = [step for step, _, t in steps if id(t) not in outputs]
         with ActivationWithLoss.inner_layers(inner):
             for step, parents, t in steps:
                 args = [values[id(p)] for p in parents]
@@ -112,7 +111,9 @@ class Functional(Model):
                     values[id(t)] = y
                 else:  # one call, several tensors (an LSTM's output and states)
                     values.update((id(o), v) for o, v in zip(t.outputs, y))
-        return values[id(output)]
+        if len(self.outputs) == 1:
+            return values[id(self.outputs[0])]
+        return [values[id(t)] for t in self.outputs]  # several outputs: a list, as Keras
 
     def _steps(self):
         """``(layer or fused step, input tensors, output tensor)`` in the order they run.
@@ -172,7 +173,18 @@ class Functional(Model):
 
     @property
     def output_shape(self):
-        return self.outputs[0].shape
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def input_names(self):
+        """The inputs' names (the keys of a dict of input arrays), in ``inputs`` order."""
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self):
+        """The outputs' names, as Keras's: the name of the layer that made each output."""
+        return [t.layer.name for t in self.outputs]
 
     def _summary_rows(self):
         """(name (type), output shape, layer or None for an input, connections) per row.

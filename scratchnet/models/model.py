@@ -21,7 +21,7 @@ Example:
     10
 """
 
-import contextlib
+import functools
 import math
 import sys
 
@@ -35,21 +35,24 @@ from ..kernels import process
 from ..layers import calling
 from ..layers.base import Layer
 from ..losses import ActivationWithLoss
-from ..losses import get as get_loss
 from ..naming import to_snake_case, unique_name
 from ..ops.core import Tensor, convert_to_tensor, structure_version
 from ..saving import registry
 from ..tape import Tape
+from . import data
 from . import summary as summary_module
-from .checks import as_array, check_batch_size, match_input_shape, numeric, reject_input_list
+from .checks import match_input_shape, numeric
+from .compiled import CompiledOutputs, OutputTrackers, fusable_outputs
+from .general import GeneralSteps
 from .guard import TrainingGuard
+from .inference import Inference
 from .interrupts import DeferredInterrupt
 from .nesting import ModelAsLayer
 from .utilities import ModelUtilities
 
 
 @registry.register("Model")
-class Model(ModelUtilities, ModelAsLayer):
+class Model(GeneralSteps, Inference, ModelUtilities, ModelAsLayer):
     """The base of every model. ``Model(inputs, outputs)`` makes a Functional model.
 
     Subclass it and write ``call(self, inputs, training=False)`` built from layer calls; layers
@@ -77,6 +80,8 @@ class Model(ModelUtilities, ModelAsLayer):
         self.stop_training = False
         self._tape = None  # the latest training forward pass, for backward (see forward)
         self._trackers = None  # fit's running means of the loss and metrics
+        self._general = False  # several inputs/outputs or per-output losses (general.py)
+        self._general_now = False  # the step that runs now is the general one
         self._guard = TrainingGuard()  # which thread trains the model (see guard.py)
 
     def _default_name(self):
@@ -201,8 +206,13 @@ class Model(ModelUtilities, ModelAsLayer):
         return y
 
     def _prepare_x(self, x):
-        reject_input_list(self, x, "call")
-        x = match_input_shape(self, numeric(np.asarray(x), "x", "call"), "call")
+        if self.__dict__.get("_multi_input"):  # one array per input (data.py)
+            xs = x if isinstance(x, list) else data.flatten_x(self, x, "call")
+            return [self._prepare_one(xk, k) for k, xk in enumerate(xs)]
+        return self._prepare_one(x, 0)
+
+    def _prepare_one(self, x, index):
+        x = match_input_shape(self, numeric(np.asarray(x), "x", "call"), "call", index)
         if "_build_input_shape" not in self.__dict__:
             self._build_input_shape = x.shape  # a subclassed model's build_config in saved files
         # Integer inputs (raw uint8 pixels) become floats, as Keras casts them to the input dtype.
@@ -223,9 +233,10 @@ class Model(ModelUtilities, ModelAsLayer):
         if not self.RECORDS_LAYER_CALLS:
             return self._forward_ops(x, training)
         with Tape(training=training) as tape:
-            tape.watch(x)
+            for xk in x if isinstance(x, list) else [x]:  # several inputs: each one
+                tape.watch(xk)
             y = self.call(x, training=training)
-        if id(y) not in tape.known:
+        if any(id(out) not in tape.known for out in (y if isinstance(y, list) else [y])):
             raise ValueError(
                 f"{type(self).__name__}.call() returned an array that no scratchnet layer "
                 "produced. Backprop starts from the output and only knows how to go back "
@@ -305,26 +316,61 @@ class Model(ModelUtilities, ModelAsLayer):
 
     # -- compile -----------------------------------------------------------------------------------
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
-        """Choose the optimizer, loss and metrics (Keras defaults: rmsprop, no metrics).
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
+        """Choose the optimizer, the loss(es) and metrics (Keras defaults: rmsprop, no metrics).
 
-        Keras-only options that do not change the math (``jit_compile``, ``run_eagerly``,
-        ``steps_per_execution=1``) are accepted and ignored.
+        With several outputs, ``loss``, ``loss_weights`` and ``metrics`` may be lists (one entry
+        per output, None for none) or dicts keyed by output names; one loss applies to every
+        output (the rules: ``compiled.py``). ``loss=None`` is for a model whose layers add their
+        own losses (``add_loss``); fit then raises if there is none.
+
+        Keras's execution options are accepted and change nothing here, where every step runs
+        eagerly in NumPy: ``run_eagerly`` and ``jit_compile`` (there is no graph to compile);
+        ``steps_per_execution`` (measured on Keras 3.15: Keras runs that many batches per call
+        of its compiled step, with the same numbers, and calls ``on_train_batch_end`` once per
+        group with the index ``begin + steps_per_execution - 1``, e.g. 2 and 5 for 5 batches
+        and 3 per execution; History and ``params["steps"]`` are unchanged. scratchnet runs
+        and reports every batch); ``auto_scale_loss`` (Keras scales the loss of a
+        ``mixed_float16`` policy; scratchnet computes in float32 or float64). ``weighted_metrics``
+        is not supported (a ValueError if given).
         """
-        ignored = {"jit_compile", "run_eagerly", "steps_per_execution", "auto_scale_loss"}
-        unknown = set(kwargs) - ignored
-        if unknown:
-            raise TypeError(f"compile: unexpected keyword argument(s) {sorted(unknown)}.")
-        if loss is None:
+        if weighted_metrics:
             raise ValueError(
-                "compile: a loss is required, e.g. loss='categorical_crossentropy' with one-hot "
-                "labels or loss='sparse_categorical_crossentropy' with integer labels."
+                "compile: weighted_metrics is not supported by scratchnet; use metrics "
+                "(computed without sample weights, as Keras's metrics are)."
             )
+        if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+            raise ValueError(
+                f"compile: steps_per_execution must be a positive integer, got "
+                f"{steps_per_execution!r}."
+            )
+        names = data.output_names(self)
+        structured = isinstance(loss, (list, tuple, dict)) or loss_weights is not None
+        compiled = CompiledOutputs(self, names, loss, loss_weights, metrics)
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss = get_loss(loss)
-        self.metrics = [metrics_module.get(m) for m in (metrics or [])]
+        self._compiled = compiled
+        self.loss = compiled.outputs[0].loss if len(names) == 1 else None
+        self.metrics = compiled.metrics
+        self._general = len(names) > 1 or len(data.input_names(self)) > 1 or structured
+        self._general = self._general or self.loss is None
+        self._fusable = fusable_outputs(self)
         self.compiled = True
-        self._compile_args = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+        self._compile_args = {
+            "optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+            "metrics": metrics, "steps_per_execution": steps_per_execution,
+        }  # fmt: skip
+        self._general_now = self._general
         self.reset_metrics()
 
     def _require_compiled(self, what):
@@ -335,7 +381,10 @@ class Model(ModelUtilities, ModelAsLayer):
             )
 
     def reset_metrics(self):
-        self._trackers = metrics_module.Trackers(self.metrics, config.floatx())
+        if self._general_now:
+            self._trackers = OutputTrackers(self._compiled, config.floatx())
+        else:
+            self._trackers = metrics_module.Trackers(self.metrics, config.floatx())
 
     @property
     def metrics_names(self):
@@ -345,41 +394,6 @@ class Model(ModelUtilities, ModelAsLayer):
         return self._trackers.logs(prefix)
 
     # -- one step ----------------------------------------------------------------------------------
-
-    def _check_xy(self, x, y, where):
-        reject_input_list(self, x, where)
-        x = as_array(x, "x", where)
-        y = as_array(y, "y", where)
-        if len(x) != len(y):
-            raise ValueError(
-                f"{where}: x has {len(x)} samples but y has {len(y)}; they must match one to one."
-            )
-        return x, y
-
-    def train_on_batch(self, x, y, return_dict=False):
-        """One optimizer step on one batch; returns the running [loss, metrics...].
-
-        As in Keras, the running means accumulate across calls until ``reset_metrics()``.
-        """
-        self._require_compiled("train_on_batch")
-        x, y = self._check_xy(x, y, "train_on_batch")
-        with self._guard.training(self, "train_on_batch"):
-            loss_value = self._train_step(x, y)
-        if not math.isfinite(float(loss_value)):
-            raise FloatingPointError(
-                f"train_on_batch: the loss is {float(loss_value)}; the weights were not updated. "
-                "Lower the learning rate or scale the inputs (e.g. x / 255)."
-            )
-        return self._results(self._logs(), return_dict)
-
-    def test_on_batch(self, x, y, return_dict=False):
-        """Loss and metrics of one batch in inference mode (running means, as in Keras)."""
-        self._require_compiled("test_on_batch")
-        x, y = self._check_xy(x, y, "test_on_batch")
-        ticket = self._guard.inference_ticket(self, "test_on_batch")
-        self._test_step(x, y, self._trackers)
-        self._guard.check_ticket(self, "test_on_batch", ticket)
-        return self._results(self._logs(), return_dict)
 
     def _train_step(self, x, y):
         """Forward, loss, backward, update. Returns the batch loss (before the update).
@@ -412,10 +426,7 @@ class Model(ModelUtilities, ModelAsLayer):
         trackers.update(y, y_pred, loss_value, len(x))
 
     def _results(self, logs, return_dict):
-        if return_dict:
-            return logs
-        values = [logs["loss"]] + [logs[m.name] for m in self.metrics]
-        return values[0] if len(values) == 1 else values
+        return logs if return_dict else self._compiled.order(logs)
 
     # -- fit / evaluate / predict ------------------------------------------------------------------
 
@@ -430,73 +441,101 @@ class Model(ModelUtilities, ModelAsLayer):
         validation_split=0.0,
         validation_data=None,
         shuffle=True,
+        class_weight=None,
+        sample_weight=None,
         initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
         validation_batch_size=None,
+        validation_freq=1,
     ):
         """Train for ``epochs`` passes over (x, y) in mini-batches; returns a ``History``.
 
         As in Keras: the last partial batch is kept; ``validation_split`` takes the *last*
-        fraction of the data before shuffling; the logged loss and metrics are sample-weighted
-        running means over the epoch, each batch measured before its update; validation runs
-        after each epoch (keys prefixed ``val_``). ``shuffle=True`` draws a new permutation each
-        epoch from NumPy's global generator (``utils.set_random_seed`` makes it repeatable).
+        fraction of the data (and of its sample weights) before shuffling; the logged loss and
+        metrics are running means over the epoch, each batch measured before its update;
+        validation runs after each epoch (keys prefixed ``val_``) where ``validation_freq``
+        says (every n-th epoch, or the 1-based epochs of a list). ``shuffle=True`` draws a new
+        permutation each epoch from NumPy's global generator (``utils.set_random_seed`` makes
+        it repeatable). With several inputs or outputs, x and y are lists or dicts keyed by
+        names; ``sample_weight`` and ``class_weight`` weight the loss (``data.py``);
+        ``steps_per_epoch`` cuts epochs short, each going on where the last stopped;
+        ``validation_steps`` evaluates that many batches of the validation data.
 
         A loss that becomes NaN or infinite stops training with a message naming the epoch and
         step; that step's update is not applied. ``callbacks``: see ``scratchnet.callbacks``.
         """
         self._require_compiled("fit")
-        x, y = self._check_xy(x, y, "fit")
-        batch_size = check_batch_size(batch_size, "fit")
         verbose = verbose if verbose == "auto" else int(verbose)  # (callbacks' params keep "auto")
         if not 0 <= validation_split < 1:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}.")
-        if validation_data is None and validation_split:
-            split_at = int(len(x) * (1 - validation_split))
-            if split_at == 0:
+        if not isinstance(validation_freq, (int, list)):
+            raise ValueError(
+                "fit: validation_freq must be an int (every n-th epoch) or a list of epochs, got "
+                f"{validation_freq!r}."
+            )
+        if data.is_stream(x):  # a generator or PyDataset: its batches carry y and weights
+            if validation_split:
                 raise ValueError(
-                    f"fit: validation_split={validation_split} leaves no training samples out of "
-                    f"{len(x)}."
+                    "fit: validation_split needs arrays; with a generator or PyDataset pass "
+                    "validation_data."
                 )
-            x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
-            validation_data = (x_val, y_val)
+            train, n_inputs = self._batches(x, y, sample_weight, None, steps_per_epoch, "fit")
+            train.shuffle, train.class_weight = shuffle, class_weight
+            validation, batch_size = None, None
+        else:
+            train, n_inputs, validation, batch_size = self._fit_arrays(
+                x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch,
+                None if validation_data is not None else validation_split,
+            )  # fmt: skip
         if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val).")
-            validation_data = self._check_xy(*validation_data, "fit(validation_data)")
-
+            if data.is_stream(validation_data):
+                vx, vy, vsw = validation_data, None, None
+            else:
+                vx, vy, vsw = data.unpack_validation(validation_data)
+            validation = self._batches(
+                vx, vy, vsw, validation_batch_size or batch_size, validation_steps,
+                "fit(validation_data)",
+            )  # fmt: skip
+        elif validation is not None:
+            val, n_val, n_inputs_val = validation
+            vbs = validation_batch_size or train.batch_size
+            validation = (data.Batches(val, n_val, vbs, steps_per_epoch=validation_steps),
+                          n_inputs_val)  # fmt: skip
+        self._general_now = n_inputs is not None
         # no other thread runs the model meanwhile; Ctrl-C waits for the step's end (interrupts.py)
         with self._guard.training(self, "fit"), DeferredInterrupt() as deferred:
             return self._fit_epochs(
-                deferred, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
-                initial_epoch, validation_batch_size,
+                deferred, train, n_inputs, epochs, verbose, callbacks, validation, initial_epoch,
+                validation_freq,
             )  # fmt: skip
 
     def _fit_epochs(
-        self, deferred, x, y, batch_size, epochs, verbose, callbacks, validation_data, shuffle,
-        initial_epoch, validation_batch_size,
+        self, deferred, train, n_inputs, epochs, verbose, callbacks, validation, initial_epoch,
+        validation_freq,
     ):  # fmt: skip
         """``fit``'s loop over epochs and batches, on checked arguments; returns the History.
 
         Each step, and History's record of each epoch, runs whole or not at all under Ctrl-C
         (``deferred``, a ``DeferredInterrupt``)."""
-        n = len(x)
-        steps = math.ceil(n / batch_size)
+        steps = train.steps  # None: a generator of unknown length
+        step_fn = self._train_step
+        if n_inputs is not None:
+            step_fn = functools.partial(self._general_train_step, n_inputs=n_inputs)
         callbacks = callbacks_module.configure(callbacks, self, verbose, epochs, steps, True)
         self.stop_training = False
         callbacks.on_train_begin()
         initial_epoch = self.__dict__.get("_initial_epoch") or initial_epoch  # BackupAndRestore
         training_logs = None
         for epoch in range(initial_epoch, epochs):
+            self._general_now = n_inputs is not None
             self.reset_metrics()
             callbacks.on_epoch_begin(epoch)
             batch_hooks = callbacks.has_train_batch_hooks  # (none: no batch logs to collect)
-            order = np.random.permutation(n) if shuffle else None
-            for step in range(steps):
-                batch = slice(step * batch_size, min(n, (step + 1) * batch_size))
-                idx = batch if order is None else order[batch]
+            for step, batch in enumerate(train.epoch()):
                 if batch_hooks:
                     callbacks.on_train_batch_begin(step)
-                loss_value = deferred.run(self._train_step, x[idx], y[idx])
+                loss_value = deferred.run(step_fn, *batch)
                 if batch_hooks:
                     callbacks.on_train_batch_end(step, self._logs())
                 if not math.isfinite(float(loss_value)):
@@ -510,14 +549,12 @@ class Model(ModelUtilities, ModelAsLayer):
                     self.stop_training = True
                 if self.stop_training:
                     break
+            if getattr(train, "exhausted", False):  # a generator read to its end: no epoch
+                break
             epoch_logs = self._logs()
-            if validation_data is not None:
-                val = self.evaluate(  # fit's callbacks get the on_test_* hooks, as in Keras
-                    *validation_data,
-                    batch_size=validation_batch_size or batch_size,
-                    return_dict=True,
-                    callbacks=callbacks,
-                )
+            if validation is not None and data.should_eval(epoch, validation_freq):
+                # fit's callbacks get the on_test_* hooks, as in Keras
+                val = self._evaluate_batches(*validation, verbose=0, callbacks=callbacks)
                 epoch_logs = dict(
                     sorted({**epoch_logs, **{"val_" + k: v for k, v in val.items()}}.items())
                 )
@@ -529,71 +566,6 @@ class Model(ModelUtilities, ModelAsLayer):
             self.optimizer.finalize_variable_values([w for _, _, w in self._trainable_slots()])
         callbacks.on_train_end(training_logs)
         return self.history
-
-    def evaluate(
-        self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None
-    ):
-        """Loss and metrics over (x, y) in inference mode: ``[loss, accuracy]`` (or a dict).
-
-        Each call keeps its own running mean of the loss (``metrics.Trackers``); the metrics
-        keep their state in themselves, so threads evaluating one model at once take turns.
-        ``callbacks`` get the ``on_test_*`` hooks (``model.stop_evaluating`` ends it early).
-        """
-        self._require_compiled("evaluate")
-        x, y = self._check_xy(x, y, "evaluate")
-        batch_size = check_batch_size(batch_size, "evaluate")
-        verbose = verbose if verbose == "auto" else int(verbose)
-        steps = math.ceil(len(x) / batch_size)
-        callbacks = callbacks_module.configure(callbacks, self, verbose, 1, steps)
-        stateful = bool(self.metrics)  # every metric keeps its own state: take turns
-        ticket = self._guard.inference_ticket(self, "evaluate")
-        self.stop_evaluating = False
-        callbacks.on_test_begin()
-        batch_hooks = callbacks.has_test_batch_hooks
-        with self._guard.metrics_lock if stateful else contextlib.nullcontext():
-            trackers = metrics_module.Trackers(self.metrics, config.floatx())
-            for step in range(steps):
-                batch = slice(step * batch_size, (step + 1) * batch_size)
-                if batch_hooks:
-                    callbacks.on_test_batch_begin(step)
-                self._test_step(x[batch], y[batch], trackers)
-                if batch_hooks:
-                    callbacks.on_test_batch_end(step, trackers.logs())
-                if self.stop_evaluating:
-                    break
-            logs = trackers.logs()
-        self._guard.check_ticket(self, "evaluate", ticket)
-        callbacks.on_test_end(logs)
-        self._trackers = trackers  # test_on_batch goes on from here, as after Keras's evaluate
-        return self._results(logs, return_dict)
-
-    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
-        """Outputs for every sample of ``x``, in batches, in inference mode (from many threads
-        at once if need be: see ``scratchnet.layers.base``, "Threads"). ``callbacks`` get the
-        ``on_predict_*`` hooks (``model.stop_predicting`` ends it early)."""
-        reject_input_list(self, x, "predict")
-        x = as_array(x, "x", "predict")
-        batch_size = check_batch_size(batch_size, "predict")
-        verbose = verbose if verbose == "auto" else int(verbose)
-        steps = math.ceil(len(x) / batch_size)
-        callbacks = callbacks_module.configure(callbacks, self, verbose, 1, steps)
-        ticket = self._guard.inference_ticket(self, "predict")
-        self.stop_predicting = False
-        callbacks.on_predict_begin()
-        batch_hooks = callbacks.has_predict_batch_hooks
-        outputs = []
-        for step in range(steps):
-            batch = x[step * batch_size : (step + 1) * batch_size]
-            if batch_hooks:
-                callbacks.on_predict_batch_begin(step)
-            outputs.append(self(batch, training=False))
-            if batch_hooks:
-                callbacks.on_predict_batch_end(step, {"outputs": outputs[-1]})
-            if self.stop_predicting:
-                break
-        self._guard.check_ticket(self, "predict", ticket)  # (fit between two batches)
-        callbacks.on_predict_end()
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     # -- summary -----------------------------------------------------------------------------------
 

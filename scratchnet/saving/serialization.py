@@ -208,12 +208,13 @@ def serialize_model(model):
     elif registry.is_instance(model, "Functional"):
         layers = _functional_layers(model)
         refs = [_io_history(t, model) for t in model.inputs]
+        outs = [_io_history(t, model) for t in model.outputs]
         config = {
             "name": model.name,
             "trainable": True,
             "layers": layers,
             "input_layers": refs[0] if len(refs) == 1 else refs,
-            "output_layers": _io_history(model.outputs[0], model),
+            "output_layers": outs[0] if len(outs) == 1 else outs,
         }
         entry = {
             "module": "keras.src.models.functional",
@@ -258,16 +259,46 @@ def _compile_config(model):
             "config": objects.serialize_object(opt.get_config()),  # a schedule of yours too
             "registered_name": None,
         },
-        "loss": _serialize_loss(args.get("loss", model.loss)),
-        "loss_weights": None,
-        "metrics": [_serialize_metric(m, r) for m, r in zip(metrics, model.metrics)]
-        if metrics
-        else None,
+        "loss": _nested(_serialize_loss, args.get("loss", model.loss)),
+        "loss_weights": args.get("loss_weights"),
+        "metrics": _serialize_metrics(metrics, model),
         "weighted_metrics": None,
         "run_eagerly": False,
-        "steps_per_execution": 1,
+        "steps_per_execution": args.get("steps_per_execution", 1),
         "jit_compile": False,
     }
+
+
+def _nested(fn, value):
+    """``fn`` on each entry of a per-output list or dict (None stays None), as Keras writes
+    compile's per-output losses."""
+    if isinstance(value, dict) and "class_name" not in value:  # (not one serialized object)
+        return {k: None if v is None else fn(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [None if v is None else fn(v) for v in value]
+    return None if value is None else fn(value)
+
+
+def _serialize_metrics(metrics, model):
+    """compile's ``metrics`` as given (a list, or one entry per output in a list or dict), each
+    metric as ``_serialize_metric`` writes it."""
+    if not metrics:
+        return None
+    outputs = model._compiled.outputs
+    if len(outputs) == 1:
+        return [_serialize_metric(m, r) for m, r in zip(metrics, model.metrics)]
+    by_name = {o.name: o for o in outputs}
+
+    def entry(given, output):
+        if given is None:
+            return None
+        if not isinstance(given, (list, tuple)):
+            return _serialize_metric(given, output.metrics[0])
+        return [_serialize_metric(m, r) for m, r in zip(given, output.metrics)]
+
+    if isinstance(metrics, dict):
+        return {k: entry(v, by_name[k]) for k, v in metrics.items()}
+    return [entry(v, o) for v, o in zip(metrics, outputs)]
 
 
 def _serialize_loss(loss):
@@ -513,18 +544,23 @@ def _compile_from_config(model, config, source, custom_objects=None):
             optimizer = cls.from_config(opt_config)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{source}: cannot rebuild the optimizer {cls.__name__}: {e}") from e
+    loss = config.get("loss")  # None: the model's layers add their own (add_loss)
+    metrics = config.get("metrics")
+    if isinstance(metrics, dict):
+        metrics = {k: _nested(lambda m: _deserialize_metric(m, custom), v)
+                   for k, v in metrics.items()}  # fmt: skip
+    elif metrics:
+        metrics = [_nested(lambda m: _deserialize_metric(m, custom), v) for v in metrics]
     model.compile(
         optimizer=optimizer,
-        loss=_deserialize_loss(config.get("loss"), source, custom),
-        metrics=[_deserialize_metric(m, custom) for m in config.get("metrics") or []] or None,
+        loss=_nested(lambda lo: _deserialize_loss(lo, source, custom), loss),
+        loss_weights=config.get("loss_weights"),
+        metrics=metrics or None,
+        steps_per_execution=config.get("steps_per_execution") or 1,
     )
 
 
 def _deserialize_loss(loss, source, custom):
-    if loss is None:
-        raise ValueError(
-            f"{source}: the file has compile settings without a loss; load with compile=False."
-        )
     if not isinstance(loss, dict):
         return loss
     if loss.get("class_name") == "function":
