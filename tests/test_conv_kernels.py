@@ -607,3 +607,22 @@ def test_groups_of_chunks_read_a_kept_first_layer_im2col_as_chunk_by_chunk_does(
             assert got is None
         else:
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("activation", [None, activations.relu])
+def test_a_read_only_upstream_gradient_is_taken(numba_kernels, activation):
+    """dy may be read-only (a broadcast, an array from a file): the same gradients as from a
+    writeable copy (it once failed with numba's TypingError in the groups of chunks)."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(4, 6, 6, 3))
+    kernel = rng.normal(size=(3, 3, 3, 2))
+    y, _ = conv_ops.conv2d_forward(x, kernel, None, activation=activation)
+    dy = rng.normal(size=y.shape)
+    frozen = dy.copy()
+    frozen.flags.writeable = False
+    results = []
+    for d in (dy, frozen):
+        dz = d if activation is None else Deferred.activation_backward(activation, d, y)
+        results.append(conv_ops.conv2d_backward(dz, x, kernel))
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -155,14 +155,16 @@ def _kernel_activation_parts(dz, dtype):
     """``(dy, y, code)`` if the chunk kernels can compute dz themselves, else None.
 
     That is a dz array (code LINEAR), or a ``Deferred`` dz = activation'(dy) of linear, relu or
-    sigmoid, on C-ordered arrays of the compute dtype (the kernels' own conditions).
+    sigmoid, on C-ordered arrays of the compute dtype (the kernels' own conditions). dy must be
+    writeable: numba types a read-only array apart, and the kernel's dz is either dy's rows or
+    its own scratch (a read-only dy goes chunk by chunk).
     """
     if isinstance(dz, np.ndarray):
-        return dz, dz, elementwise.LINEAR
+        return (dz, dz, elementwise.LINEAR) if dz.flags.writeable else None
     if dz.code == elementwise.OTHER or len(dz.arrays) != 2:
         return None
     dy, y = dz.arrays
     for a in (dy, y):
         if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
             return None
-    return dy, y, dz.code
+    return (dy, y, dz.code) if dy.flags.writeable else None
