@@ -191,8 +191,8 @@ class TensorBoard(Callback):
             self._record_steps.pop()
 
     def _close_writers(self):
-        """Close the writers. As in Keras, a closed writer stays closed until the next
-        ``set_model`` (the next ``fit``): an ``evaluate`` after ``fit`` writes nothing."""
+        """Close the writers. As in Keras, they stay closed until the next ``set_model``, which
+        ``fit``, ``evaluate`` and ``predict`` each call: each of those starts new event files."""
         for which, writer in self._writers.items():
             if which not in self._closed:
                 writer.close()
