@@ -14,8 +14,9 @@ from parity_tests.callback_pairs import data, model_pair
 
 
 def read_events(log_dir):
-    """``{(folder, tag, step): value}`` of every summary under ``log_dir``; the model-graph
-    summary (tag "keras") as its plugin name and parsed JSON."""
+    """``{(folder, tag, step): [values in the order written]}`` of every summary under
+    ``log_dir`` (one key can be written twice: fit's last validation and an evaluate after it,
+    in two files); the model-graph summary (tag "keras") as its plugin name and parsed JSON."""
     events = {}
     for path in glob.glob(os.path.join(log_dir, "**", "events.out.tfevents.*"), recursive=True):
         folder = os.path.relpath(os.path.dirname(path), log_dir)
@@ -24,12 +25,13 @@ def read_events(log_dir):
                 key = (folder, value.tag, event.step)
                 if value.tag == "keras":
                     text = tf.make_ndarray(value.tensor).item()
-                    events[key] = (value.metadata.plugin_data.plugin_name, json.loads(text))
+                    found = (value.metadata.plugin_data.plugin_name, json.loads(text))
                 elif value.HasField("tensor"):
-                    events[key] = float(tf.make_ndarray(value.tensor))
+                    found = float(tf.make_ndarray(value.tensor))
                 else:
-                    events[key] = float(value.simple_value)
-    return events
+                    found = float(value.simple_value)
+                events.setdefault(key, []).append((event.wall_time, found))
+    return {key: [v for _, v in sorted(found, key=lambda t: t[0])] for key, found in events.items()}
 
 
 def _run_both(tmp_path, validation=True, evaluate=False, **kwargs):
@@ -53,8 +55,9 @@ def _compare(ours, theirs):
         f"only Keras: {sorted(set(theirs) - set(ours))}"
     )
     for key in ours:
+        assert len(ours[key]) == len(theirs[key]), (key, ours[key], theirs[key])
         if key[1] == "keras":
-            (ours_plugin, ours_json), (theirs_plugin, theirs_json) = ours[key], theirs[key]
+            [(ours_plugin, ours_json)], [(theirs_plugin, theirs_json)] = ours[key], theirs[key]
             assert ours_plugin == theirs_plugin == "graph_keras_model"
             assert ours_json["class_name"] == theirs_json["class_name"] == "Sequential"
             names = [layer["class_name"] for layer in ours_json["config"]["layers"]]

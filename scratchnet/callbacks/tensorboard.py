@@ -15,7 +15,10 @@ What Keras writes, measured by reading the event files of the installed Keras ba
   ``update_freq=N`` an epoch's summaries are written only when that count is a multiple of N.
 
 The event files are written by ``tensorboardX`` (``pip install scratchnet[tensorboard]``), as
-plain scalars; TensorBoard reads them like TensorFlow's.
+plain scalars; TensorBoard reads them like TensorFlow's. They are written synchronously
+(tensorboardX's ``EventsWriter``; its ``SummaryWriter`` queues events for a thread that writes
+them to disk up to two minutes later), so a flush, at each epoch's and each evaluation's end,
+puts everything on disk as TensorFlow's ``flush`` does.
 
 Example:
     >>> import numpy as np, os, tempfile
@@ -41,16 +44,38 @@ from .monitor import _get_lr
 _FILE_NUMBERS = itertools.count()  # TensorFlow's writers name files uniquely in a process too
 
 
-def _summary_writer_class():
+def _tensorboardx():
+    """tensorboardX's event-file writer, protocol buffers and summary makers."""
     try:
-        from tensorboardX import SummaryWriter
+        import tensorboardX.event_file_writer
+        import tensorboardX.proto.event_pb2
+        import tensorboardX.summary
     except ImportError as e:
         raise ImportError(
             "scratchnet.callbacks.TensorBoard writes its event files with tensorboardX, which is "
             "not installed. Install it with `pip install scratchnet[tensorboard]` (or `pip "
             "install tensorboardX`)."
         ) from e
-    return SummaryWriter
+    return tensorboardX
+
+
+class _Writer:
+    """One event file, written synchronously: ``add(summary, step)``, ``flush``, ``close``."""
+
+    def __init__(self, tbx, folder, suffix):
+        os.makedirs(folder, exist_ok=True)
+        self._tbx = tbx
+        self._events = tbx.event_file_writer.EventsWriter(os.path.join(folder, "events"), suffix)
+
+    def add(self, summary, step):
+        event = self._tbx.proto.event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
+        self._events.write_event(event)
+
+    def flush(self):
+        self._events.flush()
+
+    def close(self):
+        self._events.close()
 
 
 class TensorBoard(Callback):
@@ -62,7 +87,7 @@ class TensorBoard(Callback):
     Args:
         log_dir: the folder of the logs; ``train/`` and ``validation/`` are made in it.
         histogram_freq: every that many epochs, a histogram of each weight (tag
-            ``<weight path>/histogram``); 0: none.
+            ``<weight path>/histogram``, 30 buckets as ``tf.summary.histogram``); 0: none.
         write_graph: write the model's Keras JSON (TensorBoard's conceptual graph).
         write_steps_per_second: also log the training steps per second (``batch_steps_per_second``
             per batch, ``epoch_steps_per_second`` per epoch).
@@ -88,7 +113,7 @@ class TensorBoard(Callback):
         embeddings_metadata=None,
     ):
         super().__init__()
-        self._writer_class = _summary_writer_class()
+        self._tbx = _tensorboardx()
         unsupported = {
             "write_images": (write_images, False),
             "profile_batch": (profile_batch, 0),
@@ -145,7 +170,7 @@ class TensorBoard(Callback):
         if which not in self._writers:
             folder = self._train_dir if which == "train" else self._val_dir
             suffix = f".{os.getpid()}.{next(_FILE_NUMBERS)}.v2"
-            self._writers[which] = self._writer_class(folder, filename_suffix=suffix)
+            self._writers[which] = _Writer(self._tbx, folder, suffix)
         return self._writers[which]
 
     def _recording(self):
@@ -155,7 +180,7 @@ class TensorBoard(Callback):
 
     def _scalar(self, which, tag, value, step):
         if self._recording() and which not in self._closed:
-            self._writer(which).add_scalar(tag, float(value), int(step))
+            self._writer(which).add(self._tbx.summary.scalar(tag, float(value)), int(step))
 
     def _push(self, step):
         if self.update_freq != "epoch":
@@ -166,10 +191,11 @@ class TensorBoard(Callback):
             self._record_steps.pop()
 
     def _close_writers(self):
-        """Close the writers. As in Keras, a closed writer stays closed until the next
-        ``set_model`` (the next ``fit``): an ``evaluate`` after ``fit`` writes nothing."""
-        for writer in self._writers.values():
-            writer.close()
+        """Close the writers. As in Keras, they stay closed until the next ``set_model``, which
+        ``fit``, ``evaluate`` and ``predict`` each call: each of those starts new event files."""
+        for which, writer in self._writers.items():
+            if which not in self._closed:
+                writer.close()
         self._closed = set(self._writers)
 
     def _write_keras_model_summary(self):
@@ -185,7 +211,7 @@ class TensorBoard(Callback):
         )
         tensor = TensorProto(dtype=7, string_val=[self.model.to_json().encode()])  # DT_STRING
         summary = Summary(value=[Summary.Value(tag="keras", metadata=metadata, tensor=tensor)])
-        self._writer("train")._get_file_writer().add_summary(summary, 0)
+        self._writer("train").add(summary, 0)
 
     def on_train_begin(self, logs=None):
         self._global_train_batch = 0
@@ -270,5 +296,6 @@ class TensorBoard(Callback):
         for layer in self.model.layers:
             for weight in layer.weights:
                 name = weight.path.replace(":", "_")
-                writer.add_histogram(f"{name}/histogram", np.asarray(weight.value), epoch)
+                values = np.asarray(weight.value)
+                writer.add(self._tbx.summary.histogram(f"{name}/histogram", values, bins=30), epoch)
         writer.flush()
