@@ -49,13 +49,17 @@ def numeric(x, what, where):
     dtype"; casting complex to float would drop the imaginary part silently)."""
     kind = x.dtype.kind
     if kind == "O":
+        text = next((v for v in x.flat if isinstance(v, (str, bytes))), None)
         try:
+            if text is not None:  # "0.5" would become 0.5: text is not a number here
+                raise TypeError(f"it holds text, such as {text!r}")
             return x.astype(np.float64)
         except (TypeError, ValueError) as error:
             raise TypeError(
                 f"{where}: {what} is an array of Python objects that are not all numbers "
                 f"({error}). Convert it to numbers first, e.g. np.asarray({what}, dtype='float32')"
-                "; text needs a tokenizer or a lookup first."
+                " (a pandas column of text: df[column].astype('float32')); text needs a "
+                "tokenizer or a lookup first."
             ) from None
     if kind not in "biuf":
         raise TypeError(
