@@ -153,3 +153,33 @@ def test_mismatched_structures_are_clear_value_errors():
         ours.fit([xa, xb], [ya, yb[:5]], verbose=0)
     with pytest.raises(ValueError, match=r"out_b.*no labels"):
         ours.fit([xa, xb], {"out_a": ya}, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        ("AdamW", dict(learning_rate=0.01, weight_decay=0.1)),
+        ("SGD", dict(learning_rate=0.1, momentum=0.9, weight_decay=0.05)),
+        ("Adam", dict(learning_rate=0.01, use_ema=True, global_clipnorm=0.5)),
+    ],
+)
+def test_weights_that_no_loss_reaches_sit_the_update_out_as_in_keras(optimizer):
+    """An output with loss None: its head's weights get no gradient. Keras leaves them out of
+    the optimizer's step (no weight decay, no share of the global norm, with a warning);
+    scratchnet too, so every weight matches after training, the head's still at their start."""
+    name, kwargs = optimizer
+    ours, theirs = pair()
+    start = [w.copy() for w in ours.get_weights()]
+    compile_keras(
+        theirs, optimizer=getattr(keras.optimizers, name)(**kwargs), loss=[LOSSES[0], None]
+    )
+    ours.compile(optimizer=getattr(scratchnet.optimizers, name)(**kwargs), loss=[LOSSES[0], None])
+    xa, xb, ya, yb = data(20)
+    with pytest.warns(UserWarning, match="Gradients do not exist for variables"):
+        ours.fit([xa, xb], [ya, yb], batch_size=5, epochs=2, shuffle=False, verbose=0)
+    theirs.fit([xa, xb], [ya, yb], batch_size=5, epochs=2, shuffle=False, verbose=0)
+    names = [w.path for w in theirs.weights]
+    for got, want, first, path in zip(ours.get_weights(), theirs.get_weights(), start, names):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-6, err_msg=path)
+        if path.startswith("out_b") and not kwargs.get("use_ema"):
+            np.testing.assert_array_equal(got, first, err_msg=path)  # never updated

@@ -11,6 +11,7 @@ with a list).
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -158,15 +159,24 @@ class GeneralSteps:
                 elif any(s is not None for s in seeds):
                     self._tape.backward(preds, seeds, from_logits=flags)
                 slots = self._trainable_slots()
-                # a weight no loss reaches (an output without a loss) gets a zero gradient;
-                # Keras drops it from the update instead (the same for SGD without momentum)
+                # a weight that no loss reaches (an output without a loss) has no gradient:
+                # the optimizer leaves it out of the step, as Keras does (with its warning)
                 grads = [o.grads.get(k, None) for o, k, _ in slots]
-                grads = [np.zeros_like(w) if g is None else g for g, (_, _, w) in zip(grads, slots)]
+                missing = [f"{o.name}/{k}" for g, (o, k, _) in zip(grads, slots) if g is None]
+                if missing:
+                    warnings.warn(
+                        f"Gradients do not exist for variables {missing} when minimizing the "
+                        "loss. If using `model.compile()`, did you forget to provide a `loss` "
+                        "argument?",
+                        stacklevel=2,
+                    )
                 if self.optimizer.loss_scale_factor is not None:
-                    grads = [g * self.optimizer.loss_scale_factor for g in grads]
+                    factor = self.optimizer.loss_scale_factor
+                    grads = [None if g is None else g * factor for g in grads]
                 self.optimizer.apply(grads, [w for _, _, w in slots])
-                if self.__dict__["_constrained"]:
-                    constraints.apply_to(o.variables_by_key[k] for o, k, _ in slots)
+                if self.__dict__["_constrained"]:  # (only the weights that were updated)
+                    updated = [s for g, s in zip(grads, slots) if g is not None]
+                    constraints.apply_to(o.variables_by_key[k] for o, k, _ in updated)
         self._trackers.update(ys, preds, total, per_loss, len(xs[0]))
         self._tape = None
         return total

@@ -249,7 +249,12 @@ class Optimizer:
     # -- one step ----------------------------------------------------------------------------------
 
     def apply(self, grads, variables):
-        """One optimizer step: update every array in ``variables`` in place from ``grads``."""
+        """One optimizer step: update every array in ``variables`` in place from ``grads``.
+
+        A gradient of None (a weight that no loss reaches) leaves its variable out of the step,
+        as Keras's ``_filter_empty_gradients`` does: no update, no weight decay, no clipping
+        share; its moving average (``use_ema``) still follows it, as in Keras.
+        """
         if len(grads) != len(variables):
             raise ValueError(
                 f"{type(self).__name__}.apply: got {len(grads)} gradients for {len(variables)} "
@@ -258,25 +263,33 @@ class Optimizer:
         variables = [getattr(v, "value", v) for v in variables]  # Variables or their arrays
         if self.slots is None:
             self.build(variables)
-        grads = [g.astype(w.dtype, copy=False) for g, w in zip(grads, variables)]
+        indices, live = range(len(variables)), variables  # which variables this step updates
+        if any(g is None for g in grads):  # as Keras: a variable without a gradient sits out
+            indices = [i for i, g in enumerate(grads) if g is not None]
+            if not indices:
+                raise ValueError(f"{type(self).__name__}.apply: no gradient for any variable.")
+            grads, live = [grads[i] for i in indices], [variables[i] for i in indices]
+        grads = [g.astype(w.dtype, copy=False) for g, w in zip(grads, live)]
         if self.loss_scale_factor is not None:
             grads = [g / self.loss_scale_factor for g in grads]
         steps = self.gradient_accumulation_steps
         if not steps:
-            self._update(grads, variables)
+            self._update(grads, live, indices)
         elif (self._iterations + 1) % steps == 0:
-            self._update([(g + a) / steps for g, a in zip(grads, self.accumulators)], variables)
+            sums = [grads[k] + self.accumulators[i] for k, i in enumerate(indices)]
+            self._update([g / steps for g in sums], live, indices)
             for a in self.accumulators:
                 a[...] = 0
         else:
-            for a, g in zip(self.accumulators, grads):
-                a += g
+            for k, i in enumerate(indices):
+                self.accumulators[i] += grads[k]
         if self.use_ema:
             self._update_averages(variables)
         self._iterations += 1  # Keras increments after the update
 
-    def _update(self, grads, variables):
-        """Clip, decay the weights, then each parameter's own update (steps 3-5 above)."""
+    def _update(self, grads, variables, indices):
+        """Clip, decay the weights, then each parameter's own update (steps 3-5 above).
+        ``indices``: each variable's place among the optimizer's (its slots)."""
         if self.clipnorm or self.global_clipnorm or self.clipvalue:
             grads = self._clip_gradients(grads)
         lr_value = self._step_learning_rate()
@@ -285,7 +298,7 @@ class Optimizer:
                 lr = w.dtype.type(lr_value)
                 w -= w * _f32(self.weight_decay, w.dtype) * lr  # wd cast through float32
         self.before_updates(variables)
-        for i, (g, w) in enumerate(zip(grads, variables)):
+        for i, g, w in zip(indices, grads, variables):
             lr = w.dtype.type(lr_value)  # the floatx (or schedule) value cast to the weight's
             slots = {name: self.slots[name][i] for name in self.active_slots()}
             self._update_in_parts(g, w, lr, slots)
