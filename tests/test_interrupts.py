@@ -201,7 +201,10 @@ def test_sigint_from_the_parent_leaves_the_last_completed_step(tmp_path):
         time.sleep(rng.uniform(0, 0.05))
         child.send_signal(signal.SIGINT)
         assert child.stdout.readline() == "done\n"
-    out, _ = child.communicate(timeout=60)
+    # the rest from the same buffered reader: readline may already hold the last line, which
+    # communicate() (it reads the pipe itself) would never see
+    out = child.stdout.read()
+    child.wait(timeout=60)
     assert child.returncode == 0, out
     assert len(json.loads(out.splitlines()[-1])) == 20
 
