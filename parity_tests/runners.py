@@ -22,9 +22,11 @@ from keras_impl.gradients import (
     model_outputs_and_gradients,
     run_optimizer,
 )
-from keras_impl.setup import keras, reset_seeds, use_floatx
+from keras_impl.setup import COMPILE_KWARGS, keras, reset_seeds, use_floatx
+from keras_impl.training import record_fit
 from keras_impl.transfer import copy_weights
 
+from .compare import F64_RTOL, GRADIENT_FLOOR, TRAJECTORY_F64_RTOL, assert_parity
 from .strategies import weights_for
 
 
@@ -202,3 +204,49 @@ def optimizer_pair(name, kwargs, variables, grads, schedule=None, history=False)
     if history:
         return ours_steps, theirs_steps, ours_opt, theirs_opt
     return ours, theirs, ours_opt, theirs_opt
+
+
+def assert_model_and_gradients_match(ours, theirs, x, y, name):
+    """A model pair on the same weights (float64): ``predict``, the training forward pass and
+    every weight gradient under a random upstream gradient, then the cross-entropy loss and its
+    gradients (the training step's). The weights are named by Keras's paths in the messages."""
+    assert_parity(
+        ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=F64_RTOL, tensor="y",
+        model=name,
+    )  # fmt: skip
+    paths = [w.path for w in theirs.trainable_weights]
+    dy = np.random.default_rng(1).standard_normal(y.shape)  # (N, classes), a random dL/dy
+    k_y, k_grads = model_outputs_and_gradients(theirs, x, dy, training=True)
+    s_y = ours.forward(x, training=True)
+    ours.backward(dy)
+    s_grads = [g.copy() for g in ours.gradients()]  # before the loss's pass replaces them
+    assert_parity(s_y, k_y, rtol=F64_RTOL, tensor="y (training)", model=name)
+    ours.compile(optimizer="sgd", loss="categorical_crossentropy")
+    k_loss, k_loss_grads = model_loss_and_gradients(theirs, x, y, training=True)
+    s_loss, s_loss_grads = ours.compute_loss_and_gradients(x, y, training=True)
+    assert_parity(s_loss, k_loss, rtol=F64_RTOL, tensor="loss", model=name)
+    for what, got, want in (("", s_grads, k_grads), (" (CE loss)", s_loss_grads, k_loss_grads)):
+        for g_ours, g_theirs, path in zip(got, want, paths, strict=True):
+            assert_parity(
+                g_ours, g_theirs, rtol=F64_RTOL, tensor=f"d({path}){what}", model=name,
+                floor=GRADIENT_FLOOR,
+            )  # fmt: skip
+
+
+def assert_training_matches(ours, theirs, x, y, name, optimizer):
+    """Two epochs of ``fit`` (batch 8, Keras's compile defaults) from the same weights: the loss
+    of every step and every weight afterwards, within the trajectory tolerance."""
+    for model, extra in ((ours, {}), (theirs, COMPILE_KWARGS)):
+        model.compile(
+            optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"], **extra
+        )
+    r_ours = record_fit(ours, scratchnet, x, y, batch_size=8, epochs=2)
+    r_theirs = record_fit(theirs, keras, x, y, batch_size=8, epochs=2)
+    assert_parity(
+        r_ours["step_loss"], r_theirs["step_loss"], rtol=TRAJECTORY_F64_RTOL,
+        tensor="step losses", model=name,
+    )  # fmt: skip
+    for i, (a, b) in enumerate(zip(r_ours["weights"], r_theirs["weights"], strict=True)):
+        assert_parity(
+            a, b, rtol=TRAJECTORY_F64_RTOL, tensor=f"weight {i} after training", model=name
+        )

@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 import scratchnet
-from keras_impl.gradients import model_loss_and_gradients, model_outputs_and_gradients
+from keras_impl.gradients import model_outputs_and_gradients
 from keras_impl.setup import COMPILE_KWARGS, keras, reset_seeds, use_floatx
 from keras_impl.training import record_fit
 from parity_tests.compare import F64_RTOL, GRADIENT_FLOOR, TRAJECTORY_F64_RTOL, assert_parity
+from parity_tests.runners import assert_model_and_gradients_match, assert_training_matches
 
 LINE_LENGTH = 80  # rich crops wider lines at its 80-column default width when captured
 
@@ -130,43 +131,7 @@ def test_nested_model_layers_weights_and_gradients_match_keras(name):
             type(layer).__name__ for layer in theirs.layers
         ]
         assert [w.shape for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
-        assert_parity(
-            ours.predict(x, verbose=0),
-            theirs.predict(x, verbose=0),
-            rtol=F64_RTOL,
-            tensor="y",
-            model=name,
-        )
-
-        dy = np.random.default_rng(1).standard_normal(y.shape)
-        k_y, k_grads = model_outputs_and_gradients(theirs, x, dy, training=True)
-        s_y = ours.forward(x, training=True)
-        ours.backward(dy)
-        assert_parity(s_y, k_y, rtol=F64_RTOL, tensor="y (training)", model=name)
-        paths = [w.path for w in theirs.trainable_weights]
-        for g_ours, g_theirs, path in zip(ours.gradients(), k_grads, paths, strict=True):
-            assert_parity(
-                g_ours,
-                g_theirs,
-                rtol=F64_RTOL,
-                tensor=f"d({path})",
-                model=name,
-                floor=GRADIENT_FLOOR,
-            )
-
-        k_loss, k_grads = model_loss_and_gradients(theirs, x, y, training=True)
-        ours.compile(optimizer="sgd", loss="categorical_crossentropy")
-        s_loss, s_grads = ours.compute_loss_and_gradients(x, y, training=True)
-        assert_parity(s_loss, k_loss, rtol=F64_RTOL, tensor="loss", model=name)
-        for g_ours, g_theirs, path in zip(s_grads, k_grads, paths, strict=True):
-            assert_parity(
-                g_ours,
-                g_theirs,
-                rtol=F64_RTOL,
-                tensor=f"d({path}) (CE loss)",
-                model=name,
-                floor=GRADIENT_FLOOR,
-            )
+        assert_model_and_gradients_match(ours, theirs, x, y, name)
 
 
 @pytest.mark.parametrize(
@@ -181,26 +146,7 @@ def test_nested_model_layers_weights_and_gradients_match_keras(name):
 def test_training_through_nested_models_matches_keras(name, optimizer):
     with use_floatx("float64"):
         ours, theirs, x, y = pair(name, n=24, seed=3)
-        ours.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
-        theirs.compile(
-            optimizer=optimizer,
-            loss="categorical_crossentropy",
-            metrics=["accuracy"],
-            **COMPILE_KWARGS,
-        )
-        r_ours = record_fit(ours, scratchnet, x, y, batch_size=8, epochs=2)
-        r_theirs = record_fit(theirs, keras, x, y, batch_size=8, epochs=2)
-    assert_parity(
-        r_ours["step_loss"],
-        r_theirs["step_loss"],
-        rtol=TRAJECTORY_F64_RTOL,
-        tensor="step losses",
-        model=name,
-    )
-    for i, (a, b) in enumerate(zip(r_ours["weights"], r_theirs["weights"], strict=True)):
-        assert_parity(
-            a, b, rtol=TRAJECTORY_F64_RTOL, tensor=f"weight {i} after training", model=name
-        )
+        assert_training_matches(ours, theirs, x, y, name, optimizer)
 
 
 def test_a_frozen_inner_model_is_not_trained_as_in_keras():
