@@ -111,7 +111,12 @@ def test_the_report_lays_out_pytorch_columns_from_made_up_numbers():
     config = {"steps": 8, "repeats": 3, "infer_images": 2000, "latency_calls": 5}
     results = {"main": {"torres": entry}, "config": config, "flops": {}}
     summary, main = report.summary_section(results), report.main_section(results)
-    assert summary.splitlines()[-1].endswith("| 2.00x (paired 2.00x (1.50-2.50)) | 1.50x |")
+    assert summary.splitlines()[-1].endswith(
+        "| 2.00x (met >= 2.0x; paired 2.00x (1.50-2.50)) | 1.50x |"
+    )
+    entry["train"]["pytorch"] = 2100.0  # 1.90x: under torres's 2x against PyTorch
+    assert "| 1.90x (**missed** >= 2.0x;" in report.summary_section(results)
+    entry["train"]["pytorch"] = 2000.0
     train_table = main.split("\n\n")[2].splitlines()
     assert train_table[0].startswith("| model | batch | scratchnet | Keras | scratchnet/Keras |")
     assert train_table[2] == (
@@ -124,6 +129,23 @@ def test_the_report_lays_out_pytorch_columns_from_made_up_numbers():
     )
     del entry["train"]["pytorch"]  # a run without PyTorch: no PyTorch column anywhere
     assert "PyTorch" not in report.summary_section(results)
+
+
+def test_the_roofline_says_whether_the_big_cnns_reach_70_percent_of_the_peak():
+    def results(scratchnet_ips):
+        entry = {"train": {"scratchnet": scratchnet_ips, "keras": 1000.0}, "infer": {}}
+        return {
+            "main": {"hanoi": entry, "torres": dict(entry)},
+            "matmul_peak_gflops": 100.0,
+            "flops": {m: {"train": 10e6, "forward": 4e6} for m in ("hanoi", "torres")},
+        }
+
+    # hanoi: 10 MFLOP per image at 7,000 img/s = 70 GFLOP/s = 70% of the 100 GFLOP/s peak
+    rows = report.roofline_section(results(7000.0)).splitlines()
+    assert rows[-2].startswith("| hanoi |") and rows[-2].endswith("| met >= 70% |")
+    assert rows[-1].startswith("| torres |") and rows[-1].endswith("|  |")  # no such target
+    rows = report.roofline_section(results(6900.0)).splitlines()
+    assert rows[-2].endswith("| **missed** >= 70% |")
 
 
 def test_the_pytorch_plan_pads_like_tensorflow_and_flattens_from_nhwc():
