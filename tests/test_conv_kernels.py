@@ -3,13 +3,15 @@
 No Keras here: Keras parity lives in parity_tests/. These tests pin scratchnet to its own math.
 """
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchnet import activations, config
-from scratchnet.kernels import backend, parallel
+from scratchnet.kernels import backend, parallel, process
 from scratchnet.kernels import conv as conv_ops
 from scratchnet.kernels.conv import chunks, reference, shifted
 from scratchnet.kernels.elementwise import Deferred
@@ -189,8 +191,12 @@ def shifted_cases(draw):
 def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
     """The shifted path, forced on for any channel count and image size (its thresholds are
     about speed only), with whole-batch chunks or one image per chunk."""
-    limits = shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE, chunks.CHUNK_FLOATS
+    limits = (
+        shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE, shifted.SHIFTED_BLAS_KERNELS,
+        chunks.CHUNK_FLOATS,
+    )  # fmt: skip
     shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE = 1, float("inf")
+    shifted.SHIFTED_BLAS_KERNELS = None  # on any BLAS
     assert case["kernel"].shape[3] <= shifted.SHIFTED_MAX_FILTERS  # 1-5 filters
     if one_image_chunks:
         chunks.CHUNK_FLOATS = 1
@@ -199,7 +205,10 @@ def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
         assert chunks.ChunkPlan(x.shape, kernel.shape, (1, 1), "valid", (1, 1), None).shifted
         assert_numba_matches_twin(case, activation, keep_z=True)
     finally:
-        shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE, chunks.CHUNK_FLOATS = limits
+        (
+            shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE, shifted.SHIFTED_BLAS_KERNELS,
+            chunks.CHUNK_FLOATS,
+        ) = limits  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -216,10 +225,34 @@ def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
     ],
 )
 def test_which_convolutions_take_the_shifted_products(
-    x_shape, kernel_shape, strides, padding, shifted
+    x_shape, kernel_shape, strides, padding, shifted, monkeypatch
 ):
+    """The shape rules, on BLAS kernels where the shifted products pay."""
+    monkeypatch.setattr(process, "_blas_kernel", ["SkylakeX"])
     plan = chunks.ChunkPlan(x_shape, kernel_shape, strides, padding, (1, 1), None)
     assert plan.shifted == shifted
+
+
+@pytest.mark.parametrize(
+    "family, shifted", [("SkylakeX", True), ("Haswell", False), ("Zen", False), (None, False)]
+)
+def test_the_shifted_products_run_only_on_the_blas_kernels_they_measured_faster_on(
+    family, shifted, monkeypatch
+):
+    """hanoi's second convolution: shifted products on OpenBLAS's SkylakeX kernels, im2col on
+    its Haswell kernels (measured slower there), on other families and on other BLAS (None)."""
+    monkeypatch.setattr(process, "_blas_kernel", [family])
+    plan = chunks.ChunkPlan((64, 26, 26, 32), (3, 3, 32, 32), (1, 1), "valid", (1, 1), None)
+    assert plan.shifted == shifted
+
+
+def test_the_blas_kernel_family_is_what_threadpoolctl_reports_for_scipys_openblas():
+    from threadpoolctl import threadpool_info
+
+    openblas = [i for i in threadpool_info() if i["internal_api"] == "openblas"]
+    scipy_first = sorted(openblas, key=lambda i: "scipy" not in os.path.dirname(i["filepath"]))
+    want = scipy_first[0].get("architecture") if scipy_first else None
+    assert process.blas_kernel_family() == want
 
 
 def test_conv_results_do_not_depend_on_thread_timing(numba_kernels, monkeypatch):
@@ -517,6 +550,7 @@ def test_groups_of_chunks_give_the_chunk_by_chunk_numbers_bit_for_bit(
         if force_shifted:  # the thresholds are about speed only
             monkeypatch.setattr(shifted, "SHIFTED_MIN_CHANNELS", 1)
             monkeypatch.setattr(shifted, "SHIFTED_MAX_WASTE", float("inf"))
+            monkeypatch.setattr(shifted, "SHIFTED_BLAS_KERNELS", None)
         grouped = run_conv("numba", case, activation, keep_z=True)
         chunk_by_chunk(monkeypatch)
         want = run_conv("numba", case, activation, keep_z=True)

@@ -44,6 +44,7 @@ def test_fused_ops_equal_conv_then_pool_bit_for_bit(
     if shifted:
         monkeypatch.setattr(shifted_ops, "SHIFTED_MIN_CHANNELS", 1)
         monkeypatch.setattr(shifted_ops, "SHIFTED_MAX_WASTE", float("inf"))
+        monkeypatch.setattr(shifted_ops, "SHIFTED_BLAS_KERNELS", None)
     else:
         monkeypatch.setattr(shifted_ops, "SHIFTED_MIN_CHANNELS", 10**9)
     x_shape, k_shape, strides, padding, act_name, pool_size, pool_strides, pool_padding = case

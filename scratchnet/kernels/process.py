@@ -64,6 +64,28 @@ def load_scipy_blas():
 
 load_scipy_blas()
 
+_blas_kernel = []  # [family] once ``blas_kernel_family`` has looked
+
+
+def blas_kernel_family():
+    """The CPU kernel family OpenBLAS picked for this machine ("Haswell", "SkylakeX", ...:
+    threadpoolctl's "architecture") in the BLAS that the numba kernels' products call, SciPy's
+    (NumPy's when SciPy's is not found), or None for another BLAS. Looked up once.
+
+    Which kernels OpenBLAS runs decides how fast its thin products are, and so which way to
+    compute a convolution pays (``scratchnet.kernels.conv.shifted.use_shifted``).
+
+    Example:
+        >>> blas_kernel_family() is None or isinstance(blas_kernel_family(), str)
+        True
+    """
+    if not _blas_kernel:
+        libs = ThreadpoolController().select(internal_api="openblas").lib_controllers
+        # SciPy's first: its folder is scipy.libs (wheels) or scipy/... (other builds)
+        libs = sorted(libs, key=lambda lib: "scipy" not in os.path.dirname(lib.filepath))
+        _blas_kernel.append(getattr(libs[0], "architecture", None) if libs else None)
+    return _blas_kernel[0]
+
 
 def keep_freed_memory():
     """Tell glibc's malloc to keep freed blocks up to 32 MB in the heap for the next allocation.

@@ -15,12 +15,19 @@ docs/kernels/conv.md#measured-shifted-products.
 
 import numpy as np
 
+from .. import process
 from ..blas import gemm
 from ..jit import njit
 
 SHIFTED_MIN_CHANNELS = 16  # input channels, at least
 SHIFTED_MAX_FILTERS = 32  # output channels, at most
 SHIFTED_MAX_WASTE = 1.5  # rows of the wide output / rows of the real one, at most
+# OpenBLAS's kernel families (``process.blas_kernel_family``) on which the shifted products
+# measured faster: hanoi's training step 18% faster on the SkylakeX kernels (Intel Xeon VM,
+# AVX-512), but 11% slower on the Haswell kernels (AMD EPYC VM, AVX2), whose thin products run
+# at 45-58 GFLOP/s on one core against 61-67 for im2col's (docs/kernels/conv.md#measured-
+# shifted-products). On any other BLAS, im2col. None: any BLAS (the tests force the path so).
+SHIFTED_BLAS_KERNELS = frozenset({"SkylakeX", "Cooperlake", "SapphireRapids"})
 
 
 def use_shifted(H, W, C_in, C_out, H_out, W_out, strides, dilation, paddings):
@@ -28,10 +35,13 @@ def use_shifted(H, W, C_in, C_out, H_out, W_out, strides, dilation, paddings):
 
     Only stride 1, no dilation and no padding can; of those, only the shapes where it measured
     faster (docs/kernels/conv.md#measured-shifted-products): enough input channels, few filters,
-    and a wide output that is not much bigger than the real one.
+    and a wide output that is not much bigger than the real one, on the BLAS kernels where its
+    thin products are fast (``SHIFTED_BLAS_KERNELS``).
     """
+    blas = SHIFTED_BLAS_KERNELS is None or process.blas_kernel_family() in SHIFTED_BLAS_KERNELS
     return (
-        tuple(strides) == (1, 1)
+        blas
+        and tuple(strides) == (1, 1)
         and tuple(dilation) == (1, 1)
         and tuple(paddings) == (0, 0, 0, 0)
         and C_in >= SHIFTED_MIN_CHANNELS
