@@ -128,14 +128,15 @@ def thread_env(threads):
     return {name: str(threads) for name in names}
 
 
-def spawn(task, env=None, timeout=1800, **kwargs):
-    """Run ``task(**kwargs)`` in a fresh interpreter with ``env`` added; return its JSON result.
+def spawn(task, env=None, timeout=1800, unset=(), **kwargs):
+    """Run ``task(**kwargs)`` in a fresh interpreter with ``env`` added and the variables named
+    in ``unset`` removed; return its JSON result.
 
     Raises:
         RuntimeError: the child failed; the message holds the end of its stderr.
     """
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    full_env = {**os.environ, **(env or {})}
+    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, full_env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.child", json.dumps({"task": task, **kwargs})],

@@ -328,7 +328,10 @@ def startup_section(results):
         "Each run is a fresh process. scratchnet's *cold* run has `NUMBA_CACHE_DIR` pointed at an "
         "empty temporary folder, so every kernel is compiled; the *warm* run reuses that folder. "
         "First-step overhead = first step minus second step (numba compiling or loading its "
-        "cache; TensorFlow tracing its graph). Total = import + build + first step.\n\n"
+        "cache; TensorFlow tracing its graph). Total = import + build + first step. Python writes "
+        "and reuses its bytecode caches (`__pycache__`) as it does by default: the runs drop "
+        "`PYTHONDONTWRITEBYTECODE` if the benchmark's own environment sets it (this sandbox "
+        "does; every import then compiles the sources again, 0.3 s of scratchnet's).\n\n"
         + table(
             [
                 "impl",

@@ -340,14 +340,16 @@ def measure_kernels(scratchnet, data, cfg):
 def measure_startup(cfg):
     name = cfg["startup_model"]
     runs = {}
+    # Python's default: bytecode caches written and reused (the report says why)
+    default = {"unset": ("PYTHONDONTWRITEBYTECODE",), "model": name}
     with tempfile.TemporaryDirectory(prefix="scratchnet-numba-cache-") as cache:
         env = {"NUMBA_CACHE_DIR": cache}
         _log(f"start-up: scratchnet with an empty numba cache ({name})")
-        runs["scratchnet"] = {"cold": child.spawn("startup", env, impl="scratchnet", model=name)}
+        runs["scratchnet"] = {"cold": child.spawn("startup", env, impl="scratchnet", **default)}
         _log("start-up: scratchnet with the warm cache")
-        runs["scratchnet"]["warm"] = child.spawn("startup", env, impl="scratchnet", model=name)
+        runs["scratchnet"]["warm"] = child.spawn("startup", env, impl="scratchnet", **default)
     _log("start-up: Keras")
-    runs["keras"] = {"fresh process": child.spawn("startup", impl="keras", model=name)}
+    runs["keras"] = {"fresh process": child.spawn("startup", impl="keras", **default)}
     return {"model": name, "runs": runs}
 
 

@@ -11,6 +11,7 @@ weight layouts) is checked with NumPy alone, so it is tested everywhere.
 """
 
 import importlib.util
+import subprocess
 import sys
 import warnings
 
@@ -192,3 +193,21 @@ def test_pytorch_models_are_the_keras_models():
         x, y = workloads.prepare(name, x_train[:32]), y_train[:32]
         check = torch_models.check_same_model(torch, scratchnet, name, x, y)
         assert check["params"][0] == workloads.build_compiled(name, scratchnet).count_params()
+
+
+def test_spawn_drops_the_variables_it_is_told_to(monkeypatch):
+    """The start-up runs drop PYTHONDONTWRITEBYTECODE: Python's default, bytecode cached."""
+    from benchmarks import child
+
+    seen = {}
+
+    def run(args, env, **kwargs):
+        seen.update(env)
+        return subprocess.CompletedProcess(args, 0, stdout='{"ok": 1}\n', stderr="")
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setattr(child.subprocess, "run", run)
+    assert child.spawn("startup", {"A": "1"}, unset=("PYTHONDONTWRITEBYTECODE",)) == {"ok": 1}
+    assert seen["A"] == "1" and "PYTHONDONTWRITEBYTECODE" not in seen
+    child.spawn("startup")
+    assert seen["PYTHONDONTWRITEBYTECODE"] == "1"
