@@ -196,7 +196,7 @@ def test_shifted_products_match_numpy_twin(case, activation, one_image_chunks):
         chunks.CHUNK_FLOATS,
     )  # fmt: skip
     shifted.SHIFTED_MIN_CHANNELS, shifted.SHIFTED_MAX_WASTE = 1, float("inf")
-    shifted.SHIFTED_BLAS_KERNELS = None  # on any BLAS
+    shifted.SHIFTED_BLAS_KERNELS = {process.blas_kernel_family()}  # on this BLAS too
     assert case["kernel"].shape[3] <= shifted.SHIFTED_MAX_FILTERS  # 1-5 filters
     if one_image_chunks:
         chunks.CHUNK_FLOATS = 1
@@ -550,7 +550,7 @@ def test_groups_of_chunks_give_the_chunk_by_chunk_numbers_bit_for_bit(
         if force_shifted:  # the thresholds are about speed only
             monkeypatch.setattr(shifted, "SHIFTED_MIN_CHANNELS", 1)
             monkeypatch.setattr(shifted, "SHIFTED_MAX_WASTE", float("inf"))
-            monkeypatch.setattr(shifted, "SHIFTED_BLAS_KERNELS", None)
+            monkeypatch.setattr(shifted, "SHIFTED_BLAS_KERNELS", {process.blas_kernel_family()})
         grouped = run_conv("numba", case, activation, keep_z=True)
         chunk_by_chunk(monkeypatch)
         want = run_conv("numba", case, activation, keep_z=True)

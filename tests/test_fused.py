@@ -10,7 +10,7 @@ import scratchnet as sn
 from keras_impl.architectures import NAMES, build
 from scratchnet import activations, config
 from scratchnet.kernels import conv as conv_ops
-from scratchnet.kernels import conv_pool
+from scratchnet.kernels import conv_pool, process
 from scratchnet.kernels import pooling as pool_ops
 from scratchnet.kernels.conv import chunks
 from scratchnet.kernels.conv import shifted as shifted_ops
@@ -44,7 +44,7 @@ def test_fused_ops_equal_conv_then_pool_bit_for_bit(
     if shifted:
         monkeypatch.setattr(shifted_ops, "SHIFTED_MIN_CHANNELS", 1)
         monkeypatch.setattr(shifted_ops, "SHIFTED_MAX_WASTE", float("inf"))
-        monkeypatch.setattr(shifted_ops, "SHIFTED_BLAS_KERNELS", None)
+        monkeypatch.setattr(shifted_ops, "SHIFTED_BLAS_KERNELS", {process.blas_kernel_family()})
     else:
         monkeypatch.setattr(shifted_ops, "SHIFTED_MIN_CHANNELS", 10**9)
     x_shape, k_shape, strides, padding, act_name, pool_size, pool_strides, pool_padding = case

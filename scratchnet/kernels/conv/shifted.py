@@ -26,7 +26,7 @@ SHIFTED_MAX_WASTE = 1.5  # rows of the wide output / rows of the real one, at mo
 # measured faster: hanoi's training step 18% faster on the SkylakeX kernels (Intel Xeon VM,
 # AVX-512), but 11% slower on the Haswell kernels (AMD EPYC VM, AVX2), whose thin products run
 # at 45-58 GFLOP/s on one core against 61-67 for im2col's (docs/kernels/conv.md#measured-
-# shifted-products). On any other BLAS, im2col. None: any BLAS (the tests force the path so).
+# shifted-products). On any other BLAS, im2col.
 SHIFTED_BLAS_KERNELS = frozenset({"SkylakeX", "Cooperlake", "SapphireRapids"})
 
 
@@ -38,9 +38,8 @@ def use_shifted(H, W, C_in, C_out, H_out, W_out, strides, dilation, paddings):
     and a wide output that is not much bigger than the real one, on the BLAS kernels where its
     thin products are fast (``SHIFTED_BLAS_KERNELS``).
     """
-    blas = SHIFTED_BLAS_KERNELS is None or process.blas_kernel_family() in SHIFTED_BLAS_KERNELS
     return (
-        blas
+        process.blas_kernel_family() in SHIFTED_BLAS_KERNELS
         and tuple(strides) == (1, 1)
         and tuple(dilation) == (1, 1)
         and tuple(paddings) == (0, 0, 0, 0)
