@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import importlib.machinery
 import importlib.util
+import itertools
 import os
 import platform
 import sys
@@ -106,10 +107,62 @@ def keep_freed_memory():
 if os.environ.get("SCRATCHNET_MALLOC", "keep").lower() != "default":
     keep_freed_memory()
 
-_blas_libraries = None  # threadpoolctl's handles on the loaded BLAS libraries, found on first use
+_blas_libraries = None  # one BlasThreads per loaded BLAS library, found on first use
 _blas_lock = threading.Lock()  # guards the two below: blocks open and close on many threads
 _blas_blocks = 0  # open one_thread_blas blocks, on every thread: a step opens one, each op one more
 _blas_previous = None  # the thread counts the outermost block found, restored when all are closed
+
+
+class BlasThreads:
+    """Reads and sets one BLAS library's thread count, from whichever thread calls.
+
+    threadpoolctl finds the libraries (NumPy's and SciPy's OpenBLAS) and reads their counts, but
+    since its version 3.8 its ``set_num_threads`` on an OpenBLAS without OpenMP obeys only one
+    "controlling" thread, the first to call it while alive, and silently does nothing on the
+    others. ``one_thread_blas`` may open on any thread (a server's threads predict at once), so
+    for OpenBLAS this calls OpenBLAS's own ``openblas_set_num_threads`` (with the library's
+    symbol prefix and suffix, ``scipy_openblas_set_num_threads64_`` in NumPy's wheel), which sets
+    the one process-wide count from any thread. Other libraries go through threadpoolctl.
+    (Measured, with threadpoolctl 3.8.0: a block opened on a second thread after the main thread
+    had opened one left OpenBLAS on 2 threads, and on OpenBLAS's Haswell kernels its products
+    then rounded differently from the serial run's: tests/test_threads.py.)
+    """
+
+    def __init__(self, controller):
+        self.controller = controller
+        self._set = None
+        if controller.internal_api == "openblas" and controller.threading_layer != "openmp":
+            for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+                name = f"{prefix}openblas_set_num_threads{suffix}"
+                function = getattr(controller.dynlib, name, None)
+                if function is not None:
+                    function.argtypes, function.restype = [ctypes.c_int], None
+                    self._set = function
+                    break
+
+    def get(self):
+        return self.controller.get_num_threads()
+
+    def set(self, n):
+        if self._set is not None:
+            self._set(n)
+        else:
+            self.controller.set_num_threads(n)
+
+
+def blas_libraries():
+    """A ``BlasThreads`` for every BLAS library loaded in the process (looked up once).
+
+    Example:
+        >>> all(lib.get() >= 1 for lib in blas_libraries())
+        True
+    """
+    global _blas_libraries
+    with _blas_lock:
+        if _blas_libraries is None:
+            controllers = ThreadpoolController().select(user_api="blas").lib_controllers
+            _blas_libraries = [BlasThreads(controller) for controller in controllers]
+        return _blas_libraries
 
 
 @contextlib.contextmanager
@@ -120,21 +173,20 @@ def one_thread_blas():
     does anything: it flips the thread count (one cheap C call,
     docs/kernels/process.md#measured-one-thread-blas) when it is not already 1; the last one to
     close, on whichever thread (a server's threads predict at once), restores it. Process-wide,
-    like BLAS's own setting.
+    like BLAS's own setting, and set from any thread (``BlasThreads``).
 
     Example:
         >>> with one_thread_blas():
         ...     pass
     """
-    global _blas_libraries, _blas_blocks, _blas_previous
+    global _blas_blocks, _blas_previous
+    libraries = _blas_libraries or blas_libraries()
     with _blas_lock:
         if _blas_blocks == 0:
-            if _blas_libraries is None:
-                _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-            _blas_previous = [lib.get_num_threads() for lib in _blas_libraries]
-            for lib, n in zip(_blas_libraries, _blas_previous, strict=True):
+            _blas_previous = [lib.get() for lib in libraries]
+            for lib, n in zip(libraries, _blas_previous, strict=True):
                 if n != 1:
-                    lib.set_num_threads(1)
+                    lib.set(1)
         _blas_blocks += 1
     try:
         yield
@@ -142,6 +194,6 @@ def one_thread_blas():
         with _blas_lock:
             _blas_blocks -= 1
             if _blas_blocks == 0:
-                for lib, n in zip(_blas_libraries, _blas_previous, strict=True):
+                for lib, n in zip(libraries, _blas_previous, strict=True):
                     if n != 1:
-                        lib.set_num_threads(n)
+                        lib.set(n)
