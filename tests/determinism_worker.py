@@ -6,7 +6,8 @@ seeds scratchnet with ``set_random_seed(SEED)``, selects the kernel family (``us
 and the thread count (``set_num_threads``), builds a small CNN (Conv2D, BatchNormalization,
 MaxPooling2D, Dropout, Dense), trains it for a few steps and saves to OUT.npz what a run
 produces: the initial weights (``init_*``), the predictions of the untrained model
-(``predict``), the mean loss of each epoch (``losses``) and the trained weights (``final_*``).
+(``predict``), the mean loss of each epoch (``losses``), the trained weights (``final_*``) and
+OpenBLAS's kernel family (``blas_kernels``).
 """
 
 import sys
@@ -14,6 +15,7 @@ import sys
 import numpy as np
 
 from scratchnet import config, layers, models, utils
+from scratchnet.kernels import process
 
 
 def main(family, threads, seed, out):
@@ -43,6 +45,7 @@ def main(family, threads, seed, out):
     history = model.fit(x, y, batch_size=16, epochs=2, shuffle=True, verbose=0)  # 12 steps
     saved["losses"] = np.array(history.history["loss"], dtype="float64")
     saved.update({f"final_{i}": w for i, w in enumerate(model.get_weights())})
+    saved["blas_kernels"] = np.array(str(process.blas_kernel_family()))
     np.savez(out, **saved)
 
 

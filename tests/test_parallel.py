@@ -160,3 +160,56 @@ def test_a_changed_kernel_source_drops_the_cached_kernels(tmp_path):
     assert "elementwise.old_kernel-1.py311.nbi" not in cached()
     assert (stamp.parent / "someone_else.kernel-1.py311.nbi").exists()
     assert stamp.read_text() != "an older checkout"
+
+
+def test_one_thread_blas_holds_on_any_thread():
+    """A block opened on a second thread, after the main thread has opened and closed one, still
+    holds every BLAS library to one thread. threadpoolctl 3.8's ``set_num_threads`` obeys only
+    the first thread that called it and silently does nothing on the others: through it, this
+    thread's BLAS stayed on 2 threads (and a server's concurrent predictions differed from the
+    serial ones on OpenBLAS's Haswell kernels: tests/test_threads.py)."""
+    libraries = process.blas_libraries()
+    assert libraries, "no BLAS library found"
+    before = [lib.get() for lib in libraries]
+    seen = []
+
+    def work():
+        with process.one_thread_blas():
+            seen.append([lib.get() for lib in libraries])
+        seen.append([lib.get() for lib in libraries])
+
+    try:
+        for lib in libraries:
+            lib.set(2)
+        with process.one_thread_blas():
+            pass  # the main thread has set the count now
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    finally:
+        for lib, n in zip(libraries, before, strict=True):
+            lib.set(n)
+    assert seen == [[1] * len(libraries), [2] * len(libraries)]
+
+
+@pytest.mark.parametrize("N", [1, 3, 32, 128, 1000])
+def test_the_work_is_cut_the_same_way_on_any_number_of_threads(N):
+    """The convolution's chunks and matmul's blocks follow ``CUT_PIECES``, not the thread count:
+    the same numbers on 1 or 2 threads (a BLAS product may round a row by the product's size)."""
+    from scratchnet.kernels.conv.chunks import CHUNK_FLOATS, batch_chunks
+
+    rng = np.random.default_rng(N)
+    a = rng.normal(size=(N * 40, 300)).astype(np.float32)  # over MIN_PARALLEL_FLOPS at N >= 32
+    b = rng.normal(size=(300, 400)).astype(np.float32)
+    cuts, products = [], []
+    for threads in (1, 2):
+        config.set_num_threads(threads)
+        try:
+            cuts.append([batch_chunks(N, f) for f in (1000, 27_716, 163_840)])
+            products.append(parallel.matmul(a, b))
+        finally:
+            config.set_num_threads(config._MAX_THREADS)
+    assert cuts[0] == cuts[1]
+    per_chunk = min(CHUNK_FLOATS // 1000, -(-N // parallel.CUT_PIECES))  # at least CUT_PIECES
+    assert cuts[0][0][0] == (0, per_chunk)
+    np.testing.assert_array_equal(products[0], products[1])

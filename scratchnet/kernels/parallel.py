@@ -114,6 +114,16 @@ def groups(n):
     return list(zip(edges[:-1], edges[1:]))
 
 
+# Work that BLAS computes is cut into pieces counted for this many threads, whatever the thread
+# count (``set_num_threads`` or ``NUMBA_NUM_THREADS``): a big product into this many blocks
+# (``matmul``), a small batch into at least this many convolution chunks
+# (``conv.chunks.batch_chunks``). OpenBLAS may round a row of a product differently when the
+# product has another number of rows (measured on its Haswell kernels: a Conv2D's predictions on
+# 1 and 2 threads differed in the last bit when each thread had its own chunk), so cutting by
+# the thread count would change the numbers with it (tests/test_determinism.py). 2 is the cores
+# of the machine scratchnet is measured on; one thread runs the pieces one after the other.
+CUT_PIECES = 2
+
 # Below this a product is better done by one thread: handing work to a second thread and waiting
 # for it costs more than it saves (measured: docs/kernels/parallel.md#measured-hand-off-costs).
 MIN_PARALLEL_FLOPS = 20_000_000
@@ -124,7 +134,9 @@ def matmul(a, b):
 
     Used by Dense. BLAS runs on one thread while a model computes (``scratchnet.kernels.process``),
     so a big product is cut into one block of output rows (or columns) per thread. Each block is
-    a complete matrix product of its own, so nothing has to be added up afterwards.
+    a complete matrix product of its own, so nothing has to be added up afterwards. The blocks
+    are ``CUT_PIECES``, not one per thread in use: BLAS may round a row differently in a block
+    of another size, and the thread count must not change the numbers.
 
     Shapes:
         a (M, K), b (K, N) -> (M, N)
@@ -137,8 +149,8 @@ def matmul(a, b):
     """
     (M, K), N = a.shape, b.shape[1]
     out = np.empty((M, N), dtype=np.result_type(a, b))
-    parts = num_threads()
-    if parts == 1 or 2 * M * K * N < MIN_PARALLEL_FLOPS:
+    parts = CUT_PIECES
+    if 2 * M * K * N < MIN_PARALLEL_FLOPS:
         return np.matmul(a, b, out=out)
     by_columns = N >= M
     edges = np.linspace(0, N if by_columns else M, parts + 1).astype(int)

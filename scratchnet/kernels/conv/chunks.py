@@ -11,7 +11,6 @@ often from the other chunk thread).
 
 import numpy as np
 
-from ... import config
 from .. import parallel
 from ..blas import gemm
 from ..elementwise import LINEAR, activation_backward_kernel, bias_activation_kernel
@@ -176,7 +175,9 @@ def batch_chunks(N, floats_per_image):
     ``floats_per_image`` is what one image needs while its chunk is processed: its im2col rows
     and its outputs, H_out * W_out * (KH*KW*C_in + C_out). A first layer (KH*KW*C_in = 9) thus
     gets many more images per chunk than a deep one (288), and fewer chunks mean less Python work.
-    But every thread gets at least one chunk when the batch allows, so that both cores work.
+    But a batch is cut into at least ``parallel.CUT_PIECES`` chunks when it allows, so that
+    both cores work: counted so, not by the threads in use, so that the chunks, and the
+    numbers, are the same whatever the thread count.
     No more chunks than that: each costs a few handovers of Python's lock between the threads
     (measured: docs/kernels/conv.md#measured-chunk-size).
 
@@ -185,7 +186,7 @@ def batch_chunks(N, floats_per_image):
         [(0, 4), (4, 8), (8, 10)]
     """
     per_chunk = max(1, CHUNK_FLOATS // floats_per_image)
-    per_chunk = min(per_chunk, -(-N // config.num_threads()))  # ceil(N / threads)
+    per_chunk = min(per_chunk, -(-N // parallel.CUT_PIECES))  # ceil(N / pieces)
     return [(start, min(start + per_chunk, N)) for start in range(0, N, per_chunk)]
 
 
