@@ -427,9 +427,9 @@ def check_same_model(torch, scratchnet, name, x, y):
         step = max(step, diff / scale)
         if diff / scale > STEP_RTOL:
             raise AssertionError(
-                f"{name}: after one SGD step, Keras weight {i} {theirs.shape} changed differently "
-                f"in PyTorch: {diff:.3g} at {where}, {diff / scale:.3g} of the largest change "
-                f"(> {STEP_RTOL})."
+                f"{name}: after one SGD step, scratchnet's weight {i} {theirs.shape} (Keras's "
+                f"layout) changed otherwise in PyTorch: {diff:.3g} at {where}, "
+                f"{diff / scale:.3g} of the largest change (> {STEP_RTOL})."
             )
     return {"params": counts, "forward_max_abs_diff": forward[0], "step_max_rel_diff": step}
 
