@@ -108,7 +108,10 @@ def test_numba_inference_does_not_depend_on_the_thread_count(run):
     assert_identical(run("numba", 1), run("numba", 2), prefix="predict")
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 OpenBLAS kernels")
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64"),
+    reason="OPENBLAS_CORETYPE=Haswell names x86-64 kernels; other CPUs have none to pick",
+)
 def test_the_thread_count_changes_nothing_on_openblas_haswell_kernels(run):
     """OpenBLAS's Haswell kernels (forced here, as an AMD EPYC without AVX-512 picks them) round
     a row of a product by the product's number of rows: the chunks must not follow the threads.

@@ -199,16 +199,16 @@ def test_the_work_is_cut_the_same_way_on_any_number_of_threads(N):
     from scratchnet.kernels.conv.chunks import CHUNK_FLOATS, batch_chunks
 
     rng = np.random.default_rng(N)
-    a = rng.normal(size=(N * 40, 300)).astype(np.float32)  # over MIN_PARALLEL_FLOPS at N >= 32
+    a = rng.normal(size=(N * 40, 300)).astype(np.float32)  # over MIN_PARALLEL_FLOPS from N = 3
     b = rng.normal(size=(300, 400)).astype(np.float32)
-    cuts, products = [], []
+    cuts, products, before = [], [], config.num_threads()
     for threads in (1, 2):
         config.set_num_threads(threads)
         try:
             cuts.append([batch_chunks(N, f) for f in (1000, 27_716, 163_840)])
             products.append(parallel.matmul(a, b))
         finally:
-            config.set_num_threads(config._MAX_THREADS)
+            config.set_num_threads(before)
     assert cuts[0] == cuts[1]
     per_chunk = min(CHUNK_FLOATS // 1000, -(-N // parallel.CUT_PIECES))  # at least CUT_PIECES
     assert cuts[0][0][0] == (0, per_chunk)

@@ -130,13 +130,13 @@ MIN_PARALLEL_FLOPS = 20_000_000
 
 
 def matmul(a, b):
-    """``a @ b`` for 2-D arrays, with the output's longer side split between the threads.
+    """``a @ b`` for 2-D arrays, with the output's longer side cut into blocks for the threads.
 
     Used by Dense. BLAS runs on one thread while a model computes (``scratchnet.kernels.process``),
-    so a big product is cut into one block of output rows (or columns) per thread. Each block is
-    a complete matrix product of its own, so nothing has to be added up afterwards. The blocks
-    are ``CUT_PIECES``, not one per thread in use: BLAS may round a row differently in a block
-    of another size, and the thread count must not change the numbers.
+    so a big product is cut into ``CUT_PIECES`` blocks of output rows (or columns), run on the
+    threads. Each block is a complete matrix product of its own, so nothing has to be added up
+    afterwards. The count is ``CUT_PIECES``, not the threads in use: BLAS may round a row
+    differently in a block of another size, and the thread count must not change the numbers.
 
     Shapes:
         a (M, K), b (K, N) -> (M, N)
@@ -149,11 +149,10 @@ def matmul(a, b):
     """
     (M, K), N = a.shape, b.shape[1]
     out = np.empty((M, N), dtype=np.result_type(a, b))
-    parts = CUT_PIECES
     if 2 * M * K * N < MIN_PARALLEL_FLOPS:
         return np.matmul(a, b, out=out)
     by_columns = N >= M
-    edges = np.linspace(0, N if by_columns else M, parts + 1).astype(int)
+    edges = np.linspace(0, N if by_columns else M, CUT_PIECES + 1).astype(int)
 
     def block(worker, i):
         s, e = edges[i], edges[i + 1]
@@ -162,7 +161,7 @@ def matmul(a, b):
         else:
             np.matmul(a[s:e], b, out=out[s:e])
 
-    parallel_for(parts, block)
+    parallel_for(CUT_PIECES, block)
     return out
 
 

@@ -180,7 +180,7 @@ def one_thread_blas():
         ...     pass
     """
     global _blas_blocks, _blas_previous
-    libraries = _blas_libraries or blas_libraries()
+    libraries = _blas_libraries if _blas_libraries is not None else blas_libraries()
     with _blas_lock:
         if _blas_blocks == 0:
             _blas_previous = [lib.get() for lib in libraries]
