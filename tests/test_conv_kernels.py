@@ -524,7 +524,7 @@ def test_a_kept_first_layer_im2col_gives_the_same_gradients_and_never_stale_outp
 def chunk_by_chunk(monkeypatch):
     """Make the convolution take its chunk-by-chunk path, one Python call per chunk, instead
     of whole groups of chunks per numba call (the conditions' functions say no)."""
-    monkeypatch.setattr(conv_ops, "in_groups", lambda code: False)
+    monkeypatch.setattr(chunks.ChunkPlan, "in_groups", lambda self, code: False)
     monkeypatch.setattr(conv_ops, "_kernel_activation_parts", lambda dz, dtype: None)
 
 

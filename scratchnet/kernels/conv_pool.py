@@ -30,7 +30,7 @@ backward:
 
 import numpy as np
 
-from . import conv, elementwise, parallel
+from . import elementwise, parallel
 from .conv.chunks import ChunkPlan, bias_arguments, chunk_product_kernel, compute_dtype
 from .elementwise import LINEAR, OTHER, RELU, SIGMOID, bias_activation_kernel
 from .jit import njit
@@ -91,6 +91,20 @@ def conv_pool_chunk_kernel(
     chunk_product_kernel(
         x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
     )  # z without bias, for now
+    bias_activation_pool_kernel(
+        z, H_out, W_out, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, p, argmax
+    )
+
+
+@njit
+def bias_activation_pool_kernel(
+    z, H_out, W_out, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, p, argmax
+):  # fmt: skip
+    """The rest of a chunk after its convolution z (without bias): bias, activation, pooling.
+
+    Shapes: z (rows, C_out) with rows = n * H_out * W_out, p and argmax (n, P_out, Q_out, C_out).
+    With an OTHER activation only the bias is added; the caller applies it and pools.
+    """
     images = z.reshape(p.shape[0], H_out, W_out, z.shape[1])  # a view
     if activation == LINEAR or activation == RELU:  # bias, relu and pooling in one pass
         bias_relu_max_pool_kernel(
@@ -169,7 +183,7 @@ def conv2d_maxpool_forward(
     K = kernel.reshape(plan.K_rows, C_out)
     pool_args = (*pool_size, *pool_strides, ppt, ppl)
 
-    if conv.in_groups(code):  # linear, relu, sigmoid: whole groups of chunks, a numba call each
+    if plan.in_groups(code):  # linear, relu, sigmoid: whole groups of chunks, a numba call each
         groups = plan.groups()
         kept = plan.kept_cols_to_fill(x)  # the batch's kept im2col, or (0, K)
 
@@ -186,13 +200,21 @@ def conv2d_maxpool_forward(
         parallel.parallel_for(len(groups), one_group)
         return p, argmax
 
-    def one_chunk(worker, c):  # tanh, ...: the activation in NumPy, chunk by chunk
+    def one_chunk(worker, c):  # Winograd, or tanh, ...: chunk by chunk
         start, stop = plan.chunks[c]
         z = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
-        conv_pool_chunk_kernel(
-            *plan.im2col_args(x, c, worker), K, plan.wide("wide", worker, dtype), *bias_args,
-            code, dtype.type(0), *pool_args, z, p[start:stop], argmax[start:stop],
-        )  # fmt: skip
+        if plan.winograd:  # its products in NumPy, then the rest in one call
+            plan.winograd_steps(kernel, dtype).forward(x, c, worker, z)
+            bias_activation_pool_kernel(
+                z, H_out, W_out, *bias_args, code, dtype.type(0), *pool_args, p[start:stop],
+                argmax[start:stop],
+            )  # fmt: skip
+        else:
+            conv_pool_chunk_kernel(
+                *plan.im2col_args(x, c, worker), K, plan.wide("wide", worker, dtype),
+                *bias_args, code, dtype.type(0), *pool_args, z, p[start:stop],
+                argmax[start:stop],
+            )  # fmt: skip
         if code == OTHER:  # tanh: NumPy, in place, then pooling
             activation.forward(z, out=z)
             images = z.reshape(stop - start, H_out, W_out, C_out)

@@ -77,7 +77,7 @@ def conv2d_forward(
     bias_args = bias_arguments(bias, C_out, dtype)
     code = elementwise.code(activation)  # linear, relu and sigmoid run inside the chunk kernel
 
-    if in_groups(code):  # numba's activations: whole groups of chunks in one call each
+    if plan.in_groups(code):  # numba's activations: whole groups of chunks in one call each
         plan.run_forward_groups(x, kernel, bias_args, code, z, y)
         return y, (z if keep_z else None)
 
@@ -135,7 +135,7 @@ def conv2d_backward(
     if not isinstance(dz, elementwise.Deferred):
         dz = np.ascontiguousarray(dz, dtype=dtype)
     parts = _kernel_activation_parts(dz, dtype)  # (dy, y, code) the chunk kernels take
-    if parts is not None:  # whole groups of chunks in one numba call each
+    if parts is not None and not plan.winograd:  # whole groups of chunks, a numba call each
         return plan.run_backward_groups(x, kernel, *parts, need_dx, dtype)
 
     def dz_of_chunk(worker, c):
@@ -143,12 +143,6 @@ def conv2d_backward(
         return np.ascontiguousarray(dz[start:stop], dtype=dtype).reshape(plan.rows(c), -1)
 
     return plan.run_backward(x, kernel, dz_of_chunk, need_dx, dtype)
-
-
-def in_groups(code):
-    """True if the chunk kernels can run whole groups of chunks: an activation they compute
-    themselves (linear, relu, sigmoid)."""
-    return code != elementwise.OTHER
 
 
 def _kernel_activation_parts(dz, dtype):

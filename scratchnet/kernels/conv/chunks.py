@@ -13,12 +13,13 @@ import numpy as np
 
 from .. import parallel
 from ..blas import gemm
-from ..elementwise import LINEAR, activation_backward_kernel, bias_activation_kernel
+from ..elementwise import LINEAR, OTHER, activation_backward_kernel, bias_activation_kernel
 from ..jit import njit
 from . import shifted
 from .im2col import col2im_kernel, first_layer_backward_kernel, im2col_kernel
 from .reference import conv2d_geometry
 from .shifted import shifted_backward_kernel, shifted_conv_kernel
+from .winograd import Winograd, kernel_transform_adjoint, use_winograd
 
 # ----------------------------------------------------------------------------- chunk kernels
 
@@ -169,6 +170,13 @@ def backward_chunks_kernel(
 CHUNK_FLOATS = 512 * (288 + 32)
 
 
+# A Winograd convolution's chunks hold this many times more: its steps are NumPy calls, chunk by
+# chunk, and fewer bigger chunks measured faster than cache-sized ones (seminar's and the
+# convnet's training steps 0.91 and 0.85 of im2col's with 4, 0.96 and 1.21 with 1; 16 left the
+# cores too few chunks to share: docs/kernels/conv.md#winograd).
+WINOGRAD_CHUNK_SCALE = 4
+
+
 def batch_chunks(N, floats_per_image):
     """Split N images into ``(start, stop)`` ranges of about ``CHUNK_FLOATS`` working values.
 
@@ -264,18 +272,26 @@ class ChunkPlan:
         self.H_out, self.W_out, self.pt, pb, self.pl, pr = conv2d_geometry(
             x_shape, kernel_shape, strides, padding, dilation
         )
-        # the algorithm: shifted products, or im2col and one product (see shifted.use_shifted)
-        self.shifted = shifted.use_shifted(
+        # the algorithm: Winograd's F(2x2, 3x3) (winograd.use_winograd), shifted products, or
+        # im2col and one product (shifted.use_shifted)
+        self.winograd = use_winograd(kernel_shape, strides, dilation, self.H_out, self.W_out)
+        self.shifted = not self.winograd and shifted.use_shifted(
             self.H, self.W, self.C_in, self.C_out, self.H_out, self.W_out, strides, dilation,
             (self.pt, pb, self.pl, pr),
         )  # fmt: skip
         self.strides, self.dilation, self.workspace = strides, dilation, workspace
         self.K_rows = self.KH * self.KW * self.C_in  # im2col columns = rows of the kernel matrix
         pixels = self.H_out * self.W_out  # output pixels per image
-        self.chunks = batch_chunks(x_shape[0], pixels * (self.K_rows + self.C_out))
+        if self.winograd:  # per image: its transformed input and product, 16 values per tile
+            tiles = -(-self.H_out // 2) * -(-self.W_out // 2)
+            floats_per_image = 16 * tiles * (self.C_in + self.C_out) // WINOGRAD_CHUNK_SCALE
+        else:  # its im2col rows and outputs
+            floats_per_image = pixels * (self.K_rows + self.C_out)
+        self.chunks = batch_chunks(x_shape[0], floats_per_image)
         self.max_rows = (self.chunks[0][1] - self.chunks[0][0]) * pixels
         self.filling_kept = False  # True in a training forward pass that keeps its im2col
         self._taps_t = None  # the transposed taps of a shifted backward pass, made on first use
+        self._winograd = None  # the Winograd steps (with the kernel's transform), on first use
 
     # A first layer's im2col matrix is narrow (3x3 kernel, one channel: 9 columns), so a
     # training forward pass keeps it for backward instead of backward building it again
@@ -288,8 +304,9 @@ class ChunkPlan:
         The matrix is stored in the workspace with ``x`` itself; backward uses it only when it
         is called with that very array (the layer's cached input).
         """
-        if self.workspace is None or self.shifted or self.K_rows > self.KEEP_COLS_MAX_WIDTH:
-            return
+        narrow = self.K_rows <= self.KEEP_COLS_MAX_WIDTH
+        if self.workspace is None or self.shifted or self.winograd or not narrow:
+            return  # nothing to keep: no im2col, or a wide one
         rows = x.shape[0] * self.H_out * self.W_out
         scratch(self.workspace, "kept_cols", (rows, self.K_rows), x.dtype)  # made or reused
         self.workspace["kept_cols_of"] = x
@@ -309,6 +326,10 @@ class ChunkPlan:
     def scratch(self, name, worker, columns, dtype):
         """The worker's (rows, columns) scratch matrix ``name``, sized for the largest chunk."""
         return scratch(self.workspace, (name, worker), (self.max_rows, columns), dtype)
+
+    def buffer(self, name, worker, shape, dtype):
+        """The worker's scratch array ``name`` of any ``shape`` (the Winograd steps')."""
+        return scratch(self.workspace, (name, worker), shape, dtype)
 
     def ones(self, dtype):
         """A vector of max_rows ones, kept in the workspace (it is only ever read)."""
@@ -378,6 +399,10 @@ class ChunkPlan:
         ``scratchnet.kernels.elementwise``.
         Shapes: z_part, y_part (rows(c), C_out); y_part may be z_part.
         """
+        if self.winograd:
+            self.winograd_steps(kernel, x.dtype).forward(x, c, worker, z_part)
+            bias_activation_kernel(z_part, *bias_args, activation, y_part)
+            return
         conv_chunk_kernel(
             *self.im2col_args(x, c, worker), kernel.reshape(self.K_rows, self.C_out),
             self.wide("wide", worker, x.dtype), *bias_args, activation, z_part, y_part,
@@ -391,8 +416,12 @@ class ChunkPlan:
         batch's) unless the forward pass kept it.
         """
         start, stop = self.chunks[c]
-        ones = self.ones(dz.dtype)[: dz.shape[0]]
         dz = np.ascontiguousarray(dz)
+        if self.winograd:  # dkernel_terms[c] holds dU, (16, C_in, C_out): see run_backward
+            steps = self.winograd_steps(kernel, dz.dtype)
+            steps.backward(x, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms)
+            return
+        ones = self.ones(dz.dtype)[: dz.shape[0]]
         if self.shifted:
             taps_t = self.transposed_taps(kernel, dz.dtype)
             shifted_backward_kernel(
@@ -418,6 +447,18 @@ class ChunkPlan:
             dz, ones, kernel_t, need_dx, dcols, *self.geometry(), dbias_terms[c],
             dx[start:stop] if need_dx else np.empty((0, 0, 0, 0), dz.dtype),  # dx: not written
         )  # fmt: skip
+
+    def winograd_steps(self, kernel, dtype):
+        """The ``winograd.Winograd`` steps of this call, made once (the kernel's transform)."""
+        if self._winograd is None:
+            self._winograd = Winograd(self, kernel, dtype)
+        return self._winograd
+
+    def in_groups(self, code):
+        """True if whole groups of chunks run in one numba call each: an activation the chunk
+        kernels compute themselves (linear, relu, sigmoid), and not Winograd (whose products
+        are NumPy's, chunk by chunk)."""
+        return code != OTHER and not self.winograd
 
     def groups(self):
         """``(first, last)`` ranges of chunk numbers, one numba call each (forward_chunks_kernel,
@@ -504,14 +545,23 @@ class ChunkPlan:
         in chunk order, so the result does not depend on which thread ran which chunk.
         """
         n = len(self.chunks)
-        dkernel_terms = np.empty((n, self.K_rows, self.C_out), dtype=dtype)
+        rows = 16 * self.C_in if self.winograd else self.K_rows  # Winograd: dU's positions
+        dkernel_terms = np.empty((n, rows, self.C_out), dtype=dtype)
         dbias_terms = np.empty((n, self.C_out), dtype=dtype)
         dx = np.empty(x.shape, dtype=dtype) if need_dx else None  # (N, H, W, C_in)
 
         def one_chunk(worker, c):
             dz = dz_of_chunk(worker, c)  # (rows, C_out)
-            self.backward(x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms)
+            terms = (
+                dkernel_terms.reshape(n, 16, self.C_in, self.C_out)
+                if self.winograd
+                else dkernel_terms
+            )
+            self.backward(x, kernel, c, worker, dz, need_dx, dx, terms, dbias_terms)
 
         parallel.parallel_for(n, one_chunk)
+        if self.winograd:  # dkernel = G^T dU G
+            dU = dkernel_terms.sum(axis=0).reshape(16, self.C_in, self.C_out)
+            return dx, kernel_transform_adjoint(dU), dbias_terms.sum(axis=0)
         dkernel = dkernel_terms.sum(axis=0).reshape(self.KH, self.KW, self.C_in, self.C_out)
         return dx, dkernel, dbias_terms.sum(axis=0)
