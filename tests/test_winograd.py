@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchnet import activations, config
-from scratchnet.kernels import backend
+from scratchnet.kernels import backend, process
 from scratchnet.kernels import conv_pool as conv_pool_ops
 from scratchnet.kernels.conv import chunks, reference, winograd
 from scratchnet.kernels.elementwise import Deferred
@@ -209,7 +209,7 @@ def test_one_and_two_threads_give_the_same_bits():
     [
         ((32, 14, 14, 32), (3, 3, 32, 64), (1, 1), "same", True),  # seminar's second conv
         ((128, 13, 13, 32), (3, 3, 32, 64), (1, 1), "valid", True),  # the convnet's
-        ((64, 26, 26, 32), (3, 3, 32, 32), (1, 1), "valid", False),  # hanoi's: 32 filters
+        ((32, 26, 26, 32), (3, 3, 32, 16), (1, 1), "valid", False),  # 16 filters
         ((32, 28, 28, 1), (3, 3, 1, 32), (1, 1), "same", False),  # a first layer: one channel
         ((32, 13, 13, 8), (3, 3, 8, 8), (1, 1), "valid", False),  # zhou's: 8 channels
         ((128, 28, 28, 32), (3, 3, 32, 64), (2, 2), "same", False),  # modern's: strided
@@ -222,6 +222,17 @@ def test_which_convolutions_run_as_winograd(x_shape, kernel_shape, strides, padd
     plan = chunks.ChunkPlan(x_shape, kernel_shape, strides, padding, (1, 1), None)
     assert plan.winograd == expected
     assert not (plan.winograd and plan.shifted)
+
+
+@pytest.mark.parametrize("family, algorithm", [("SkylakeX", "shifted"), ("Haswell", "winograd")])
+def test_hanoi_takes_shifted_products_where_they_run_and_winograd_elsewhere(
+    family, algorithm, monkeypatch
+):
+    """hanoi's second convolution (26x26x32 to 32 filters, 'valid'): the shifted products come
+    first on the BLAS kernels they run on; elsewhere Winograd, not im2col."""
+    monkeypatch.setattr(process, "_blas_kernel", [family])
+    plan = chunks.ChunkPlan((64, 26, 26, 32), (3, 3, 32, 32), (1, 1), "valid", (1, 1), None)
+    assert (plan.shifted, plan.winograd) == (algorithm == "shifted", algorithm == "winograd")
 
 
 def test_dilated_convolutions_do_not_run_as_winograd():

@@ -272,13 +272,15 @@ class ChunkPlan:
         self.H_out, self.W_out, self.pt, pb, self.pl, pr = conv2d_geometry(
             x_shape, kernel_shape, strides, padding, dilation
         )
-        # the algorithm: Winograd's F(2x2, 3x3) (winograd.use_winograd), shifted products, or
-        # im2col and one product (shifted.use_shifted)
-        self.winograd = use_winograd(kernel_shape, strides, dilation, self.H_out, self.W_out)
-        self.shifted = not self.winograd and shifted.use_shifted(
+        # the algorithm: shifted products (shifted.use_shifted), Winograd's F(2x2, 3x3)
+        # (winograd.use_winograd), or im2col and one product
+        self.shifted = shifted.use_shifted(
             self.H, self.W, self.C_in, self.C_out, self.H_out, self.W_out, strides, dilation,
             (self.pt, pb, self.pl, pr),
         )  # fmt: skip
+        self.winograd = not self.shifted and use_winograd(
+            kernel_shape, strides, dilation, self.H_out, self.W_out
+        )
         self.strides, self.dilation, self.workspace = strides, dilation, workspace
         self.K_rows = self.KH * self.KW * self.C_in  # im2col columns = rows of the kernel matrix
         pixels = self.H_out * self.W_out  # output pixels per image

@@ -33,7 +33,8 @@ differ from it in the last bits (measured: docs/kernels/conv.md#winograd); float
 within 1e-12 of the direct convolution (tests/test_winograd.py).
 
 Used where it measured faster than im2col (``use_winograd``): 3x3, stride 1, no dilation, and
-enough channels on both sides that the 16 products are real matrix products.
+enough channels on both sides that the 16 products are real matrix products; shifted products
+come first where they apply (``conv.shifted.use_shifted``; measured as fast there: conv.md#winograd).
 """
 
 import numpy as np
@@ -46,7 +47,7 @@ G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
 WINOGRAD_MIN_CHANNELS = 16  # input channels, at least (measured: conv.md#winograd)
-WINOGRAD_MIN_FILTERS = 64  # output channels, at least: hanoi's 32 measured slower (conv.md)
+WINOGRAD_MIN_FILTERS = 32  # output channels, at least (measured: conv.md#winograd)
 
 
 def use_winograd(kernel_shape, strides, dilation, H_out, W_out):
