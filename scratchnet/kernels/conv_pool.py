@@ -91,20 +91,6 @@ def conv_pool_chunk_kernel(
     chunk_product_kernel(
         x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
     )  # z without bias, for now
-    bias_activation_pool_kernel(
-        z, H_out, W_out, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, p, argmax
-    )
-
-
-@njit
-def bias_activation_pool_kernel(
-    z, H_out, W_out, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, p, argmax
-):  # fmt: skip
-    """The rest of a chunk after its convolution z (without bias): bias, activation, pooling.
-
-    Shapes: z (rows, C_out) with rows = n * H_out * W_out, p and argmax (n, P_out, Q_out, C_out).
-    With an OTHER activation only the bias is added; the caller applies it and pools.
-    """
     images = z.reshape(p.shape[0], H_out, W_out, z.shape[1])  # a view
     if activation == LINEAR or activation == RELU:  # bias, relu and pooling in one pass
         bias_relu_max_pool_kernel(
@@ -203,12 +189,18 @@ def conv2d_maxpool_forward(
     def one_chunk(worker, c):  # Winograd, or tanh, ...: chunk by chunk
         start, stop = plan.chunks[c]
         z = plan.scratch("z", worker, C_out, dtype)[: plan.rows(c)]  # (rows, C_out)
-        if plan.winograd:  # its products in NumPy, then the rest in one call
+        images = z.reshape(stop - start, H_out, W_out, C_out)  # a view
+        if plan.winograd:  # its steps, then those of conv_pool_chunk_kernel after its product
             plan.winograd_steps(kernel, dtype).forward(x, c, worker, z)
-            bias_activation_pool_kernel(
-                z, H_out, W_out, *bias_args, code, dtype.type(0), *pool_args, p[start:stop],
-                argmax[start:stop],
-            )  # fmt: skip
+            if code == LINEAR or code == RELU:  # bias, relu and pooling in one pass
+                bias_relu_max_pool_kernel(
+                    images, *bias_args, code == RELU, dtype.type(0), *pool_args, p[start:stop],
+                    argmax[start:stop],
+                )  # fmt: skip
+                return
+            bias_activation_kernel(z, *bias_args, code, z)  # sigmoid; OTHER: the bias only
+            if code == SIGMOID:
+                max_pool2d_forward_kernel(images, *pool_args, p[start:stop], argmax[start:stop])
         else:
             conv_pool_chunk_kernel(
                 *plan.im2col_args(x, c, worker), K, plan.wide("wide", worker, dtype),
@@ -217,7 +209,6 @@ def conv2d_maxpool_forward(
             )  # fmt: skip
         if code == OTHER:  # tanh: NumPy, in place, then pooling
             activation.forward(z, out=z)
-            images = z.reshape(stop - start, H_out, W_out, C_out)
             max_pool2d_forward_kernel(images, *pool_args, p[start:stop], argmax[start:stop])
 
     parallel.parallel_for(len(plan.chunks), one_chunk)

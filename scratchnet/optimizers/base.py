@@ -365,9 +365,10 @@ class Optimizer:
         place.
         """
         parts = config.num_threads()
+        if parts == 1 or w.size < self.PARALLEL_MIN_SIZE:  # the usual case: tested first
+            return self.update_step(g, w, lr, slots)
         # reshape(-1) of a non-contiguous array is a copy: updating it would lose the update
-        contiguous = all(a.flags.c_contiguous for a in [w, *slots.values()])
-        if parts == 1 or w.size < self.PARALLEL_MIN_SIZE or not contiguous:
+        if not all(a.flags.c_contiguous for a in [w, *slots.values()]):
             return self.update_step(g, w, lr, slots)
         edges = np.linspace(0, w.size, parts + 1).astype(int)
         g_flat = g.reshape(-1)  # a copy if g is not contiguous: only read

@@ -29,12 +29,13 @@ adjoint):
 
 Rounding: G's entries are 0, 1 and 1/2 and the other matrices' 0 and +-1, so every transform is
 a few additions. The sums are grouped differently from im2col's product, so float32 results
-differ from it in the last bits (measured: docs/kernels/conv.md#winograd); float64 ones stay
-within 1e-12 of the direct convolution (tests/test_winograd.py).
+differ from it in the last bits, by errors of the same size as im2col's (measured:
+docs/kernels/conv.md#measured-winograd); float64 ones stay within 1e-12 of the direct
+convolution (tests/test_winograd.py).
 
 Used where it measured faster than im2col (``use_winograd``): 3x3, stride 1, no dilation, and
-enough channels on both sides that the 16 products are real matrix products; shifted products
-come first where they apply (``conv.shifted.use_shifted``; measured as fast there: conv.md#winograd).
+enough channels on both sides that the 16 products are real matrix products. The shifted
+products come first where they apply (``conv.shifted.use_shifted``): measured as fast there.
 """
 
 import numpy as np
@@ -260,11 +261,12 @@ def output_transform_adjoint_kernel(dz, th, tw, dM):
 
 
 class Winograd:
-    """One convolution's Winograd steps for chunks of images, with the worker's scratch arrays.
+    """One convolution call's Winograd steps, chunk by chunk, in the worker's scratch arrays.
 
     Args:
-        plan: the ``ChunkPlan`` (geometry, chunks and scratch buffers).
-        kernel: (3, 3, C_in, C_out), in the compute dtype.
+        plan: the call's ``ChunkPlan`` (geometry, chunks, scratch buffers).
+        kernel: (3, 3, C_in, C_out); transformed once here (U).
+        dtype: the compute dtype.
     """
 
     def __init__(self, plan, kernel, dtype):
@@ -273,51 +275,56 @@ class Winograd:
         self.Hp, self.Wp = 2 * self.th + 2, 2 * self.tw + 2  # the padded input the tiles cover
         self.U = kernel_transform(kernel, dtype)  # (16, C_in, C_out)
 
-    def _buffer(self, name, worker, shape):
-        return self.plan.buffer(name, worker, shape, self.dtype)
+    def _padded(self, worker, n):
+        """The worker's (n, Hp, Wp, C_in) buffer: the padded input, or dx's padded gradient."""
+        plan = self.plan
+        shape = (plan.images_per_chunk(), self.Hp, self.Wp, plan.C_in)
+        return plan.buffer("wino_padded", worker, shape, self.dtype)[:n]
 
-    def _sizes(self, c):
-        start, stop = self.plan.chunks[c]
-        n_max = self.plan.images_per_chunk()
-        return start, stop, stop - start, n_max * self.th * self.tw
+    def _domain(self, name, worker, n, channels):
+        """The worker's (16, tiles of n images, channels) Winograd-domain buffer ``name``,
+        C-ordered (the start of a flat buffer sized for the largest chunk)."""
+        tiles = n * self.th * self.tw
+        most = 16 * self.plan.images_per_chunk() * self.th * self.tw * channels
+        flat = self.plan.buffer(name, worker, (most,), self.dtype)
+        return flat[: 16 * tiles * channels].reshape(16, tiles, channels)
 
     def transformed_input(self, x, c, worker):
-        """V of chunk c's images: (16, tiles, C_in), in the worker's scratch."""
-        start, stop, n, max_tiles = self._sizes(c)
-        plan = self.plan
-        xp = self._buffer("wino_xp", worker, (plan.images_per_chunk(), self.Hp, self.Wp, plan.C_in))
-        pad_kernel(x[start:stop], plan.pt, plan.pl, xp[:n])
-        V = self._buffer("wino_V", worker, (16, max_tiles, plan.C_in))[:, : n * self.th * self.tw]
-        input_transform_kernel(xp[:n], self.th, self.tw, V)
+        """V of chunk c's images: (16, tiles, C_in)."""
+        start, stop = self.plan.chunks[c]
+        xp = self._padded(worker, stop - start)
+        pad_kernel(x[start:stop], self.plan.pt, self.plan.pl, xp)
+        V = self._domain("wino_V", worker, stop - start, self.plan.C_in)
+        input_transform_kernel(xp, self.th, self.tw, V)
         return V
 
     def forward(self, x, c, worker, z):
         """z = conv(x) without bias for chunk c. Shapes: z (rows(c), C_out), overwritten."""
-        _, _, n, max_tiles = self._sizes(c)
-        V = self.transformed_input(x, c, worker)
-        M = self._buffer("wino_M", worker, (16, max_tiles, self.plan.C_out))[:, : V.shape[1]]
+        plan = self.plan
+        start, stop = plan.chunks[c]
+        V = self.transformed_input(x, c, worker)  # (16, tiles, C_in)
+        M = self._domain("wino_M", worker, stop - start, plan.C_out)
         np.matmul(V, self.U, out=M)  # 16 products (tiles, C_in) @ (C_in, C_out)
-        images = z.reshape(n, self.plan.H_out, self.plan.W_out, self.plan.C_out)
+        images = z.reshape(stop - start, plan.H_out, plan.W_out, plan.C_out)  # a view
         output_transform_kernel(M, self.th, self.tw, images)
 
     def backward(self, x, c, worker, dz, need_dx, dx, dU_terms, dbias_terms):
         """Chunk c's dU term (16, C_in, C_out), dbias term and, if need_dx, its images of dx.
 
-        Shapes: dz (rows(c), C_out); dx (N, H, W, C_in).
+        Shapes: dz (rows(c), C_out); dU_terms (chunks, 16, C_in, C_out); dx (N, H, W, C_in).
         """
         plan = self.plan
-        start, stop, n, max_tiles = self._sizes(c)
-        images = dz.reshape(n, plan.H_out, plan.W_out, plan.C_out)
-        dM = self._buffer("wino_M", worker, (16, max_tiles, plan.C_out))[:, : n * self.th * self.tw]
-        output_transform_adjoint_kernel(images, self.th, self.tw, dM)
+        start, stop = plan.chunks[c]
+        n = stop - start
+        dM = self._domain("wino_M", worker, n, plan.C_out)
+        images = dz.reshape(n, plan.H_out, plan.W_out, plan.C_out)  # a view
+        output_transform_adjoint_kernel(images, self.th, self.tw, dM)  # dM = A dz A^T
         V = self.transformed_input(x, c, worker)  # rebuilt, as im2col is
         np.matmul(V.transpose(0, 2, 1), dM, out=dU_terms[c])  # dU = V^T @ dM, per position
         dbias_terms[c] = dz.sum(axis=0)
         if need_dx:
-            dV = self._buffer("wino_V", worker, (16, max_tiles, plan.C_in))[:, : V.shape[1]]
-            np.matmul(dM, self.U.transpose(0, 2, 1), out=dV)  # dV = dM @ U^T (V is done)
-            dxp = self._buffer(
-                "wino_xp", worker, (plan.images_per_chunk(), self.Hp, self.Wp, plan.C_in)
-            )[:n]
-            input_transform_adjoint_kernel(dV, self.th, self.tw, dxp)
+            dV = self._domain("wino_V", worker, n, plan.C_in)  # V's buffer: V is done
+            np.matmul(dM, self.U.transpose(0, 2, 1), out=dV)  # dV = dM @ U^T
+            dxp = self._padded(worker, n)
+            input_transform_adjoint_kernel(dV, self.th, self.tw, dxp)  # dxp = B dV B^T, added
             dx[start:stop] = dxp[:, plan.pt : plan.pt + plan.H, plan.pl : plan.pl + plan.W]
