@@ -77,19 +77,19 @@ def bias_relu_max_pool_kernel(z, bias, use_bias, relu, zero, PH, PW, sh, sw, pt,
 
 @njit
 def conv_pool_chunk_kernel(
-    x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias,
-    use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
+    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias, use_bias,
+    activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
 ):  # fmt: skip
     """One chunk of ``conv2d_maxpool_forward`` in one call: im2col, product, bias, activation
     and pooling, as ``scratchnet.kernels.conv.conv_chunk_kernel`` then pooling.
 
     Shapes: x (n, H, W, C_in), cols (rows, KH*KW*C_in), kernel (KH*KW*C_in, C_out),
-    wide (n*H*W, C_out) (see ``chunk_product_kernel``), z (rows, C_out) scratch,
+    wide (n*H*W, C_out) or None (see ``chunk_product_kernel``), z (rows, C_out) scratch,
     p and argmax (n, P_out, Q_out, C_out).
     With an OTHER activation only the bias is added; the caller applies it and pools.
     """
     chunk_product_kernel(
-        x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
+        x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
     )  # z without bias, for now
     images = z.reshape(p.shape[0], H_out, W_out, z.shape[1])  # a view
     if activation == LINEAR or activation == RELU:  # bias, relu and pooling in one pass
@@ -105,8 +105,8 @@ def conv_pool_chunk_kernel(
 
 @njit
 def conv_pool_chunks_kernel(
-    x, first, last, per, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept,
-    kernel, wide, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
+    x, first, last, per, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept, kernel,
+    wide, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl, z, p, argmax,
 ):  # fmt: skip
     """Chunks ``first`` to ``last - 1`` (images ``c*per`` to ``(c+1)*per - 1``), one after
     another, in one call: ``conv_pool_chunk_kernel`` on each (the same numbers), without coming
@@ -122,7 +122,7 @@ def conv_pool_chunks_kernel(
         r0, r1 = start * P, stop * P
         m = kept[r0:r1] if kept.shape[0] > 0 else cols[: r1 - r0]
         conv_pool_chunk_kernel(
-            x[start:stop], shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, m,
+            x[start:stop], fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, m,
             kernel, wide, bias, use_bias, activation, zero, PH, PW, psh, psw, ppt, ppl,
             z[: r1 - r0], p[start:stop], argmax[start:stop],
         )  # fmt: skip
@@ -177,7 +177,7 @@ def conv2d_maxpool_forward(
             own = plan.shifted or kept.shape[0] > 0  # nothing to build in the worker's scratch
             cols = kept[:0] if own else plan.scratch("cols", worker, plan.K_rows, dtype)
             conv_pool_chunks_kernel(
-                x, *groups[g], plan.images_per_chunk(), plan.shifted, not plan.shifted,
+                x, *groups[g], plan.images_per_chunk(), not plan.shifted,
                 *plan.geometry(), cols, kept, K, plan.wide("wide", worker, dtype), *bias_args,
                 code, dtype.type(0), *pool_args, plan.scratch("z", worker, C_out, dtype), p,
                 argmax,

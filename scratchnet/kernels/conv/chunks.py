@@ -26,15 +26,21 @@ from .winograd import Winograd, kernel_transform_adjoint, use_winograd
 
 @njit
 def chunk_product_kernel(
-    x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
+    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
 ):
-    """z = conv(x) without bias for one chunk: shifted products if ``shifted``, else im2col
-    (unless ``fill`` is False: cols already holds it) and one product.
+    """z = conv(x) without bias for one chunk: shifted products if ``wide`` is an array (their
+    scratch), else (``wide`` is None) im2col (unless ``fill`` is False: cols already holds it)
+    and one product.
 
     Shapes: kernel (KH*KW*C_in, C_out), cols (rows, KH*KW*C_in) (unused when shifted),
-    wide (n*H*W, C_out) (unused with im2col), z (rows, C_out) with rows = n * H_out * W_out.
+    wide (n*H*W, C_out) or None, z (rows, C_out) with rows = n * H_out * W_out.
+
+    ``wide`` is None rather than a flag because numba drops a branch on an argument that is
+    None when it compiles: an im2col convolution's kernels are compiled without the shifted
+    products' code, which shortened seminar's first step (numba compiling) by
+    docs/kernels/conv.md#measured-compile-time.
     """
-    if shifted:
+    if wide is not None:
         taps = kernel.reshape(KH * KW, x.shape[3], kernel.shape[1])
         shifted_conv_kernel(x, taps, KW, H_out, W_out, wide, z)
         return
@@ -45,13 +51,13 @@ def chunk_product_kernel(
 
 @njit
 def conv_chunk_kernel(
-    x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias,
-    use_bias, activation, z, y,
+    x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, bias, use_bias,
+    activation, z, y,
 ):  # fmt: skip
     """One chunk of the forward pass in one call: z = conv(x) + bias, y = act(z).
 
     Shapes: x (n, H, W, C_in), cols (rows, KH*KW*C_in), kernel (KH*KW*C_in, C_out),
-    wide (n*H*W, C_out) or (0, C_out), z and y (rows, C_out) with rows = n * H_out * W_out.
+    wide (n*H*W, C_out) or None (im2col), z and y (rows, C_out) with rows = n * H_out * W_out.
 
     The convolution is ``chunk_product_kernel``'s; ``activation`` is a code of
     ``scratchnet.kernels.elementwise`` (OTHER: bias only, the caller applies it). One call instead
@@ -59,7 +65,7 @@ def conv_chunk_kernel(
     often from the other chunk thread (docs/kernels/conv.md#measured-chunk-kernels).
     """
     chunk_product_kernel(
-        x, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
+        x, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kernel, wide, z
     )
     bias_activation_kernel(z, bias, use_bias, activation, y)
 
@@ -85,8 +91,8 @@ def input_grad_chunk_kernel(
 
 @njit
 def forward_chunks_kernel(
-    x, first, last, per, shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept,
-    kernel, wide, bias, use_bias, activation, z, y,
+    x, first, last, per, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept, kernel,
+    wide, bias, use_bias, activation, z, y,
 ):  # fmt: skip
     """Chunks ``first`` to ``last - 1`` of the forward pass, one after another, in one call.
 
@@ -105,23 +111,24 @@ def forward_chunks_kernel(
         r0, r1 = start * P, stop * P  # the chunk's rows of z, y (and of kept)
         m = kept[r0:r1] if kept.shape[0] > 0 else cols[: r1 - r0]
         conv_chunk_kernel(
-            x[start:stop], shifted, fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, m,
-            kernel, wide, bias, use_bias, activation, z[r0:r1], y[r0:r1],
+            x[start:stop], fill, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, m, kernel, wide,
+            bias, use_bias, activation, z[r0:r1], y[r0:r1],
         )  # fmt: skip
 
 
 @njit
 def backward_chunks_kernel(
-    x, first, last, per, shifted, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept, dy,
-    y, activation, dz_buf, ones, kernel_t, taps_t, wide, need_dx, dcols, dkernel_terms,
-    dbias_terms, dx,
+    x, first, last, per, KH, KW, sh, sw, dh, dw, pt, pl, H_out, W_out, cols, kept, dy, y,
+    activation, dz_buf, ones, kernel_t, taps_t, wide, need_dx, dcols, dkernel_terms, dbias_terms,
+    dx,
 ):  # fmt: skip
     """Chunks ``first`` to ``last - 1`` of the backward pass, one after another, in one call.
 
     For each chunk c (images ``c*per`` to ``(c+1)*per - 1``):
 
         dz = activation'(dy)       (activation_backward_kernel; linear: dz is dy itself)
-        shifted: shifted_backward_kernel (dkernel, dbias and dx by shifted products), or
+        shifted (wide is not None): shifted_backward_kernel (dkernel, dbias and dx by shifted
+        products), or
         cols = im2col(x[chunk])     (unless the forward pass kept the batch's: ``kept``)
         dkernel_terms[c] = cols^T @ dz,  dbias_terms[c] = ones^T @ dz
         dx[chunk] = col2im(dz @ K^T)                    (if need_dx)
@@ -130,8 +137,9 @@ def backward_chunks_kernel(
 
     Shapes: dy, y (N*H_out*W_out, C_out); dz_buf, the worker's (max rows, C_out) scratch;
     kernel_t (C_out, KH*KW*C_in), or taps_t (KH*KW, C_out, C_in) and wide (images*H*W, C_out)
-    when shifted; dcols as cols; dkernel_terms (chunks, KH*KW*C_in, C_out); dbias_terms
-    (chunks, C_out); dx (N, H, W, C_in), or (0, 0, 0, 0) when not need_dx.
+    when shifted (wide is None for im2col, see ``chunk_product_kernel``); dcols as cols;
+    dkernel_terms (chunks, KH*KW*C_in, C_out); dbias_terms (chunks, C_out); dx (N, H, W, C_in),
+    or (0, 0, 0, 0) when not need_dx.
     """
     N, P = x.shape[0], H_out * W_out
     for c in range(first, last):
@@ -142,7 +150,7 @@ def backward_chunks_kernel(
         if activation != LINEAR:
             dz = dz_buf[:rows]
             activation_backward_kernel(dy[r0:r1], y[r0:r1], activation, dz)
-        if shifted:
+        if wide is not None:  # shifted products
             dtaps = dkernel_terms[c].reshape(KH * KW, x.shape[3], dz.shape[1])
             shifted_backward_kernel(
                 x[start:stop], dz, ones[:rows], taps_t, KW, H_out, W_out, need_dx, wide, dtaps,
@@ -363,9 +371,9 @@ class ChunkPlan:
 
     def wide(self, name, worker, dtype):
         """The worker's scratch matrix ``name`` (images * H * W, C_out) for the shifted products'
-        wide output, or a (0, C_out) array when this convolution uses im2col."""
+        wide output, or None when this convolution uses im2col (``chunk_product_kernel``)."""
         if not self.shifted:
-            return np.empty((0, self.C_out), dtype)
+            return None
         images = self.chunks[0][1] - self.chunks[0][0]
         return scratch(
             self.workspace, (name, worker), (images * self.H * self.W, self.C_out), dtype
@@ -392,7 +400,7 @@ class ChunkPlan:
         start, stop = self.chunks[c]
         cols, fill = self.cols_for(x, c, worker)  # (rows, KH*KW*C_in)
         images = np.ascontiguousarray(x[start:stop]) if self.shifted else x[start:stop]
-        return (images, self.shifted, fill, *self.geometry(), cols)
+        return (images, fill, *self.geometry(), cols)
 
     def forward(self, x, kernel, c, worker, bias_args, activation, z_part, y_part):
         """Chunk c's z_part = conv(x) + bias and y_part = activation(z_part), in one call.
@@ -493,7 +501,7 @@ class ChunkPlan:
             own = self.shifted or kept.shape[0] > 0  # nothing to fill in the worker's scratch
             cols = kept[:0] if own else self.scratch("cols", worker, self.K_rows, dtype)
             forward_chunks_kernel(
-                x, first, last, self.images_per_chunk(), self.shifted, not self.shifted,
+                x, first, last, self.images_per_chunk(), not self.shifted,
                 *self.geometry(), cols, kept, kernel_matrix, self.wide("wide", worker, dtype),
                 *bias_args, activation, z_rows, y_rows,
             )  # fmt: skip
@@ -530,7 +538,7 @@ class ChunkPlan:
             linear = activation == LINEAR  # dz is dy itself: no buffer
             dz_buf = dy_rows[:0] if linear else scratch("dz", worker, self.C_out, dtype)
             backward_chunks_kernel(
-                x, first, last, self.images_per_chunk(), self.shifted, *self.geometry(), cols,
+                x, first, last, self.images_per_chunk(), *self.geometry(), cols,
                 no_matrix if kept is None else kept, dy_rows, y_rows, activation, dz_buf, ones,
                 kernel_t, taps_t, self.wide("dz_wide", worker, dtype), need_dx, dcols,
                 dkernel_terms, dbias_terms, dx if need_dx else np.empty((0, 0, 0, 0), dtype),
