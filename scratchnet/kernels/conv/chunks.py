@@ -37,8 +37,7 @@ def chunk_product_kernel(
 
     ``wide`` is None rather than a flag because numba drops a branch on an argument that is
     None when it compiles: an im2col convolution's kernels are compiled without the shifted
-    products' code, which shortened seminar's first step (numba compiling) by
-    docs/kernels/conv.md#measured-compile-time.
+    products' code, a shorter first step (measured: docs/kernels/conv.md#measured-compile-time).
     """
     if wide is not None:
         taps = kernel.reshape(KH * KW, x.shape[3], kernel.shape[1])
@@ -181,7 +180,7 @@ CHUNK_FLOATS = 512 * (288 + 32)
 # A Winograd convolution's chunks hold this many times more: its steps are NumPy calls, chunk by
 # chunk, and fewer bigger chunks measured faster than cache-sized ones (seminar's and the
 # convnet's training steps 0.91 and 0.85 of im2col's with 4, 0.96 and 1.21 with 1; 16 left the
-# cores too few chunks to share: docs/kernels/conv.md#winograd).
+# cores too few chunks to share: docs/kernels/conv.md#measured-winograd).
 WINOGRAD_CHUNK_SCALE = 4
 
 

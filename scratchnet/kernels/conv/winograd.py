@@ -47,8 +47,8 @@ BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
-WINOGRAD_MIN_CHANNELS = 16  # input channels, at least (measured: conv.md#winograd)
-WINOGRAD_MIN_FILTERS = 32  # output channels, at least (measured: conv.md#winograd)
+WINOGRAD_MIN_CHANNELS = 16  # input channels, at least (not measured below 32: thin products)
+WINOGRAD_MIN_FILTERS = 32  # output channels, at least (measured: conv.md#measured-winograd)
 
 
 def use_winograd(kernel_shape, strides, dilation, H_out, W_out):
