@@ -143,6 +143,22 @@ def test_winograd_matches_the_direct_convolution(case, activation):
         np.testing.assert_allclose(got, expected, **tol, err_msg=name)
 
 
+@given(cases())
+@settings(max_examples=10, deadline=None)
+def test_a_first_layer_skips_dx_and_keeps_the_same_kernel_gradient(case):
+    """need_dx=False (a model's first layer): no dx, and dkernel and dbias bit for bit those of
+    the pass that computes dx."""
+    K = backend.FAMILIES["numba"]
+    x, kernel, dy = case["x"], case["kernel"], case["dy"]
+    with any_width():
+        assert plan_of(case).winograd
+        with_dx = K.conv2d_backward(dy, x, kernel, (1, 1), case["padding"], (1, 1), need_dx=True)
+        without = K.conv2d_backward(dy, x, kernel, (1, 1), case["padding"], (1, 1), need_dx=False)
+    assert without[0] is None
+    np.testing.assert_array_equal(without[1], with_dx[1])
+    np.testing.assert_array_equal(without[2], with_dx[2])
+
+
 @given(cases(dtype=np.float32))
 @settings(max_examples=20, deadline=None)
 def test_fused_conv_and_pooling_give_the_unfused_bits(case):

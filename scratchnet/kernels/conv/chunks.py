@@ -458,7 +458,8 @@ class ChunkPlan:
         )  # fmt: skip
 
     def winograd_steps(self, kernel, dtype):
-        """The ``winograd.Winograd`` steps of this call, made once (the kernel's transform)."""
+        """The ``winograd.Winograd`` steps of this call, made on first use (the kernel's
+        transform). Two threads asking at once may each make one: the same numbers either way."""
         if self._winograd is None:
             self._winograd = Winograd(self, kernel, dtype)
         return self._winograd
