@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from keras_impl.setup import keras, use_floatx
 from parity_tests import strategies as S
 from parity_tests.compare import assert_parity, rtol_for
+from parity_tests.test_convolutional import Case
+from parity_tests.test_convolutional import check_layer as check_conv_layer
 from parity_tests.test_layers import check_layer
 from scratchnet.kernels.conv import chunks, shifted, winograd
 
@@ -98,3 +100,25 @@ def _no_dropout(name):
 
     return {i: {"rate": 0.0} for i, (cls, _) in enumerate(ARCHITECTURES[name]["layers"])
             if cls == "Dropout"}  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=8, deadline=None)
+@given(data=st.data())
+def test_conv2d_transpose_whose_convolutions_run_as_winograd_matches_keras(dtype, data):
+    """Conv2DTranspose computes dx as a Conv2D of dz with its kernel, and dkernel as that
+    Conv2D's kernel gradient (``layers.convolutional``): with 3x3 kernels, stride 1, 16 or more
+    filters and 33 or more input channels both run as Winograd. y, dx, dkernel and dbias
+    against Keras."""
+    padding = data.draw(st.sampled_from(("valid", "same")), label="padding")
+    H, W = data.draw(st.integers(2, 7), label="H"), data.draw(st.integers(2, 7), label="W")
+    filters = data.draw(st.integers(winograd.WINOGRAD_MIN_CHANNELS, 20), label="filters")
+    C_in = data.draw(st.integers(shifted.SHIFTED_MAX_FILTERS + 1, 36), label="C_in")
+    activation = data.draw(st.sampled_from(S.ACTIVATIONS), label="activation")
+    kwargs = dict(filters=filters, kernel_size=3, strides=1, padding=padding, activation=activation)
+    case = Case("Conv2DTranspose", kwargs, (data.draw(st.integers(1, 2), label="N"), H, W, C_in))
+    out = tuple(case.build(keras).compute_output_shape(case.input_shape))
+    # dx = conv2d_forward(dz, kernel): dz (N, H_out, W_out, filters), kernel (3, 3, filters, C_in)
+    plan = chunks.ChunkPlan(out, (3, 3, filters, C_in), (1, 1), padding, (1, 1), None)
+    assert plan.winograd, "the case must exercise the Winograd path"
+    check_conv_layer(case, dtype, data)
