@@ -420,13 +420,13 @@ class ChunkPlan:
     def backward(self, x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms):
         """Chunk c's share of the gradients, from its dL/dz (rows(c), C_out).
 
-        Writes dkernel_terms[c] (KH*KW*C_in, C_out), dbias_terms[c] (C_out,) and, if need_dx,
-        the chunk's images of dx. The im2col matrix is rebuilt (cheaper than storing the
-        batch's) unless the forward pass kept it.
+        Writes dkernel_terms[c] (KH*KW*C_in, C_out; Winograd: dU, (16, C_in, C_out)),
+        dbias_terms[c] (C_out,) and, if need_dx, the chunk's images of dx. The im2col matrix is
+        rebuilt (cheaper than storing the batch's) unless the forward pass kept it.
         """
         start, stop = self.chunks[c]
         dz = np.ascontiguousarray(dz)
-        if self.winograd:  # dkernel_terms[c] holds dU, (16, C_in, C_out): see run_backward
+        if self.winograd:  # dkernel_terms (chunks, 16, C_in, C_out): see run_backward
             steps = self.winograd_steps(kernel, dz.dtype)
             steps.backward(x, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms)
             return
@@ -555,23 +555,20 @@ class ChunkPlan:
         in chunk order, so the result does not depend on which thread ran which chunk.
         """
         n = len(self.chunks)
-        rows = 16 * self.C_in if self.winograd else self.K_rows  # Winograd: dU's positions
-        dkernel_terms = np.empty((n, rows, self.C_out), dtype=dtype)
+        if self.winograd:  # each chunk's dU, the kernel gradient in the Winograd domain
+            dkernel_terms = np.empty((n, 16, self.C_in, self.C_out), dtype=dtype)
+        else:  # each chunk's cols^T @ dz
+            dkernel_terms = np.empty((n, self.K_rows, self.C_out), dtype=dtype)
         dbias_terms = np.empty((n, self.C_out), dtype=dtype)
         dx = np.empty(x.shape, dtype=dtype) if need_dx else None  # (N, H, W, C_in)
 
         def one_chunk(worker, c):
             dz = dz_of_chunk(worker, c)  # (rows, C_out)
-            terms = (
-                dkernel_terms.reshape(n, 16, self.C_in, self.C_out)
-                if self.winograd
-                else dkernel_terms
-            )
-            self.backward(x, kernel, c, worker, dz, need_dx, dx, terms, dbias_terms)
+            self.backward(x, kernel, c, worker, dz, need_dx, dx, dkernel_terms, dbias_terms)
 
         parallel.parallel_for(n, one_chunk)
         if self.winograd:  # dkernel = G^T dU G
-            dU = dkernel_terms.sum(axis=0).reshape(16, self.C_in, self.C_out)
-            return dx, kernel_transform_adjoint(dU), dbias_terms.sum(axis=0)
+            dkernel = kernel_transform_adjoint(dkernel_terms.sum(axis=0))
+            return dx, dkernel, dbias_terms.sum(axis=0)
         dkernel = dkernel_terms.sum(axis=0).reshape(self.KH, self.KW, self.C_in, self.C_out)
         return dx, dkernel, dbias_terms.sum(axis=0)
